@@ -1,0 +1,133 @@
+/*
+ * moeflash: run a Mixture-of-Experts language model whose experts live in
+ * flash. The whole public C API is this header.
+ *
+ *   mf_port port = ...;                     // see port/port.h
+ *   mf_options opt; mf_options_default(&opt);
+ *   opt.context_len = 256;
+ *   size_t need; mf_arena_bytes(&port, &opt, &need);
+ *   static uint8_t arena[...];              // >= need
+ *   mf_model *m; mf_init(&m, &port, &opt, arena, sizeof arena);
+ *   mf_feed(m, ids, n);                     // logits of the last id
+ *   uint32_t next = mf_sample(m, &sampler);
+ *
+ * No function allocates: every byte lives in the caller's arena, whose size
+ * mf_arena_bytes() computes before anything is allocated.
+ */
+#ifndef MOEFLASH_H
+#define MOEFLASH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../port/port.h"
+
+/* Error codes (negative). mf_strerror() names them. */
+enum {
+    MF_OK = 0,
+    MF_E_ARG = -1,         /* NULL or out-of-range argument */
+    MF_E_IO = -2,          /* the port failed to read */
+    MF_E_FORMAT = -3,      /* not a moeflash image, or an inconsistent one */
+    MF_E_VERSION = -4,     /* image format newer than this runtime */
+    MF_E_CRC = -5,         /* checksum mismatch */
+    MF_E_RANGE = -6,       /* offsets or sizes past the end of the image */
+    MF_E_ARENA = -7,       /* arena too small */
+    MF_E_CONTEXT = -8,     /* context length exhausted */
+    MF_E_STATE = -9,       /* call out of order (e.g. sample before feed) */
+    MF_E_UNSUPPORTED = -10,/* encoding/arch/feature not supported here */
+    MF_E_FLASH = -11,      /* flash fault persisted after retries */
+    MF_E_TOKEN = -12       /* token id outside the vocabulary */
+};
+const char *mf_strerror(int err);
+
+/* Expert cache eviction policies (issue: streaming). */
+typedef enum {
+    MF_POLICY_NONE = 0, /* on demand, nothing kept between layers */
+    MF_POLICY_LRU,
+    MF_POLICY_LFU,
+    MF_POLICY_EDGEMOE,
+    MF_POLICY_BELADY    /* offline bound, needs a recorded trace */
+} mf_policy;
+
+typedef enum {
+    MF_PREDICT_NONE = 0,
+    MF_PREDICT_COOC,      /* co-occurrence tables from the image */
+    MF_PREDICT_LOOKAHEAD, /* next layer's router on the current hidden state */
+    MF_PREDICT_COMBINED
+} mf_predictor;
+
+typedef struct {
+    uint32_t context_len;   /* KV-cache positions; 0 = the image's max_seq */
+    uint32_t expert_slots;  /* RAM slots for experts; 0 = top_k (the minimum) */
+    int policy;             /* mf_policy */
+    int predictor;          /* mf_predictor */
+    int kv_encoding;        /* MF_ENC_F32 (default) or a smaller one where supported */
+    int verify_experts;     /* CRC-check expert blobs: 0 never, 1 every read, 2 first read */
+    uint32_t max_retries;   /* flash read retries before MF_E_FLASH */
+} mf_options;
+
+void mf_options_default(mf_options *opt);
+
+typedef struct mf_model mf_model; /* lives inside the arena */
+
+/* Bytes of arena that mf_init needs for this image and these options. */
+int mf_arena_bytes(const mf_port *port, const mf_options *opt, size_t *bytes);
+
+/* Validates the image, lays out the arena, reads resident weights into it. */
+int mf_init(mf_model **model, const mf_port *port, const mf_options *opt, void *arena,
+            size_t arena_bytes);
+
+/* Bytes of the arena actually laid out by mf_init. */
+size_t mf_arena_used_bytes(const mf_model *m);
+
+/* Forget the context (position 0); experts stay cached. */
+int mf_reset(mf_model *m);
+
+/* Append n tokens to the context and compute the logits after the last. */
+int mf_feed(mf_model *m, const uint32_t *tokens, uint32_t n);
+
+/* Logits [vocab] after the last fed token; NULL before the first feed. */
+const float *mf_logits(const mf_model *m);
+
+uint32_t mf_vocab_size(const mf_model *m);
+uint32_t mf_position(const mf_model *m);  /* tokens in the context */
+uint32_t mf_context_len(const mf_model *m);
+
+/* Called once per layer and token with the chosen experts (ordered by
+ * weight, highest first) and their routing weights. */
+typedef void (*mf_route_fn)(void *user, uint32_t layer, uint32_t pos, const uint32_t *experts,
+                            const float *weights, uint32_t k);
+void mf_set_route_observer(mf_model *m, mf_route_fn fn, void *user);
+
+/* Streaming statistics since init. */
+typedef struct {
+    uint64_t flash_bytes;     /* expert bytes read from flash */
+    uint64_t resident_bytes;  /* resident bytes read at init */
+    uint64_t hits, misses;    /* expert lookups served from a slot / read on demand */
+    uint64_t prefetches, useful_prefetches;
+    uint64_t predicted_needed, needed; /* for recall: needed experts already fetched/in flight */
+    uint64_t stall_ns;        /* time waiting for flash */
+    uint64_t crc_failures, retries, flash_errors;
+    uint64_t fallback_reads;  /* low-precision copies read instead */
+} mf_stats;
+void mf_get_stats(const mf_model *m, mf_stats *s);
+
+/* Sampling. temperature 0 = greedy (argmax, lowest id on ties). */
+typedef struct {
+    float temperature;
+    float top_p;      /* 1 = off */
+    uint64_t state;   /* xorshift state */
+} mf_sampler;
+void mf_sampler_init(mf_sampler *s, float temperature, float top_p, uint64_t seed);
+/* Samples from mf_logits(m), using scratch space inside the arena. */
+int mf_sample(mf_model *m, mf_sampler *s, uint32_t *token);
+
+/* Tokenizer: byte-level (vocab 256) unless the image has a tokenizer section.
+ * mf_encode writes at most max_ids ids; *n_ids gets the count needed. */
+int mf_encode(mf_model *m, const char *text, size_t len, uint32_t *ids, uint32_t max_ids,
+              uint32_t *n_ids);
+/* Bytes of one token, with an incomplete UTF-8 sequence held back in the
+ * model until the next call; *len receives the bytes written to out. */
+int mf_decode_token(mf_model *m, uint32_t id, char *out, size_t cap, size_t *len);
+
+#endif
