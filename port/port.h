@@ -61,6 +61,10 @@ struct mf_port {
     int (*poll)(const mf_port *p, int ticket); /* OK, EPENDING or an error */
     int (*wait)(const mf_port *p, int ticket); /* blocks; OK or an error */
 
+    /* Optional: a pointer to len bytes at off when the flash is memory-mapped
+     * (XIP), so tables can be used in place; NULL when it is not. */
+    const void *(*map)(const mf_port *p, uint64_t off, size_t len);
+
     uint64_t (*now_ns)(const mf_port *p);
     void (*charge_compute)(const mf_port *p, mf_work_kind kind, int encoding, uint64_t bytes);
     void (*log)(const mf_port *p, const char *line);
@@ -72,6 +76,12 @@ static inline int mf_port_read(const mf_port *p, uint64_t off, void *dst, size_t
     if (!p || !p->read) return MF_PORT_EINVAL;
     if (off > p->size || len > p->size - off) return MF_PORT_ERANGE;
     return p->read(p, off, dst, len);
+}
+
+static inline const void *mf_port_map(const mf_port *p, uint64_t off, size_t len)
+{
+    if (!p || !p->map || off > p->size || len > p->size - off) return NULL;
+    return p->map(p, off, len);
 }
 
 static inline uint64_t mf_port_now_ns(const mf_port *p)

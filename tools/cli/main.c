@@ -1,0 +1,38 @@
+/* build/moeflash: the host command line. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *usage;
+} commands[] = {
+    {"convert", cmd_convert, "convert HF_DIR OUT.img [--weights f32|q8] [--page-size N] [--group N]"},
+    {"inspect", cmd_inspect, "inspect IMG [--json]"},
+    {"generate", cmd_generate,
+     "generate IMG --prompt TEXT --tokens N [--temperature T] [--top-p P] [--seed S]"},
+    {"trace", cmd_trace, "trace IMG --text FILE --out OUT.json"},
+    {"ppl", cmd_ppl, "ppl IMG --text FILE [--window 256]"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: moeflash COMMAND ...\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  moeflash %s\n", commands[i].usage);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 2, argv + 2);
+    fprintf(stderr, "moeflash: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
