@@ -1,0 +1,18 @@
+/*
+ * Tokenizer conversion (host only): builds the bytes of an image's
+ * MF_SEC_TOKENIZER section from a Hugging Face checkpoint folder's
+ * tokenizer.json, or tokenizer.model when there is no tokenizer.json.
+ */
+#ifndef MF_TOKCONV_H
+#define MF_TOKCONV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Returns 0 and sets *out (heap, caller frees) / *len; *out = NULL and
+ * *len = 0 when the folder has no tokenizer file (byte-level model).
+ * Returns -1 with a one-line message in err on an invalid or unsupported
+ * tokenizer (the message names the unsupported component). */
+int mf_tokconv_build(const char *hf_dir, uint8_t **out, size_t *len, char *err, size_t errlen);
+
+#endif
