@@ -4,8 +4,9 @@
  * A matrix [rows, cols] is stored row after row. Quantised encodings split
  * each row into groups of `group` values along the input (column) dimension;
  * the last group of a row may be shorter when cols % group != 0. The exact
- * byte layout of each encoding is specified in docs/image-format.md and is
- * what mf_quantize_matrix writes and the kernels read.
+ * byte layout of each encoding is specified in docs/encodings.md and is
+ * what mf_quantize_matrix writes and the kernels read. Encoded rows are
+ * byte-packed (no alignment); kernels read them with byte loads.
  *
  * Every kernel has a portable C reference (quant.c); SIMD variants
  * (runtime/kernels_*.c) must produce results within the bound stated in
@@ -51,9 +52,29 @@ void mf_dequantize_row(int enc, const void *w, uint32_t row, uint32_t cols, uint
 void mf_matvec(int enc, const void *w, const float *x, float *y, uint32_t rows, uint32_t cols,
                uint32_t group);
 
-/* f16 / bf16 helpers. */
+/*
+ * Activations quantised per group to int8 (symmetric, scale = max|x|/127)
+ * for the integer kernels. Layout of the buffer (must be 4-byte aligned):
+ *   int8  q[cols], zero-padded to a multiple of 4 bytes;
+ *   float d[ngroups]   scale of each group;
+ *   float s[ngroups]   d * (sum of the group's q), used by offset encodings.
+ * ngroups = ceil(cols / group). MF_QA_BYTES gives the size for static buffers.
+ */
+#define MF_QA_BYTES(cols, group) \
+    ((((size_t)(cols) + 3u) & ~(size_t)3u) + 8u * (((size_t)(cols) + (group) - 1u) / (group)))
+size_t mf_qa_bytes(uint32_t cols, uint32_t group);
+void mf_quantize_activations(const float *x, uint32_t cols, uint32_t group, void *xq);
+
+/* y[rows] = W . x where x was quantised by mf_quantize_activations with the
+ * same group. Q8..Q2 use integer dot products per group (int32 accumulate,
+ * then scale); float encodings multiply by the dequantised activations. */
+void mf_matvec_qa(int enc, const void *w, const void *xq, float *y, uint32_t rows, uint32_t cols,
+                  uint32_t group);
+
+/* f16 / bf16 helpers (round to nearest even). */
 float mf_f16_to_f32(uint16_t h);
 uint16_t mf_f32_to_f16(float f);
 float mf_bf16_to_f32(uint16_t b);
+uint16_t mf_f32_to_bf16(float f);
 
 #endif
