@@ -1,0 +1,69 @@
+# Rules shared by the firmware boards; included from boards/NAME/board.mk
+# after it sets:
+#   FW_CPU        compiler flags for the core (-mcpu=... -mfloat-abi=...)
+#   FW_LDSCRIPT   boards/NAME/link.ld.S (preprocessed with FW_LDDEFS)
+#   FW_BOARD_SRC  the board's own C files (board layer, ports)
+#   FW_ARENA      arena bytes (-> MF_ARENA_BYTES)
+#   FW_STACK      stack bytes
+#   FW_CONVERT    extra flags for `moeflash convert` (image encodings)
+#   FW_QEMU       the qemu-system-arm command line before -kernel
+# Targets: all (elf + image), size, qemu-run, fw-tests.
+
+FW_CC ?= arm-none-eabi-gcc
+FW_SIZE ?= arm-none-eabi-size
+FW_NM ?= arm-none-eabi-nm
+FW_OBJDUMP ?= arm-none-eabi-objdump
+FW_DIR := $(BUILD)/$(BOARD)
+FW_OPT ?= -O2
+FW_STACK ?= 16384
+FW_MODEL ?= models/tiny-shakespeare-moe
+PROMPT ?= ROMEO:
+TOKENS ?= 64
+QEMU ?= qemu-system-arm
+QEMU_TIMEOUT ?= 300
+
+FW_DEFS := -DMF_ARENA_BYTES=$(FW_ARENA)u $(FW_EXTRA_DEFS)
+FW_CFLAGS := $(CFLAGS_WARN) $(FW_OPT) -g $(FW_CPU) -ffunction-sections -fdata-sections \
+    -fno-common -Iboards/$(BOARD) -Iboards/common $(FW_DEFS)
+FW_LDFLAGS := $(FW_CPU) -nostartfiles --specs=nano.specs -Wl,--gc-sections \
+    -Wl,-Map=$(FW_DIR)/moeflash.map -Wl,--print-memory-usage
+
+FW_CORE_SRC := $(CORE_SRC)
+FW_COMMON_SRC := boards/common/startup.c boards/common/console.c boards/common/main.c
+FW_SRC := $(FW_CORE_SRC) $(FW_COMMON_SRC) $(FW_BOARD_SRC)
+FW_OBJ := $(FW_SRC:%.c=$(FW_DIR)/obj/%.o)
+
+all: $(FW_DIR)/moeflash.elf $(FW_DIR)/model.img
+
+$(FW_DIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FW_CC) $(FW_CFLAGS) -MMD -MP -c $< -o $@
+
+$(FW_DIR)/link.ld: $(FW_LDSCRIPT) boards/common/sections.ld
+	@mkdir -p $(dir $@)
+	$(FW_CC) -E -P -x c -DSTACK_SIZE=$(FW_STACK) $(FW_LDDEFS) $< -o $@
+
+$(FW_DIR)/moeflash.elf: $(FW_OBJ) $(FW_DIR)/link.ld
+	$(FW_CC) $(FW_LDFLAGS) -T $(FW_DIR)/link.ld -o $@ $(FW_OBJ) -lm
+
+# The image: converted by the host CLI (built with the host compiler).
+$(FW_DIR)/model.img: $(BUILD)/moeflash $(wildcard $(FW_MODEL)/*)
+	@mkdir -p $(dir $@)
+	$(BUILD)/moeflash convert $(FW_MODEL) $@ $(FW_CONVERT)
+
+# RAM = every writable section (.data .bss .stack .arena); flash = what must
+# be stored (.text .ARM.* .init/.fini arrays + the .data load image).
+size: $(FW_DIR)/moeflash.elf
+	@$(FW_SIZE) -A -x $< | grep -vE '^\.debug|^\.ARM\.attributes|^\.comment'
+	@$(FW_SIZE) -A $< | awk ' \
+	  /^\.(data|bss|stack|arena)[ \t]/ { ram += $$2; printf "  RAM   %-12s %8d\n", $$1, $$2 } \
+	  /^\.(text|ARM\.extab|ARM\.exidx|init_array|fini_array|data)[ \t]/ { fl += $$2; printf "  flash %-12s %8d\n", $$1, $$2 } \
+	  END { printf "RAM total %d bytes (%.1f KiB), code+rodata flash %d bytes (%.1f KiB)\n", ram, ram/1024, fl, fl/1024 }'
+	@echo "arena (MF_ARENA_BYTES) $(FW_ARENA) bytes; model image $$(stat -c %s $(FW_DIR)/model.img 2>/dev/null || echo '?') bytes in external flash"
+
+qemu-run: $(FW_DIR)/moeflash.elf $(FW_DIR)/model.img
+	timeout $(QEMU_TIMEOUT) $(QEMU) $(FW_QEMU) -kernel $(FW_DIR)/moeflash.elf \
+	  $(FW_QEMU_IMG) -append 'tokens=$(TOKENS) $(FW_RUN_ARGS) prompt=$(PROMPT)'
+
+.PHONY: all size qemu-run
+-include $(shell find $(FW_DIR)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,13 @@
+# mps3-an547: Cortex-M55 with Helium (MVE) and FPU, QEMU -M mps3-an547.
+# The image goes into the 8 MiB QSPI window at 0x28000000 (memory-mapped).
+FW_CPU := -mcpu=cortex-m55 -mthumb -mfloat-abi=hard
+FW_LDSCRIPT := boards/mps3-an547/link.ld.S
+FW_BOARD_SRC := boards/common/board_qemu.c port/memmap/memmap.c port/semihost/semihost.c
+FW_ARENA ?= 458752
+FW_STACK ?= 16384
+FW_LDDEFS ?= -DARENA_IN_DTCM
+FW_CONVERT ?=
+FW_QEMU := -M mps3-an547 -nographic -monitor none -serial none \
+  -semihosting-config enable=on,target=native
+FW_QEMU_IMG = -device loader,file=$(FW_DIR)/model.img,addr=0x28000000
+include boards/common/firmware.mk

@@ -1,0 +1,114 @@
+#include "memmap.h"
+
+#include <string.h>
+
+static int mm_read(const mf_port *p, uint64_t off, void *dst, size_t len)
+{
+    mf_memmap_ctx *c = (mf_memmap_ctx *)p->ctx;
+    if (!c || (!dst && len)) return MF_PORT_EINVAL;
+    if (off > c->size || len > c->size - off) return MF_PORT_ERANGE;
+    memcpy(dst, c->base + off, len);
+    c->reads++;
+    c->bytes_read += len;
+    return MF_PORT_OK;
+}
+
+static const void *mm_map(const mf_port *p, uint64_t off, size_t len)
+{
+    const mf_memmap_ctx *c = (const mf_memmap_ctx *)p->ctx;
+    if (!c || off > c->size || len > c->size - off) return NULL;
+    return c->base + off;
+}
+
+static int mm_read_start(const mf_port *p, uint64_t off, void *dst, size_t len, int *ticket)
+{
+    mf_memmap_ctx *c = (mf_memmap_ctx *)p->ctx;
+    if (!c || !ticket || (!dst && len)) return MF_PORT_EINVAL;
+    if (off > c->size || len > c->size - off) return MF_PORT_ERANGE;
+    uint32_t n = p->queue_depth;
+    for (uint32_t i = 0; i < n; i++) {
+        if (c->inflight[i]) continue;
+        if (c->dma) {
+            int r = c->dma->start(c->dma->ctx, i, dst, c->base + off, len);
+            if (r < 0) return r;
+            c->status[i] = MF_PORT_EPENDING;
+        } else {
+            memcpy(dst, c->base + off, len);
+            c->status[i] = MF_PORT_OK;
+        }
+        c->inflight[i] = 1;
+        c->reads++;
+        c->bytes_read += len;
+        *ticket = (int)i;
+        return MF_PORT_OK;
+    }
+    return MF_PORT_EBUSY;
+}
+
+static int mm_poll(const mf_port *p, int ticket)
+{
+    mf_memmap_ctx *c = (mf_memmap_ctx *)p->ctx;
+    if (!c || ticket < 0 || (uint32_t)ticket >= p->queue_depth || !c->inflight[ticket])
+        return MF_PORT_EINVAL;
+    if (c->status[ticket] == MF_PORT_EPENDING) {
+        int b = c->dma->busy(c->dma->ctx, (uint32_t)ticket);
+        if (b > 0) return MF_PORT_EPENDING;
+        c->status[ticket] = (int8_t)(b < 0 ? MF_PORT_EIO : MF_PORT_OK);
+    }
+    c->inflight[ticket] = 0;
+    return c->status[ticket];
+}
+
+static int mm_wait(const mf_port *p, int ticket)
+{
+    int r;
+    while ((r = mm_poll(p, ticket)) == MF_PORT_EPENDING) {
+    }
+    return r;
+}
+
+static uint64_t mm_now(const mf_port *p)
+{
+    const mf_memmap_ctx *c = (const mf_memmap_ctx *)p->ctx;
+    return (c && c->clock_ns) ? c->clock_ns() : 0;
+}
+
+uint64_t mf_memmap_image_bytes(const void *base, uint64_t window)
+{
+    const uint8_t *b = (const uint8_t *)base;
+    static const char magic[8] = {'M', 'O', 'E', 'F', 'L', 'S', 'H', '1'};
+    if (!b || window < 24 || memcmp(b, magic, 8) != 0) return 0;
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--) n = (n << 8) | b[16 + i];
+    return n <= window ? n : 0;
+}
+
+int mf_memmap_port_init(mf_port *port, mf_memmap_ctx *ctx, const void *base, uint64_t size,
+                        uint32_t page_size, uint32_t queue_depth, const mf_memmap_dma *dma,
+                        uint64_t (*clock_ns)(void))
+{
+    if (!port || !ctx || !base) return MF_PORT_EINVAL;
+    if (dma && (!dma->start || !dma->busy)) return MF_PORT_EINVAL;
+    memset(ctx, 0, sizeof *ctx);
+    ctx->base = (const uint8_t *)base;
+    ctx->size = size;
+    ctx->dma = dma;
+    ctx->clock_ns = clock_ns;
+    if (queue_depth > MF_MEMMAP_MAX_QUEUE) queue_depth = MF_MEMMAP_MAX_QUEUE;
+    if (dma && queue_depth > dma->channels) queue_depth = dma->channels;
+
+    memset(port, 0, sizeof *port);
+    port->ctx = ctx;
+    port->size = size;
+    port->page_size = page_size ? page_size : 4096u;
+    port->queue_depth = queue_depth;
+    port->read = mm_read;
+    if (queue_depth) {
+        port->read_start = mm_read_start;
+        port->poll = mm_poll;
+        port->wait = mm_wait;
+    }
+    port->map = mm_map;
+    port->now_ns = mm_now;
+    return MF_PORT_OK;
+}
