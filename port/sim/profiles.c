@@ -1,0 +1,123 @@
+/*
+ * Board profiles for the flash simulator. Every figure and its source is in
+ * docs/board-profiles.md; keep the two in step.
+ *
+ * Compute cost: ns per weight byte = cycles per weight (one MAC) x weights
+ * per byte / core clock. Weights per byte at group 32, scales included
+ * (runtime/quant.c layouts): f32 1/4, bf16/f16 1/2, q8 32/34 (8.5 bits),
+ * q4 32/18 (4.5 bits), q3 32/16 (4 bits), q2 32/12 (3 bits).
+ */
+#include <string.h>
+
+#include "sim_port.h"
+
+/* ns per byte from cycles per weight, bits per weight and the clock in MHz. */
+#define NSB(cyc, bits, mhz) ((cyc) * 8.0 / (bits) * 1000.0 / (mhz))
+#define ENC_ROW(mhz, f32, bf16, f16, q8, q4, q3, q2)                                           \
+    {NSB(f32, 32.0, mhz), NSB(bf16, 16.0, mhz), NSB(f16, 16.0, mhz), NSB(q8, 8.5, mhz),        \
+     NSB(q4, 4.5, mhz),  NSB(q3, 4.0, mhz),   NSB(q2, 3.0, mhz)}
+
+/* Cortex-M55 with Helium at 400 MHz (Alif Ensemble HP core class).
+ * Cycles per weight, estimated (not yet measured; to be calibrated from
+ * instruction counts under QEMU): f32 VFMA 4 lanes on a dual-beat datapath
+ * plus loads ~1.0; bf16/f16 widen to f32 first ~1.25; q8 VMLADAV ~0.3;
+ * q4 nibble unpack ~0.45; q3 two planes ~0.6; q2 ~0.45. */
+#define M55_MHZ 400.0
+#define M55_ENC ENC_ROW(M55_MHZ, 1.0, 1.25, 1.25, 0.3, 0.45, 0.6, 0.45)
+#define M55_ATT NSB(1.0, 32.0, M55_MHZ)     /* f32 KV: one MAC per 4 bytes */
+#define M55_OTHER NSB(2.0, 32.0, M55_MHZ)   /* norms/softmax: ~2 cycles per f32 */
+
+/* Cortex-A72 at 1.5 GHz (Raspberry Pi 4), NEON without dot product;
+ * f32 is bound by LPDDR4 bandwidth (~4.5 GB/s for one core). */
+#define A72_MHZ 1500.0
+#define A72_ENC ENC_ROW(A72_MHZ, 1.33, 0.8, 0.8, 0.5, 0.6, 0.8, 0.6)
+#define A72_ATT NSB(1.33, 32.0, A72_MHZ)
+#define A72_OTHER NSB(2.0, 32.0, A72_MHZ)
+
+/* Cortex-X1 class big core at 3.0 GHz, NEON with SDOT (ARMv8.2). */
+#define X1_MHZ 3000.0
+#define X1_ENC ENC_ROW(X1_MHZ, 0.4, 0.3, 0.3, 0.1, 0.15, 0.25, 0.15)
+#define X1_ATT NSB(0.4, 32.0, X1_MHZ)
+#define X1_OTHER NSB(1.0, 32.0, X1_MHZ)
+
+static const mf_sim_profile profiles[] = {
+    {
+        "mcu-qspi",
+        "Cortex-M55 400 MHz + quad-SPI NOR 133 MHz SDR (66.5 MB/s)",
+        "Cortex-M55 + Helium",
+        M55_MHZ,
+        "quad-SPI NOR, W25Q128JV class, 133 MHz SDR, Fast Read Quad I/O",
+        66.5e6, /* 133 MHz x 4 bits / 8 */
+        1000.0, /* ~20 clocks cmd/addr/dummy (150 ns) + DMA/driver setup */
+        1,
+        256,
+        4,
+        M55_ENC,
+        M55_ATT,
+        M55_OTHER,
+    },
+    {
+        "mcu-octal",
+        "Cortex-M55 400 MHz + octal-SPI DDR NOR 200 MHz (400 MB/s)",
+        "Cortex-M55 + Helium",
+        M55_MHZ,
+        "octal-SPI DTR NOR, Macronix OctaFlash MX25LM51245G class, 200 MHz DTR",
+        400e6, /* 200 MHz x 8 bits x 2 edges / 8 */
+        1000.0, /* ~24 clocks cmd/addr/20 dummy (120 ns) + DMA/driver setup */
+        1,
+        256,
+        4,
+        M55_ENC,
+        M55_ATT,
+        M55_OTHER,
+    },
+    {
+        "sbc-sdcard",
+        "Raspberry Pi 4: Cortex-A72 1.5 GHz + microSD (DDR50, 43.9 MB/s, 286 us)",
+        "Cortex-A72 (NEON)",
+        A72_MHZ,
+        "microSD UHS-I DDR50 (Samsung Evo+ 32GB measured on a Pi 4)",
+        43.9e6,   /* hdparm buffered read on a Pi 4 */
+        286000.0, /* 4K random read 10.8 MB/s: 379 us per 4 KiB - 93 us transfer */
+        1,
+        4096,
+        4,
+        A72_ENC,
+        A72_ATT,
+        A72_OTHER,
+    },
+    {
+        "phone-ufs",
+        "Phone: Cortex-X1 class 3.0 GHz + UFS 3.1 (2100 MB/s, 75 us, queue 32)",
+        "Cortex-X1 class (NEON + SDOT)",
+        X1_MHZ,
+        "UFS 3.1 (Samsung 512GB eUFS 3.1), TLC NAND, command queue 32",
+        2100e6, /* sequential read */
+        75000.0, /* TLC page read latency */
+        0,
+        4096,
+        32,
+        X1_ENC,
+        X1_ATT,
+        X1_OTHER,
+    },
+};
+
+int mf_sim_profile_count(void)
+{
+    return (int)(sizeof profiles / sizeof profiles[0]);
+}
+
+const mf_sim_profile *mf_sim_profile_at(int i)
+{
+    if (i < 0 || i >= mf_sim_profile_count()) return NULL;
+    return &profiles[i];
+}
+
+const mf_sim_profile *mf_sim_profile_find(const char *name)
+{
+    if (!name) return NULL;
+    for (int i = 0; i < mf_sim_profile_count(); i++)
+        if (strcmp(profiles[i].name, name) == 0) return &profiles[i];
+    return NULL;
+}
