@@ -299,6 +299,22 @@ static int is_global_kind(uint32_t kind)
     return kind == MF_T_EMBED || kind == MF_T_FINAL_NORM || kind == MF_T_LM_HEAD;
 }
 
+/* Norm weights and biases: one row, always f32. */
+static int is_vector_kind(uint32_t kind)
+{
+    switch (kind) {
+    case MF_T_FINAL_NORM:
+    case MF_T_ATTN_NORM:
+    case MF_T_FFN_NORM:
+    case MF_T_BQ:
+    case MF_T_BK:
+    case MF_T_BV:
+    case MF_T_Q_NORM:
+    case MF_T_K_NORM: return 1;
+    default: return 0;
+    }
+}
+
 int mf_image_resident_entry(const mf_port *port, const mf_image_header *h, uint32_t i,
                             mf_resident_entry *e)
 {
@@ -321,6 +337,11 @@ int mf_image_resident_entry(const mf_port *port, const mf_image_header *h, uint3
     if (e->encoding >= MF_ENC_COUNT) return MF_E_UNSUPPORTED;
     if (e->rows == 0 || e->cols == 0) return MF_E_FORMAT;
     if (is_global_kind(e->kind) ? e->layer != 0 : e->layer >= h->n_layers) return MF_E_FORMAT;
+    if (is_vector_kind(e->kind) && (e->rows != 1 || e->encoding != MF_ENC_F32)) return MF_E_FORMAT;
+    /* The stored size is exactly what the encoding needs for this shape. */
+    size_t need = mf_matrix_bytes((int)e->encoding, e->rows, e->cols, h->group_size);
+    if (need == 0) return MF_E_UNSUPPORTED;
+    if (e->bytes != need) return MF_E_FORMAT;
     /* The tensor lies inside the resident data section. */
     if (e->offset < d->offset || !inside(e->offset - d->offset, e->bytes, d->bytes))
         return MF_E_RANGE;
@@ -351,7 +372,12 @@ int mf_image_expert_entry(const mf_port *port, const mf_image_header *h, uint32_
     /* Layer-major order is part of the format: the entry names itself. */
     if (e->layer != layer || e->expert != expert) return MF_E_FORMAT;
     if (e->encoding >= MF_ENC_COUNT) return MF_E_UNSUPPORTED;
-    if (e->bytes == 0 || e->offset % h->page_size) return MF_E_FORMAT;
+    if (e->offset % h->page_size) return MF_E_FORMAT;
+    /* gate [ffn, hidden] + up [ffn, hidden] + down [hidden, ffn]. */
+    size_t gate = mf_matrix_bytes(e->encoding, h->expert_ffn, h->hidden, h->group_size);
+    size_t down = mf_matrix_bytes(e->encoding, h->hidden, h->expert_ffn, h->group_size);
+    if (gate == 0 || down == 0) return MF_E_UNSUPPORTED;
+    if ((uint64_t)e->bytes != 2 * (uint64_t)gate + down) return MF_E_FORMAT;
     /* Both directories point into the one expert data section. */
     if (e->offset < data->offset || !inside(e->offset - data->offset, e->bytes, data->bytes))
         return MF_E_RANGE;
