@@ -67,3 +67,33 @@ qemu-run: $(FW_DIR)/moeflash.elf $(FW_DIR)/model.img
 
 .PHONY: all size qemu-run
 -include $(shell find $(FW_DIR)/obj -name '*.d' 2>/dev/null)
+
+# Firmware unit tests (tests/firmware/*.c), each linked with the board's
+# startup/console/ports and runtime/quant.c compiled WITHOUT the Arm dispatch
+# (so the portable kernels are there to compare with) plus kernels_arm.c.
+FW_TEST_SRC := $(wildcard tests/firmware/test_*.c)
+FW_TEST_ELF := $(FW_TEST_SRC:tests/firmware/%.c=$(FW_DIR)/tests/%.elf)
+FW_TEST_LIB_SRC := boards/common/startup.c boards/common/console.c $(FW_BOARD_SRC) \
+    runtime/kernels_arm.c
+FW_TEST_LIB_OBJ := $(FW_TEST_LIB_SRC:%.c=$(FW_DIR)/obj/%.o) $(FW_DIR)/tests/obj/quant_portable.o
+
+$(FW_DIR)/tests/obj/quant_portable.o: runtime/quant.c
+	@mkdir -p $(dir $@)
+	$(FW_CC) $(filter-out -DMF_HAVE_ARM_KERNELS,$(FW_CFLAGS)) -MMD -MP -c $< -o $@
+
+$(FW_DIR)/tests/obj/%.o: tests/firmware/%.c
+	@mkdir -p $(dir $@)
+	$(FW_CC) $(FW_CFLAGS) -MMD -MP -c $< -o $@
+
+$(FW_DIR)/tests/%.elf: $(FW_DIR)/tests/obj/%.o $(FW_TEST_LIB_OBJ) $(FW_DIR)/link.ld
+	$(FW_CC) $(FW_CPU) -nostartfiles --specs=nano.specs -Wl,--gc-sections -T $(FW_DIR)/link.ld \
+	  -o $@ $< $(FW_TEST_LIB_OBJ) -lm
+
+fw-tests: $(FW_TEST_ELF)
+
+# Runs each firmware test in QEMU (exit status = the test's).
+fw-test-run: $(FW_TEST_ELF)
+	@for t in $(FW_TEST_ELF); do \
+	  timeout $(QEMU_TIMEOUT) $(QEMU) $(FW_QEMU) -kernel $$t || exit 1; done
+
+.PHONY: fw-tests fw-test-run

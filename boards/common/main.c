@@ -1,11 +1,210 @@
+/*
+ * The firmware application, the same on every board: open the model image
+ * through the board's port, lay the runtime out in a static arena, feed the
+ * prompt, generate greedily and print the text on the console.
+ *
+ * Command line (semihosting SYS_GET_CMDLINE on the QEMU boards; the
+ * board_config.h defaults when there is none), space-separated key=value:
+ *   tokens=N      tokens to generate (default MF_DEFAULT_TOKENS)
+ *   image=PATH    read the image from a host file (semihosting port)
+ *   ctx=N         KV-cache positions (default MF_CONTEXT_LEN)
+ *   slots=N       expert slots (default 0 = top_k)
+ *   quiet=1       only the generated text on stdout
+ *   prompt=TEXT   everything after "prompt=" up to the end of the line;
+ *                 "\n" and "\\" are unescaped (must be the last key)
+ * Exit status: 0 ok, 2 bad arguments, 3 image/port error, 4 arena too small,
+ * 5 runtime error.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "../../runtime/moeflash.h"
 #include "board.h"
 #include "board_config.h"
+
+#ifndef MF_EXPERT_SLOTS
+#define MF_EXPERT_SLOTS 0
+#endif
+#ifndef MF_KV_ENCODING
+#define MF_KV_ENCODING 0
+#endif
+#ifndef MF_MAX_PROMPT
+#define MF_MAX_PROMPT 256
+#endif
+
+/* The arena: a static array placed by the linker script (section .arena). */
+static uint8_t mf_arena[MF_ARENA_BYTES] __attribute__((section(".arena"), aligned(32)));
+
+static char prompt_buf[MF_MAX_PROMPT + 1];
+static char image_path[256];
+static uint32_t prompt_ids[MF_MAX_PROMPT];
+
+static int quiet;
+
+static void info(const char *s)
+{
+    if (!quiet) con_puts(s);
+}
+
+static uint32_t parse_u32(const char *s, const char *end, int *ok)
+{
+    uint32_t v = 0;
+    if (s == end) *ok = 0;
+    for (; s < end; s++) {
+        if (*s < '0' || *s > '9') {
+            *ok = 0;
+            return 0;
+        }
+        v = v * 10u + (uint32_t)(*s - '0');
+    }
+    return v;
+}
+
+static int fail(const char *what, int err, int status)
+{
+    con_puts("\nmoeflash: ");
+    con_puts(what);
+    if (err) {
+        con_puts(": ");
+        con_puts(mf_strerror(err));
+        con_puts(" (");
+        con_puti(err);
+        con_puts(")");
+    }
+    con_puts("\n");
+    return status;
+}
+
 int main(void)
 {
-    con_puts("hello from " MF_BOARD_NAME "\n");
-    const char *c = board_cmdline();
-    con_puts("cmdline: ");
-    con_puts(c ? c : "(none)");
-    con_puts("\n");
-    return 3;
+    uint32_t tokens = MF_DEFAULT_TOKENS, ctx = MF_CONTEXT_LEN, slots = MF_EXPERT_SLOTS;
+    size_t plen = strlen(MF_DEFAULT_PROMPT);
+    memcpy(prompt_buf, MF_DEFAULT_PROMPT, plen + 1);
+
+    const char *cl = board_cmdline();
+    if (cl) {
+        /* skip argv[0] (the program name QEMU puts first) */
+        const char *p = cl;
+        while (*p && *p != ' ') p++;
+        while (*p) {
+            while (*p == ' ') p++;
+            if (!*p) break;
+            const char *key = p;
+            const char *eq = strchr(p, '=');
+            if (!eq) return fail("argument without '='", 0, 2);
+            size_t klen = (size_t)(eq - key);
+            const char *val = eq + 1;
+            if (klen == 6 && memcmp(key, "prompt", 6) == 0) {
+                plen = 0;
+                for (const char *s = val; *s; s++) {
+                    char c = *s;
+                    if (c == '\\' && s[1] == 'n') c = '\n', s++;
+                    else if (c == '\\' && s[1] == '\\') s++;
+                    if (plen >= MF_MAX_PROMPT) return fail("prompt too long", 0, 2);
+                    prompt_buf[plen++] = c;
+                }
+                prompt_buf[plen] = 0;
+                break;
+            }
+            const char *end = val;
+            while (*end && *end != ' ') end++;
+            int ok = 1;
+            if (klen == 6 && memcmp(key, "tokens", 6) == 0) tokens = parse_u32(val, end, &ok);
+            else if (klen == 3 && memcmp(key, "ctx", 3) == 0) ctx = parse_u32(val, end, &ok);
+            else if (klen == 5 && memcmp(key, "slots", 5) == 0) slots = parse_u32(val, end, &ok);
+            else if (klen == 5 && memcmp(key, "quiet", 5) == 0) quiet = (int)parse_u32(val, end, &ok);
+            else if (klen == 5 && memcmp(key, "image", 5) == 0) {
+                size_t n = (size_t)(end - val);
+                if (n >= sizeof image_path) return fail("image path too long", 0, 2);
+                memcpy(image_path, val, n);
+                image_path[n] = 0;
+            } else ok = 0;
+            if (!ok) return fail("bad argument", 0, 2);
+            p = end;
+        }
+    }
+
+    static mf_port port;
+    int r = board_open_image(&port, image_path[0] ? image_path : NULL);
+    if (r != MF_PORT_OK) return fail("cannot open the model image", 0, 3);
+
+    mf_options opt;
+    mf_options_default(&opt);
+    opt.context_len = ctx;
+    opt.expert_slots = slots;
+    if (MF_KV_ENCODING) opt.kv_encoding = MF_KV_ENCODING;
+
+    size_t need = 0;
+    r = mf_arena_bytes(&port, &opt, &need);
+    if (r != MF_OK) return fail("mf_arena_bytes", r, 3);
+    info("# " MF_BOARD_NAME ": image ");
+    if (!quiet) con_putu(port.size);
+    info(" bytes, arena ");
+    if (!quiet) con_putu(need);
+    info(" of ");
+    if (!quiet) con_putu(sizeof mf_arena);
+    info(" bytes\n");
+    if (need > sizeof mf_arena) return fail("arena too small (raise MF_ARENA_BYTES)", MF_E_ARENA, 4);
+
+    mf_model *m = 0;
+    uint64_t t0 = board_now_ns();
+    r = mf_init(&m, &port, &opt, mf_arena, sizeof mf_arena);
+    if (r != MF_OK) return fail("mf_init", r, 5);
+
+    uint32_t n_ids = 0;
+    r = mf_encode(m, prompt_buf, plen, prompt_ids, MF_MAX_PROMPT, &n_ids);
+    if (r != MF_OK) return fail("mf_encode", r, 5);
+    if (n_ids > MF_MAX_PROMPT) return fail("prompt too long", 0, 2);
+
+    uint64_t t1 = board_now_ns();
+    if (n_ids) {
+        r = mf_feed(m, prompt_ids, n_ids);
+        if (r != MF_OK) return fail("mf_feed (prompt)", r, 5);
+    }
+    uint64_t t2 = board_now_ns();
+
+    mf_sampler smp;
+    mf_sampler_init(&smp, 0.0f, 1.0f, 0);
+    char out[32];
+    uint32_t done = 0;
+    for (; done < tokens; done++) {
+        uint32_t id;
+        r = mf_sample(m, &smp, &id);
+        if (r != MF_OK) return fail("mf_sample", r, 5);
+        size_t len = 0;
+        r = mf_decode_token(m, id, out, sizeof out, &len);
+        if (r != MF_OK) return fail("mf_decode_token", r, 5);
+        board_write(out, len);
+        if (done + 1 == tokens) break; /* the last token need not be fed */
+        r = mf_feed(m, &id, 1);
+        if (r == MF_E_CONTEXT) break;
+        if (r != MF_OK) return fail("mf_feed", r, 5);
+    }
+    uint64_t t3 = board_now_ns();
+    board_write("\n", 1);
+
+    if (!quiet) {
+        mf_stats st;
+        mf_get_stats(m, &st);
+        con_puts("# tokens ");
+        con_putu(done + (tokens ? 1u : 0u));
+        con_puts(" arena_used ");
+        con_putu(mf_arena_used_bytes(m));
+        con_puts(" flash_bytes ");
+        con_putu(st.flash_bytes);
+        con_puts(" resident_bytes ");
+        con_putu(st.resident_bytes);
+        con_puts(" hits ");
+        con_putu(st.hits);
+        con_puts(" misses ");
+        con_putu(st.misses);
+        con_puts("\n# host-time ms: init ");
+        con_putf((double)(t1 - t0) / 1e6, 1);
+        con_puts(" prompt ");
+        con_putf((double)(t2 - t1) / 1e6, 1);
+        con_puts(" generate ");
+        con_putf((double)(t3 - t2) / 1e6, 1);
+        con_puts("\n");
+    }
+    return 0;
 }

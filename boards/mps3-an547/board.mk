@@ -1,6 +1,7 @@
 # mps3-an547: Cortex-M55 with Helium (MVE) and FPU, QEMU -M mps3-an547.
 # The image goes into the 8 MiB QSPI window at 0x28000000 (memory-mapped).
 FW_CPU := -mcpu=cortex-m55 -mthumb -mfloat-abi=hard
+FW_EXTRA_DEFS := -DMF_HAVE_ARM_KERNELS
 FW_LDSCRIPT := boards/mps3-an547/link.ld.S
 FW_BOARD_SRC := boards/common/board_qemu.c port/memmap/memmap.c port/semihost/semihost.c
 FW_ARENA ?= 458752

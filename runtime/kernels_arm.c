@@ -1,0 +1,297 @@
+/*
+ * Helium (MVE) and DSP (SMLAD) matrix-vector kernels; see kernels_arm.h.
+ * Compiles to nothing on other targets.
+ */
+#include "kernels_arm.h"
+
+#if defined(MF_ARM_KERNEL_MVE) || defined(MF_ARM_KERNEL_DSP)
+
+#include <string.h>
+
+#include "quant.h"
+
+#if defined(MF_ARM_KERNEL_MVE)
+#include <arm_mve.h>
+#else
+#include <arm_acle.h>
+#endif
+
+static inline uint16_t ld16(const uint8_t *p) { return (uint16_t)(p[0] | ((uint16_t)p[1] << 8)); }
+
+static inline const int8_t *qa_q(const void *xq) { return (const int8_t *)xq; }
+static inline const float *qa_d(const void *xq, uint32_t cols)
+{
+    return (const float *)(const void *)((const uint8_t *)xq + ((cols + 3u) & ~3u));
+}
+
+/* ---- integer dot products of n int8 values ---- */
+
+#if defined(MF_ARM_KERNEL_DSP)
+static inline uint32_t ror32(uint32_t v, unsigned n) { return (v >> n) | (v << (32u - n)); }
+
+static inline uint32_t ld32(const void *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4); /* LDR allows unaligned addresses on v7E-M / v8-M Main */
+    return v;
+}
+
+static int32_t dot_s8(const int8_t *a, const int8_t *b, uint32_t n)
+{
+    int32_t acc = 0;
+    uint32_t i = 0;
+    for (; i + 4u <= n; i += 4u) {
+        uint32_t wa = ld32(a + i), xb = ld32(b + i);
+        /* bytes 0,2 and 1,3 sign-extended to halfword pairs */
+        acc = __smlad(__sxtb16(wa), __sxtb16(xb), acc);
+        acc = __smlad(__sxtb16(ror32(wa, 8)), __sxtb16(ror32(xb, 8)), acc);
+    }
+    for (; i < n; i++) acc += (int32_t)a[i] * (int32_t)b[i];
+    return acc;
+}
+
+/* levels u (unsigned nibbles, low half then high half) times x */
+static int32_t dot_q4_s8(const uint8_t *p, const int8_t *x, uint32_t n)
+{
+    uint32_t h = (n + 1u) / 2u, j = 0;
+    int32_t acc = 0;
+    for (; j + 4u <= h && j + h + 4u <= n; j += 4u) {
+        uint32_t v = ld32(p + j);
+        uint32_t lo = v & 0x0F0F0F0Fu, hi = (v >> 4) & 0x0F0F0F0Fu;
+        uint32_t xl = ld32(x + j), xh = ld32(x + h + j);
+        /* levels are 0..15: UXTB16 suffices for them */
+        acc = __smlad(__uxtb16(lo), __sxtb16(xl), acc);
+        acc = __smlad(__uxtb16(ror32(lo, 8)), __sxtb16(ror32(xl, 8)), acc);
+        acc = __smlad(__uxtb16(hi), __sxtb16(xh), acc);
+        acc = __smlad(__uxtb16(ror32(hi, 8)), __sxtb16(ror32(xh, 8)), acc);
+    }
+    for (; j < h; j++) {
+        acc += (int32_t)(p[j] & 15u) * (int32_t)x[j];
+        if (j + h < n) acc += (int32_t)(p[j] >> 4) * (int32_t)x[j + h];
+    }
+    return acc;
+}
+#endif
+
+#if defined(MF_ARM_KERNEL_MVE)
+static int32_t dot_s8(const int8_t *a, const int8_t *b, uint32_t n)
+{
+    int32_t acc = 0;
+    uint32_t i = 0;
+    for (; i + 16u <= n; i += 16u) acc = vmladavaq_s8(acc, vldrbq_s8(a + i), vldrbq_s8(b + i));
+    if (i < n) {
+        mve_pred16_t p = vctp8q(n - i);
+        acc = vmladavaq_p_s8(acc, vldrbq_z_s8(a + i, p), vldrbq_z_s8(b + i, p), p);
+    }
+    return acc;
+}
+
+static int32_t dot_q4_s8(const uint8_t *p, const int8_t *x, uint32_t n)
+{
+    uint32_t h = (n + 1u) / 2u, j = 0;
+    int32_t acc = 0;
+    if ((n & 1u) == 0) {
+        for (; j + 16u <= h; j += 16u) {
+            uint8x16_t v = vldrbq_u8(p + j);
+            int8x16_t lo = vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(15)));
+            int8x16_t hi = vreinterpretq_s8_u8(vshrq_n_u8(v, 4));
+            acc = vmladavaq_s8(acc, lo, vldrbq_s8(x + j));
+            acc = vmladavaq_s8(acc, hi, vldrbq_s8(x + h + j));
+        }
+        if (j < h) {
+            mve_pred16_t pr = vctp8q(h - j);
+            uint8x16_t v = vldrbq_z_u8(p + j, pr);
+            int8x16_t lo = vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(15)));
+            int8x16_t hi = vreinterpretq_s8_u8(vshrq_n_u8(v, 4));
+            acc = vmladavaq_p_s8(acc, lo, vldrbq_z_s8(x + j, pr), pr);
+            acc = vmladavaq_p_s8(acc, hi, vldrbq_z_s8(x + h + j, pr), pr);
+        }
+        return acc;
+    }
+    for (; j < h; j++) {
+        acc += (int32_t)(p[j] & 15u) * (int32_t)x[j];
+        if (j + h < n) acc += (int32_t)(p[j] >> 4) * (int32_t)x[j + h];
+    }
+    return acc;
+}
+#endif
+
+/* ---- generic row loops (any shape), exact order of quant.c ---- */
+
+static float row_q8(const uint8_t *p, const int8_t *xq, const float *xd, uint32_t cols,
+                    uint32_t group)
+{
+    float sum = 0.0f;
+    uint32_t c, g = 0;
+    for (c = 0; c < cols; c += group, g++) {
+        uint32_t n = cols - c < group ? cols - c : group;
+        int32_t acc = dot_s8((const int8_t *)(p + 2), xq + c, n);
+        sum += mf_f16_to_f32(ld16(p)) * xd[g] * (float)acc;
+        p += 2u + n;
+    }
+    return sum;
+}
+
+static float row_q4(const uint8_t *p, const int8_t *xq, const float *xd, const int32_t *xs,
+                    uint32_t cols, uint32_t group)
+{
+    float sum = 0.0f;
+    uint32_t c, g = 0;
+    for (c = 0; c < cols; c += group, g++) {
+        uint32_t n = cols - c < group ? cols - c : group;
+        float d = mf_f16_to_f32(ld16(p));
+        int32_t acc = dot_q4_s8(p + 2, xq + c, n);
+        sum += d * xd[g] * (float)(acc - 8 * xs[g]);
+        p += 2u + (n + 1u) / 2u;
+    }
+    return sum;
+}
+
+#if defined(MF_ARM_KERNEL_MVE)
+/* VCVTB.F32.F16 on a vector: the bottom half of each 32-bit lane, f16 -> f32.
+ * Not vcvtbq_f32_f16(): GNU as 2.40 (Debian 12's binutils-arm-none-eabi)
+ * encodes "vcvtb.f32.f16 qN, qN" with register 2N, so gcc's output for N > 0
+ * is wrong (q3 became q6, or an undefined instruction). Pinning the operand
+ * to q0, whose encoding is unaffected, sidesteps the bug. */
+static inline float32x4_t cvtb_f32_f16(uint32x4_t h)
+{
+    register uint32x4_t r __asm__("q0") = h;
+    __asm__("vcvtb.f32.f16 q0, q0" : "+w"(r));
+    return vreinterpretq_f32_u32(r);
+}
+
+/* Two rows at once over full groups (a multiple of 16 values for Q8, of 32
+ * for Q4): the activation vector is loaded once for both rows, the group
+ * scales of four groups come in with one gather and one VCVTB, and the
+ * per-group products (d_w * d_x) * acc are computed four lanes at a time;
+ * only the running row sum is scalar, group after group, as in quant.c. */
+__attribute__((always_inline)) static inline void
+rows2_mve(int q4, const uint8_t *r0, const uint8_t *r1, const int8_t *xq, const float *xd,
+          const int32_t *xs, uint32_t ngroups, uint32_t group, float *y0, float *y1)
+{
+    const uint32_t gs = 2u + (q4 ? group / 2u : group);
+    const uint32_t off[4] = {0, gs, 2u * gs, 3u * gs};
+    const uint32x4_t offv = vldrwq_u32(off);
+    float s0 = 0.0f, s1 = 0.0f;
+    for (uint32_t g = 0; g < ngroups; g += 4u) {
+        uint32_t nb = ngroups - g < 4u ? ngroups - g : 4u;
+        int32x4_t a0 = vdupq_n_s32(0), a1 = vdupq_n_s32(0);
+        for (uint32_t j = 0; j < nb; j++) {
+            const uint8_t *w0 = r0 + (g + j) * gs + 2u;
+            const uint8_t *w1 = r1 + (g + j) * gs + 2u;
+            const int8_t *x = xq + (g + j) * group;
+            int32_t c0 = 0, c1 = 0;
+            if (q4) {
+                const uint32_t h = group / 2u;
+                for (uint32_t k = 0; k < h; k += 16u) {
+                    int8x16_t xl = vldrbq_s8(x + k), xh = vldrbq_s8(x + h + k);
+                    uint8x16_t v0 = vldrbq_u8(w0 + k), v1 = vldrbq_u8(w1 + k);
+                    c0 = vmladavaq_s8(c0, vreinterpretq_s8_u8(vandq_u8(v0, vdupq_n_u8(15))), xl);
+                    c1 = vmladavaq_s8(c1, vreinterpretq_s8_u8(vandq_u8(v1, vdupq_n_u8(15))), xl);
+                    c0 = vmladavaq_s8(c0, vreinterpretq_s8_u8(vshrq_n_u8(v0, 4)), xh);
+                    c1 = vmladavaq_s8(c1, vreinterpretq_s8_u8(vshrq_n_u8(v1, 4)), xh);
+                }
+            } else {
+                for (uint32_t k = 0; k < group; k += 16u) {
+                    int8x16_t xv = vldrbq_s8(x + k);
+                    c0 = vmladavaq_s8(c0, vldrbq_s8((const int8_t *)w0 + k), xv);
+                    c1 = vmladavaq_s8(c1, vldrbq_s8((const int8_t *)w1 + k), xv);
+                }
+            }
+            a0 = j == 0 ? vsetq_lane_s32(c0, a0, 0)
+               : j == 1 ? vsetq_lane_s32(c0, a0, 1)
+               : j == 2 ? vsetq_lane_s32(c0, a0, 2)
+                        : vsetq_lane_s32(c0, a0, 3);
+            a1 = j == 0 ? vsetq_lane_s32(c1, a1, 0)
+               : j == 1 ? vsetq_lane_s32(c1, a1, 1)
+               : j == 2 ? vsetq_lane_s32(c1, a1, 2)
+                        : vsetq_lane_s32(c1, a1, 3);
+        }
+        mve_pred16_t pr = vctp32q(nb);
+        if (q4) {
+            /* acc - 8 * sum(q): the zero point of Q4, in integers */
+            int32x4_t z = vshlq_n_s32(vldrwq_z_s32(xs + g, pr), 3);
+            a0 = vsubq_s32(a0, z);
+            a1 = vsubq_s32(a1, z);
+        }
+        float32x4_t xdv = vldrwq_z_f32(xd + g, pr);
+        uint32x4_t h0 = vldrhq_gather_offset_z_u32((const uint16_t *)(const void *)(r0 + g * gs), offv, pr);
+        uint32x4_t h1 = vldrhq_gather_offset_z_u32((const uint16_t *)(const void *)(r1 + g * gs), offv, pr);
+        float32x4_t d0 = cvtb_f32_f16(h0);
+        float32x4_t d1 = cvtb_f32_f16(h1);
+        float32x4_t t0 = vmulq_f32(vmulq_f32(d0, xdv), vcvtq_f32_s32(a0));
+        float32x4_t t1 = vmulq_f32(vmulq_f32(d1, xdv), vcvtq_f32_s32(a1));
+        s0 += vgetq_lane_f32(t0, 0);
+        s1 += vgetq_lane_f32(t1, 0);
+        if (nb > 1) {
+            s0 += vgetq_lane_f32(t0, 1);
+            s1 += vgetq_lane_f32(t1, 1);
+        }
+        if (nb > 2) {
+            s0 += vgetq_lane_f32(t0, 2);
+            s1 += vgetq_lane_f32(t1, 2);
+        }
+        if (nb > 3) {
+            s0 += vgetq_lane_f32(t0, 3);
+            s1 += vgetq_lane_f32(t1, 3);
+        }
+    }
+    *y0 = s0;
+    *y1 = s1;
+}
+
+__attribute__((noinline)) static void rows2_q8_mve(const uint8_t *r0, const uint8_t *r1,
+                                                   const int8_t *xq, const float *xd,
+                                                   uint32_t ngroups, uint32_t group, float *y0,
+                                                   float *y1)
+{
+    rows2_mve(0, r0, r1, xq, xd, 0, ngroups, group, y0, y1);
+}
+
+__attribute__((noinline)) static void rows2_q4_mve(const uint8_t *r0, const uint8_t *r1,
+                                                   const int8_t *xq, const float *xd,
+                                                   const int32_t *xs, uint32_t ngroups,
+                                                   uint32_t group, float *y0, float *y1)
+{
+    rows2_mve(1, r0, r1, xq, xd, xs, ngroups, group, y0, y1);
+}
+#endif
+
+void mf_matvec_qa_q8_arm(const void *w, const void *xq, float *y, uint32_t rows, uint32_t cols,
+                         uint32_t group)
+{
+    const uint8_t *p = (const uint8_t *)w;
+    const int8_t *q = qa_q(xq);
+    const float *xd = qa_d(xq, cols);
+    size_t rb = mf_row_bytes(MF_ENC_Q8, cols, group);
+    uint32_t r = 0;
+#if defined(MF_ARM_KERNEL_MVE)
+    if (group && group % 16u == 0 && cols % group == 0) {
+        for (; r + 2u <= rows; r += 2u, p += 2u * rb)
+            rows2_q8_mve(p, p + rb, q, xd, cols / group, group, &y[r], &y[r + 1]);
+    }
+#endif
+    for (; r < rows; r++, p += rb) y[r] = row_q8(p, q, xd, cols, group);
+}
+
+void mf_matvec_qa_q4_arm(const void *w, const void *xq, float *y, uint32_t rows, uint32_t cols,
+                         uint32_t group)
+{
+    const uint8_t *p = (const uint8_t *)w;
+    const int8_t *q = qa_q(xq);
+    const float *xd = qa_d(xq, cols);
+    const int32_t *xs = (const int32_t *)(const void *)(xd + (cols + group - 1u) / group);
+    size_t rb = mf_row_bytes(MF_ENC_Q4, cols, group);
+    uint32_t r = 0;
+#if defined(MF_ARM_KERNEL_MVE)
+    if (group && group % 32u == 0 && cols % group == 0) {
+        for (; r + 2u <= rows; r += 2u, p += 2u * rb)
+            rows2_q4_mve(p, p + rb, q, xd, xs, cols / group, group, &y[r], &y[r + 1]);
+    }
+#endif
+    for (; r < rows; r++, p += rb) y[r] = row_q4(p, q, xd, xs, cols, group);
+}
+
+#else
+typedef int mf_kernels_arm_unused; /* nothing to compile on this target */
+#endif

@@ -1,0 +1,50 @@
+/*
+ * Cortex-M kernels for the integer matrix-vector products of runtime/quant.c:
+ * int8 (Q8) or 4-bit (Q4) weights times int8-quantised activations, with the
+ * byte layouts of docs/encodings.md (quant.h: mf_quantize_activations).
+ *
+ *  - Helium / MVE (__ARM_FEATURE_MVE, Cortex-M55/M85): VMLADAVA.S8 over 16
+ *    bytes per instruction, two rows at a time sharing the activation loads,
+ *    per-group scales gathered four groups at a time (VLDRH gather, VCVTB).
+ *  - DSP extension (__ARM_FEATURE_DSP, Cortex-M4/M7/M33): SXTB16 + SMLAD,
+ *    two 16-bit multiply-accumulates per instruction.
+ *
+ * Results are bit-identical to the portable kernels in quant.c: the integer
+ * sums are exact and the float work per group is done with the same
+ * operations in the same order ((d_w * d_x) * acc, then added to the row sum
+ * group after group), so firmware and host produce the same text.
+ *
+ * quant.c includes this header and dispatches here when the build defines
+ * MF_HAVE_ARM_KERNELS (boards/NAME/board.mk adds -DMF_HAVE_ARM_KERNELS for
+ * cores that have MVE or DSP).
+ */
+#ifndef MF_KERNELS_ARM_H
+#define MF_KERNELS_ARM_H
+
+#include <stdint.h>
+
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+#define MF_ARM_KERNEL_MVE 1
+#define MF_ARM_KERNEL_NAME "mve"
+#elif defined(__ARM_FEATURE_DSP)
+#define MF_ARM_KERNEL_DSP 1
+#define MF_ARM_KERNEL_NAME "dsp"
+#else
+#define MF_ARM_KERNEL_NAME "none"
+#endif
+
+#if defined(MF_HAVE_ARM_KERNELS) && !defined(MF_ARM_KERNEL_MVE) && !defined(MF_ARM_KERNEL_DSP)
+#error "MF_HAVE_ARM_KERNELS needs a core with MVE or the DSP extension"
+#endif
+
+#if defined(MF_ARM_KERNEL_MVE) || defined(MF_ARM_KERNEL_DSP)
+/* y[rows] = W . x, W Q8 [rows, cols] in groups of `group`, xq from
+ * mf_quantize_activations(x, cols, group, xq). */
+void mf_matvec_qa_q8_arm(const void *w, const void *xq, float *y, uint32_t rows, uint32_t cols,
+                         uint32_t group);
+/* Same for Q4 weights. */
+void mf_matvec_qa_q4_arm(const void *w, const void *xq, float *y, uint32_t rows, uint32_t cols,
+                         uint32_t group);
+#endif
+
+#endif

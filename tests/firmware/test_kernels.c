@@ -1,0 +1,163 @@
+/*
+ * Runs on the Cortex-M boards in QEMU: the Arm kernels (runtime/kernels_arm.c,
+ * Helium on the M55, SMLAD on the M4) against the portable kernels of
+ * runtime/quant.c (compiled here without MF_HAVE_ARM_KERNELS), bit for bit,
+ * and both against a double-precision dot product of the dequantised
+ * operands (independent math).
+ *
+ * With "bench" on the command line it instead runs each kernel once on a
+ * fixed shape between calls to mf_bench_mark(); tests/scripts/firmware_bench.sh
+ * counts the instructions executed between the marks from a QEMU
+ * -singlestep -d exec,nochain log.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "../../runtime/kernels_arm.h"
+#include "../../runtime/quant.h"
+#include "board.h"
+
+#define MAXR 64
+#define MAXC 512
+#define MAXG 256
+
+static float wf[MAXR * MAXC];
+static float x[MAXC];
+static float xdq[MAXC];
+static float row[MAXC];
+static uint8_t wq[MAXR * (MAXC + 2 * (MAXC / 4 + 1))] __attribute__((aligned(4)));
+static uint8_t xq[MF_QA_BYTES(MAXC, 1)] __attribute__((aligned(4)));
+static float y_ref[MAXR], y_arm[MAXR];
+
+static int passed, failed;
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+
+static float frand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+static int nprinted;
+static void check(int ok, const char *what, uint32_t enc, uint32_t rows, uint32_t cols,
+                  uint32_t group, uint32_t r)
+{
+    if (ok) {
+        passed++;
+        return;
+    }
+    failed++;
+    if (++nprinted > 10) return;
+    con_puts("FAIL ");
+    con_puts(what);
+    con_puts(" enc=");
+    con_putu(enc);
+    con_puts(" rows=");
+    con_putu(rows);
+    con_puts(" cols=");
+    con_putu(cols);
+    con_puts(" group=");
+    con_putu(group);
+    con_puts(" row=");
+    con_putu(r);
+    con_puts(" ref=");
+    con_putf(y_ref[r], 6);
+    con_puts(" arm=");
+    con_putf(y_arm[r], 6);
+    con_puts("\n");
+}
+
+__attribute__((noinline, used)) void mf_bench_mark(int id)
+{
+    __asm__ volatile("" ::"r"(id) : "memory");
+}
+
+static void setup(int enc, uint32_t rows, uint32_t cols, uint32_t group, float scale)
+{
+    for (uint32_t i = 0; i < rows * cols; i++) wf[i] = frand() * scale;
+    for (uint32_t i = 0; i < cols; i++) x[i] = frand() * 3.0f;
+    mf_quantize_matrix(enc, wf, rows, cols, group, wq);
+    mf_quantize_activations(x, cols, group, xq);
+}
+
+static void run_case(int enc, uint32_t rows, uint32_t cols, uint32_t group)
+{
+    setup(enc, rows, cols, group, 0.5f);
+    mf_matvec_qa(enc, wq, xq, y_ref, rows, cols, group);
+#if defined(MF_ARM_KERNEL_MVE) || defined(MF_ARM_KERNEL_DSP)
+    if (enc == MF_ENC_Q8) mf_matvec_qa_q8_arm(wq, xq, y_arm, rows, cols, group);
+    else mf_matvec_qa_q4_arm(wq, xq, y_arm, rows, cols, group);
+#else
+    /* no Arm kernels on this core: check the portable kernel alone */
+    memcpy(y_arm, y_ref, sizeof(float) * rows);
+#endif
+
+    /* dequantised activations: q * d per group */
+    const int8_t *q = (const int8_t *)xq;
+    const float *d = (const float *)(const void *)(xq + ((cols + 3u) & ~3u));
+    for (uint32_t c = 0; c < cols; c++) xdq[c] = d[c / group] * (float)q[c];
+
+    for (uint32_t r = 0; r < rows; r++) {
+        check(memcmp(&y_ref[r], &y_arm[r], sizeof(float)) == 0, "arm != portable (bits)", (uint32_t)enc,
+              rows, cols, group, r);
+        mf_dequantize_row(enc, wq, r, cols, group, row);
+        double s = 0.0, mag = 0.0;
+        for (uint32_t c = 0; c < cols; c++) {
+            s += (double)row[c] * (double)xdq[c];
+            mag += fabs((double)row[c] * (double)xdq[c]);
+        }
+        check(fabs((double)y_arm[r] - s) <= 1e-5 * mag + 1e-6, "arm != float64 dot", (uint32_t)enc,
+              rows, cols, group, r);
+    }
+}
+
+static int bench(void)
+{
+    /* q8 and q4, 16 rows x 128 cols (the tiny model's hidden size), group 32 */
+    const uint32_t rows = 16, cols = 128, group = 32;
+    setup(MF_ENC_Q8, rows, cols, group, 0.5f);
+    mf_bench_mark(1);
+    mf_matvec_qa(MF_ENC_Q8, wq, xq, y_ref, rows, cols, group);
+    mf_bench_mark(2);
+#if defined(MF_ARM_KERNEL_MVE) || defined(MF_ARM_KERNEL_DSP)
+    mf_matvec_qa_q8_arm(wq, xq, y_arm, rows, cols, group);
+#endif
+    mf_bench_mark(3);
+    setup(MF_ENC_Q4, rows, cols, group, 0.5f);
+    mf_bench_mark(4);
+    mf_matvec_qa(MF_ENC_Q4, wq, xq, y_ref, rows, cols, group);
+    mf_bench_mark(5);
+#if defined(MF_ARM_KERNEL_MVE) || defined(MF_ARM_KERNEL_DSP)
+    mf_matvec_qa_q4_arm(wq, xq, y_arm, rows, cols, group);
+#endif
+    mf_bench_mark(6);
+    con_puts("bench kernel=" MF_ARM_KERNEL_NAME " rows=16 cols=128 group=32 macs=2048\n");
+    return 0;
+}
+
+int main(void)
+{
+    const char *cl = board_cmdline();
+    if (cl && strstr(cl, "bench")) return bench();
+    static const uint32_t shapes[][3] = {
+        /* rows, cols, group */
+        {1, 32, 32},   {2, 128, 32},  {3, 128, 32},  {16, 128, 32}, {7, 256, 32},
+        {5, 256, 64},  {4, 256, 128}, {6, 512, 256}, {3, 100, 32},  {2, 48, 16},
+        {3, 40, 16},   {5, 96, 32},   {9, 160, 32},  {2, 30, 10},   {4, 33, 33},
+        {64, 128, 32}, {2, 136, 32},
+    };
+    for (unsigned e = 0; e < 2; e++) {
+        int enc = e == 0 ? MF_ENC_Q8 : MF_ENC_Q4;
+        for (unsigned i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+            run_case(enc, shapes[i][0], shapes[i][1], shapes[i][2]);
+    }
+    con_puts("test_kernels_" MF_ARM_KERNEL_NAME ": ");
+    con_putu((uint64_t)passed);
+    con_puts(" passed, ");
+    con_putu((uint64_t)failed);
+    con_puts(" failed\n");
+    return failed ? 1 : 0;
+}
