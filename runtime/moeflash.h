@@ -64,6 +64,10 @@ typedef struct {
     int kv_encoding;        /* MF_ENC_F32 (default) or a smaller one where supported */
     int verify_experts;     /* CRC-check expert blobs: 0 never, 1 every read, 2 first read */
     uint32_t max_retries;   /* flash read retries before MF_E_FLASH */
+    uint32_t prefill_batch; /* tokens per forward chunk in mf_feed (activations
+                               for this many tokens live in the arena); 0 = 16 */
+    uint32_t encode_scratch;/* arena bytes for mf_encode's scratch when the image
+                               has a tokenizer section; 0 = 64 KiB */
 } mf_options;
 
 void mf_options_default(mf_options *opt);
@@ -86,12 +90,31 @@ int mf_reset(mf_model *m);
 /* Append n tokens to the context and compute the logits after the last. */
 int mf_feed(mf_model *m, const uint32_t *tokens, uint32_t n);
 
+/* Like mf_feed, and also writes the logits after every one of the n tokens
+ * to logits[n][vocab] (teacher forcing, perplexity). Tokens are processed
+ * prefill_batch at a time: per layer all tokens of a chunk are routed, then
+ * each chosen expert is fetched once and applied to all its tokens. The
+ * results are bit-identical to feeding the tokens one by one. */
+int mf_feed_all(mf_model *m, const uint32_t *tokens, uint32_t n, float *logits);
+
 /* Logits [vocab] after the last fed token; NULL before the first feed. */
 const float *mf_logits(const mf_model *m);
 
 uint32_t mf_vocab_size(const mf_model *m);
 uint32_t mf_position(const mf_model *m);  /* tokens in the context */
 uint32_t mf_context_len(const mf_model *m);
+
+/* What an image holds, read from its header without initialising a model
+ * (mf_image_info) or from a model (mf_model_info). */
+typedef struct {
+    uint32_t arch, flags, vocab, hidden, n_layers, n_heads, n_kv_heads, head_dim;
+    uint32_t n_experts, top_k, expert_ffn, shared_ffn, max_seq;
+    size_t expert_bytes;    /* the largest expert blob (one slot) */
+    int has_tokenizer;      /* the image carries a tokenizer section */
+    uint32_t context_len, expert_slots, prefill_batch; /* mf_model_info only */
+} mf_info;
+int mf_image_info(const mf_port *port, mf_info *info);
+void mf_model_info(const mf_model *m, mf_info *info);
 
 /* Called once per layer and token with the chosen experts (ordered by
  * weight, highest first) and their routing weights. */

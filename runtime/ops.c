@@ -1,0 +1,159 @@
+/* Numeric steps of the forward pass (see ops.h). */
+#include "ops.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "quant.h"
+
+void mf_rmsnorm(float *out, const float *x, const float *w, uint32_t n, float eps)
+{
+    double ss = 0.0;
+    for (uint32_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    float r = (float)(1.0 / sqrt(ss / n + (double)eps));
+    for (uint32_t i = 0; i < n; i++) out[i] = (w ? w[i] : 1.0f) * (x[i] * r);
+}
+
+void mf_softmax(float *x, uint32_t n)
+{
+    if (n == 0) return;
+    float mx = x[0];
+    for (uint32_t i = 1; i < n; i++)
+        if (x[i] > mx) mx = x[i];
+    double sum = 0.0;
+    for (uint32_t i = 0; i < n; i++) {
+        x[i] = expf(x[i] - mx);
+        sum += x[i];
+    }
+    float inv = (float)(1.0 / sum);
+    for (uint32_t i = 0; i < n; i++) x[i] *= inv;
+}
+
+float mf_silu(float x) { return x / (1.0f + expf(-x)); }
+float mf_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+void mf_rope_table(float *cosv, float *sinv, uint32_t pos, uint32_t head_dim, float theta)
+{
+    uint32_t half = head_dim / 2;
+    for (uint32_t i = 0; i < half; i++) {
+        /* inv_freq in float32 as transformers computes it, the angle in double. */
+        float inv = (float)(1.0 / pow((double)theta, (double)(2 * i) / (double)head_dim));
+        double a = (double)pos * (double)inv;
+        cosv[i] = (float)cos(a);
+        sinv[i] = (float)sin(a);
+    }
+}
+
+void mf_rope_apply(float *x, uint32_t n_heads, uint32_t head_dim, const float *cosv,
+                   const float *sinv)
+{
+    uint32_t half = head_dim / 2;
+    for (uint32_t h = 0; h < n_heads; h++) {
+        float *v = x + (size_t)h * head_dim;
+        for (uint32_t i = 0; i < half; i++) {
+            float a = v[i], b = v[i + half];
+            v[i] = a * cosv[i] - b * sinv[i];
+            v[i + half] = b * cosv[i] + a * sinv[i];
+        }
+    }
+}
+
+float mf_dot_f32(const float *a, const float *b, uint32_t n)
+{
+    float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    uint32_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (uint32_t j = 0; j < 8; j++) s[j] += a[i + j] * b[i + j];
+    for (uint32_t j = 0; i + j < n; j++) s[j] += a[i + j] * b[i + j];
+    return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+}
+
+/* Four tokens against one row: the row is loaded once for all four, and each
+ * sum follows exactly the order of mf_dot_f32. */
+static void dot4_f32(const float *w, const float *x0, const float *x1, const float *x2,
+                     const float *x3, uint32_t n, float *out)
+{
+    float s0[8] = {0}, s1[8] = {0}, s2[8] = {0}, s3[8] = {0};
+    uint32_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (uint32_t j = 0; j < 8; j++) {
+            float wv = w[i + j];
+            s0[j] += wv * x0[i + j];
+            s1[j] += wv * x1[i + j];
+            s2[j] += wv * x2[i + j];
+            s3[j] += wv * x3[i + j];
+        }
+    for (uint32_t j = 0; i + j < n; j++) {
+        float wv = w[i + j];
+        s0[j] += wv * x0[i + j];
+        s1[j] += wv * x1[i + j];
+        s2[j] += wv * x2[i + j];
+        s3[j] += wv * x3[i + j];
+    }
+#define MF_SUM8(s) (((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7])))
+    out[0] = MF_SUM8(s0);
+    out[1] = MF_SUM8(s1);
+    out[2] = MF_SUM8(s2);
+    out[3] = MF_SUM8(s3);
+#undef MF_SUM8
+}
+
+void mf_matmul(int enc, const void *w, uint32_t rows, uint32_t cols, uint32_t group,
+               const float *x, size_t x_stride, float *y, size_t y_stride, uint32_t n_tok)
+{
+    if (enc != MF_ENC_F32) {
+        for (uint32_t t = 0; t < n_tok; t++)
+            mf_matvec(enc, w, x + t * x_stride, y + t * y_stride, rows, cols, group);
+        return;
+    }
+    const float *wf = (const float *)w; /* arena and slots keep f32 rows 4-byte aligned */
+    /* Blocks of rows so that the block stays in L1 while all tokens pass. */
+    const uint32_t rb = cols ? (uint32_t)(8192u / cols) + 1u : 1u;
+    for (uint32_t r0 = 0; r0 < rows; r0 += rb) {
+        uint32_t r1 = r0 + rb < rows ? r0 + rb : rows;
+        uint32_t t = 0;
+        for (; t + 4 <= n_tok; t += 4) {
+            const float *x0 = x + t * x_stride;
+            for (uint32_t r = r0; r < r1; r++) {
+                float o[4];
+                dot4_f32(wf + (size_t)r * cols, x0, x0 + x_stride, x0 + 2 * x_stride,
+                         x0 + 3 * x_stride, cols, o);
+                for (uint32_t j = 0; j < 4; j++) y[(t + j) * y_stride + r] = o[j];
+            }
+        }
+        for (; t < n_tok; t++)
+            for (uint32_t r = r0; r < r1; r++)
+                y[t * y_stride + r] = mf_dot_f32(wf + (size_t)r * cols, x + t * x_stride, cols);
+    }
+}
+
+void mf_attention_head(float *out, const float *q, const float *k, const float *v,
+                       size_t kv_stride, uint32_t n_pos, uint32_t head_dim, float *att)
+{
+    float scale = (float)(1.0 / sqrt((double)head_dim));
+    for (uint32_t t = 0; t < n_pos; t++) att[t] = mf_dot_f32(q, k + t * kv_stride, head_dim) * scale;
+    mf_softmax(att, n_pos);
+    memset(out, 0, sizeof(float) * head_dim);
+    for (uint32_t t = 0; t < n_pos; t++) {
+        const float *vt = v + t * kv_stride;
+        float a = att[t];
+        for (uint32_t i = 0; i < head_dim; i++) out[i] += a * vt[i];
+    }
+}
+
+void mf_topk(const float *x, uint32_t n, uint32_t k, uint32_t *idx)
+{
+    /* Selection by repeated scans: k is small (2..8). A value ranks before
+     * another when larger, or equal with a lower index. */
+    for (uint32_t j = 0; j < k; j++) {
+        uint32_t best = n;
+        for (uint32_t i = 0; i < n; i++) {
+            int taken = 0;
+            for (uint32_t p = 0; p < j; p++)
+                if (idx[p] == i) taken = 1;
+            if (taken) continue;
+            if (best == n || x[i] > x[best]) best = i;
+        }
+        idx[j] = best;
+    }
+}

@@ -1,0 +1,52 @@
+/*
+ * The numeric steps of the forward pass, on plain float arrays. Each is a
+ * small function with a fixed order of operations, so that the same inputs
+ * give bit-identical outputs however the caller batches tokens.
+ */
+#ifndef MF_OPS_H
+#define MF_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* out[i] = w[i] * x[i] / sqrt(mean(x^2) + eps) (sum of squares in double).
+ * w may be NULL (weight 1). out may equal x. */
+void mf_rmsnorm(float *out, const float *x, const float *w, uint32_t n, float eps);
+
+/* In-place softmax over x[n] (max subtracted, sum in double). */
+void mf_softmax(float *x, uint32_t n);
+
+/* x / (1 + exp(-x)) and 1 / (1 + exp(-x)). */
+float mf_silu(float x);
+float mf_sigmoid(float x);
+
+/* cos/sin of position pos for the head_dim/2 frequencies
+ * inv_freq[i] = theta^(-2i/head_dim), computed in double. */
+void mf_rope_table(float *cosv, float *sinv, uint32_t pos, uint32_t head_dim, float theta);
+/* Rotates n_heads heads of head_dim values in place, HF rotate_half
+ * convention: pairs (i, i + head_dim/2). */
+void mf_rope_apply(float *x, uint32_t n_heads, uint32_t head_dim, const float *cosv,
+                   const float *sinv);
+
+/* Dot product of two float vectors with eight interleaved partial sums
+ * combined in a fixed order (the order the matmul kernels use too). */
+float mf_dot_f32(const float *a, const float *b, uint32_t n);
+
+/* Y[t][r] = W[r] . X[t] for t < n_tok: X is [n_tok][cols] (row stride
+ * x_stride floats), Y is [n_tok][rows] (stride y_stride). W is encoded with
+ * `enc` (runtime/quant.h). For every (t, r) the arithmetic does not depend on
+ * n_tok, so batching tokens never changes a result. */
+void mf_matmul(int enc, const void *w, uint32_t rows, uint32_t cols, uint32_t group,
+               const float *x, size_t x_stride, float *y, size_t y_stride, uint32_t n_tok);
+
+/* Causal attention of one query head over positions [0, n_pos):
+ * out[head_dim] = sum_t softmax(q . k_t / sqrt(head_dim)) v_t, where k_t and
+ * v_t are at k + t*kv_stride and v + t*kv_stride. att needs n_pos floats. */
+void mf_attention_head(float *out, const float *q, const float *k, const float *v,
+                       size_t kv_stride, uint32_t n_pos, uint32_t head_dim, float *att);
+
+/* Indices of the k largest of x[n], largest first; ties go to the lower
+ * index (as torch.topk on CPU). k <= n. */
+void mf_topk(const float *x, uint32_t n, uint32_t k, uint32_t *idx);
+
+#endif

@@ -1,0 +1,158 @@
+/* Option parsing and image opening shared by generate, trace and ppl. */
+#include "cli_common.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../lib/json.h"
+
+int cli_parse_u64(const char *s, uint64_t *out)
+{
+    if (!s || !*s || *s == '-' || *s == '+') return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end) return -1;
+    *out = (uint64_t)v;
+    return 0;
+}
+
+int cli_parse_f(const char *s, double *out)
+{
+    if (!s || !*s) return -1;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || v != v) return -1;
+    *out = v;
+    return 0;
+}
+
+const char *cli_value(const char *cmd, int argc, char **argv, int *i)
+{
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "moeflash %s: option %s needs a value\n", cmd, argv[*i]);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+static int u32_opt(const char *cmd, const char *name, const char *v, uint32_t min, uint32_t *out)
+{
+    uint64_t x;
+    if (cli_parse_u64(v, &x) || x < min || x > 0xFFFFFFFFu) {
+        fprintf(stderr, "moeflash %s: %s: expected an integer >= %u, got '%s'\n", cmd, name, min, v);
+        return -1;
+    }
+    *out = (uint32_t)x;
+    return 0;
+}
+
+int cli_runtime_option(const char *cmd, int argc, char **argv, int *i, cli_model *cm)
+{
+    const char *a = argv[*i];
+    const char *v;
+    if (!strcmp(a, "--slots")) {
+        if (!(v = cli_value(cmd, argc, argv, i))) return -1;
+        return u32_opt(cmd, a, v, 1, &cm->opt.expert_slots) ? -1 : 1;
+    }
+    if (!strcmp(a, "--context")) {
+        if (!(v = cli_value(cmd, argc, argv, i))) return -1;
+        return u32_opt(cmd, a, v, 1, &cm->opt.context_len) ? -1 : 1;
+    }
+    if (!strcmp(a, "--batch")) {
+        if (!(v = cli_value(cmd, argc, argv, i))) return -1;
+        return u32_opt(cmd, a, v, 1, &cm->opt.prefill_batch) ? -1 : 1;
+    }
+    if (!strcmp(a, "--verify")) {
+        uint32_t x;
+        if (!(v = cli_value(cmd, argc, argv, i))) return -1;
+        if (u32_opt(cmd, a, v, 0, &x)) return -1;
+        if (x > 2) {
+            fprintf(stderr, "moeflash %s: --verify: expected 0, 1 or 2, got '%s'\n", cmd, v);
+            return -1;
+        }
+        cm->opt.verify_experts = (int)x;
+        return 1;
+    }
+    if (!strcmp(a, "--expert-ram")) {
+        if (!(v = cli_value(cmd, argc, argv, i))) return -1;
+        if (cli_parse_u64(v, &cm->expert_ram) || cm->expert_ram == 0) {
+            fprintf(stderr, "moeflash %s: --expert-ram: expected a byte count > 0, got '%s'\n",
+                    cmd, v);
+            return -1;
+        }
+        return 1;
+    }
+    return 0;
+}
+
+int cli_open(const char *cmd, const char *path, cli_model *cm)
+{
+    if (mf_posix_port_open(&cm->port, &cm->st, path) != MF_PORT_OK) {
+        fprintf(stderr, "moeflash %s: cannot open image '%s': %s\n", cmd, path, strerror(errno));
+        return 1;
+    }
+    cm->open = 1;
+    if (cm->expert_ram) {
+        mf_info info;
+        int rc = mf_image_info(&cm->port, &info);
+        if (rc) {
+            fprintf(stderr, "moeflash %s: %s: %s\n", cmd, path, mf_strerror(rc));
+            return 1;
+        }
+        uint64_t slots = info.expert_bytes ? cm->expert_ram / info.expert_bytes : 0;
+        if (slots < info.top_k) {
+            fprintf(stderr,
+                    "moeflash %s: --expert-ram %llu holds %llu experts of %zu bytes; at least "
+                    "top_k = %u are needed (%llu bytes)\n",
+                    cmd, (unsigned long long)cm->expert_ram, (unsigned long long)slots,
+                    info.expert_bytes, info.top_k,
+                    (unsigned long long)info.top_k * info.expert_bytes);
+            return 1;
+        }
+        cm->opt.expert_slots = slots > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)slots;
+    }
+    int rc = mf_arena_bytes(&cm->port, &cm->opt, &cm->arena_bytes);
+    if (rc) {
+        fprintf(stderr, "moeflash %s: %s: %s\n", cmd, path, mf_strerror(rc));
+        return 1;
+    }
+    cm->arena = malloc(cm->arena_bytes);
+    if (!cm->arena) {
+        fprintf(stderr, "moeflash %s: cannot allocate an arena of %zu bytes\n", cmd, cm->arena_bytes);
+        return 1;
+    }
+    rc = mf_init(&cm->m, &cm->port, &cm->opt, cm->arena, cm->arena_bytes);
+    if (rc) {
+        fprintf(stderr, "moeflash %s: %s: %s\n", cmd, path, mf_strerror(rc));
+        return 1;
+    }
+    return 0;
+}
+
+void cli_close(cli_model *cm)
+{
+    if (cm->open) mf_posix_port_close(&cm->port);
+    cm->open = 0;
+    free(cm->arena);
+    cm->arena = NULL;
+    cm->m = NULL;
+}
+
+char *cli_read_file(const char *cmd, const char *path, size_t *len)
+{
+    char *s = mf_read_file(path, len);
+    if (!s) fprintf(stderr, "moeflash %s: cannot read '%s': %s\n", cmd, path, strerror(errno));
+    return s;
+}
+
+double cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}

@@ -1,0 +1,48 @@
+/*
+ * Shared by the run commands (generate, trace, ppl): option parsing for the
+ * runtime settings and opening an image through the POSIX file port into a
+ * heap arena (host tools may allocate; the runtime itself never does).
+ */
+#ifndef MF_CLI_COMMON_H
+#define MF_CLI_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../../port/posix/posix_port.h"
+#include "../../runtime/moeflash.h"
+
+typedef struct {
+    mf_posix_port_state st;
+    mf_port port;
+    mf_options opt;
+    uint64_t expert_ram;  /* --expert-ram: bytes for expert slots (0 = unset) */
+    void *arena;
+    size_t arena_bytes;
+    mf_model *m;
+    int open;
+} cli_model;
+
+/* Strict number parsing: the whole string must be a number in range. */
+int cli_parse_u64(const char *s, uint64_t *out);
+int cli_parse_f(const char *s, double *out);
+
+/* If argv[*i] is a runtime option (--slots N, --expert-ram BYTES,
+ * --context N, --batch N, --verify 0|1|2) consume it (and its value) and
+ * return 1; 0 when it is not one; -1 after printing an error. */
+int cli_runtime_option(const char *cmd, int argc, char **argv, int *i, cli_model *cm);
+
+/* The value after argv[*i], or NULL after printing an error. */
+const char *cli_value(const char *cmd, int argc, char **argv, int *i);
+
+/* Opens the image, sizes and allocates the arena, mf_init. Prints one line
+ * on stderr and returns non-zero on failure. */
+int cli_open(const char *cmd, const char *path, cli_model *cm);
+void cli_close(cli_model *cm);
+
+/* Reads a whole file; prints an error and returns NULL on failure. */
+char *cli_read_file(const char *cmd, const char *path, size_t *len);
+
+double cli_now(void);
+
+#endif
