@@ -97,6 +97,15 @@ uint16_t mf_f32_to_bf16(float f)
     return (uint16_t)((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
 }
 
+static int use_simd = 1;
+
+int mf_quant_use_simd(int on)
+{
+    int old = use_simd;
+    use_simd = on;
+    return old;
+}
+
 /* ---------------------------------------------------------------- names, sizes */
 
 static const char *const enc_names[MF_ENC_COUNT] = {"f32", "bf16", "f16", "q8", "q4", "q3", "q2"};
@@ -115,13 +124,135 @@ int mf_encoding_from_name(const char *name)
     return -1;
 }
 
+/* Low-bit encodings (Q4, Q3, Q2): per group an f16 scale d, then the
+ * packed levels u in [0, 2^bits); a value decodes as d*(u - 2^(bits-1)).
+ * The study build (bench/kernels/encstudy.c) can switch an encoding to
+ * mode 1, an offset form (f16 d, f16 m, value d*u + m), or mode 2, a
+ * mid-rise zero point (bits-1)/2: both were measured and not adopted (see
+ * docs/encodings.md); the integer kernels support mode 0 only. */
+#ifdef MF_QUANT_STUDY
+static int enc_offset[MF_ENC_COUNT] = {0, 0, 0, 0, 0, 0, 0};
+#else
+static const int enc_offset[MF_ENC_COUNT] = {0, 0, 0, 0, 0, 0, 0};
+#endif
+
+static inline int enc_bits(int enc)
+{
+    return enc == MF_ENC_Q4 ? 4 : enc == MF_ENC_Q3 ? 3 : enc == MF_ENC_Q2 ? 2 : 8;
+}
+
+/* Zero point z of a symmetric encoding: value = d*(u - z). */
+static inline float enc_zero(int enc)
+{
+    int L = 1 << enc_bits(enc);
+#ifdef MF_QUANT_STUDY
+    if (enc_offset[enc] == 2) return 0.5f * (float)(L - 1);
+#endif
+    return 0.5f * (float)L;
+}
+
+/* Bytes of the packed levels of a group of n values. */
+static inline uint32_t plane_bytes(int enc, uint32_t n)
+{
+    switch (enc) {
+    case MF_ENC_Q4: return (n + 1u) / 2u;
+    case MF_ENC_Q3: return (n + 3u) / 4u + (n + 7u) / 8u;
+    case MF_ENC_Q2: return (n + 3u) / 4u;
+    default: return n;
+    }
+}
+
+static inline uint32_t header_bytes(int enc)
+{
+    return enc_offset[enc] == 1 ? 4u : 2u;
+}
+
 /* Bytes of one group of n values (n <= group), header included. */
 static size_t group_bytes(int enc, uint32_t n)
 {
     switch (enc) {
     case MF_ENC_Q8: return 2u + n;
+    case MF_ENC_Q4:
+    case MF_ENC_Q3:
+    case MF_ENC_Q2: return header_bytes(enc) + plane_bytes(enc, n);
     default: return 0;
     }
+}
+
+/* Packs levels u[n] of a low-bit group (layouts in docs/encodings.md). */
+static void pack_levels(int enc, const uint8_t *u, uint32_t n, uint8_t *p)
+{
+    uint32_t j, k, h;
+    switch (enc) {
+    case MF_ENC_Q4:
+        h = (n + 1u) / 2u;
+        for (j = 0; j < h; j++)
+            p[j] = (uint8_t)((u[j] & 15u) | (j + h < n ? (u[j + h] & 15u) << 4 : 0u));
+        return;
+    case MF_ENC_Q3:
+    case MF_ENC_Q2:
+        h = (n + 3u) / 4u;
+        for (j = 0; j < h; j++) {
+            uint8_t b = 0;
+            for (k = 0; k < 4u; k++)
+                if (j + k * h < n) b |= (uint8_t)((u[j + k * h] & 3u) << (2u * k));
+            p[j] = b;
+        }
+        if (enc == MF_ENC_Q3) {
+            uint32_t h8 = (n + 7u) / 8u;
+            uint8_t *hp = p + h;
+            for (j = 0; j < h8; j++) {
+                uint8_t b = 0;
+                for (k = 0; k < 8u; k++)
+                    if (j + k * h8 < n) b |= (uint8_t)(((u[j + k * h8] >> 2) & 1u) << k);
+                hp[j] = b;
+            }
+        }
+        return;
+    default: return;
+    }
+}
+
+/* Unpacks the levels of a low-bit group into u[n]. */
+static void unpack_levels(int enc, const uint8_t *p, uint32_t n, uint8_t *u)
+{
+    uint32_t j, k, h;
+    switch (enc) {
+    case MF_ENC_Q4:
+        h = (n + 1u) / 2u;
+        for (j = 0; j + h < n; j++) {
+            u[j] = p[j] & 15u;
+            u[j + h] = p[j] >> 4;
+        }
+        for (; j < h; j++) u[j] = p[j] & 15u;
+        return;
+    case MF_ENC_Q3:
+    case MF_ENC_Q2:
+        h = (n + 3u) / 4u;
+        for (k = 0; k < 4u; k++)
+            for (j = 0; j < h && j + k * h < n; j++) u[j + k * h] = (p[j] >> (2u * k)) & 3u;
+        if (enc == MF_ENC_Q3) {
+            uint32_t h8 = (n + 7u) / 8u;
+            const uint8_t *hp = p + h;
+            for (k = 0; k < 8u; k++)
+                for (j = 0; j < h8 && j + k * h8 < n; j++)
+                    u[j + k * h8] |= (uint8_t)(((hp[j] >> k) & 1u) << 2);
+        }
+        return;
+    default: return;
+    }
+}
+
+/* Reads a low-bit group header: d and m such that value = d*u + m. */
+static inline const uint8_t *read_header(int enc, const uint8_t *p, float *d, float *m)
+{
+    *d = mf_f16_to_f32(rd16(p));
+    if (enc_offset[enc] == 1) {
+        *m = mf_f16_to_f32(rd16(p + 2));
+        return p + 4;
+    }
+    *m = -enc_zero(enc) * *d;
+    return p + 2;
 }
 
 size_t mf_row_bytes(int enc, uint32_t cols, uint32_t group)
@@ -134,6 +265,7 @@ size_t mf_row_bytes(int enc, uint32_t cols, uint32_t group)
     default: break;
     }
     if (group == 0 || enc < 0 || enc >= MF_ENC_COUNT) return 0;
+    if (enc != MF_ENC_Q8 && group > MF_QMAX_GROUP) return 0;
     full = cols / group;
     rest = cols % group;
     return (size_t)full * group_bytes(enc, group) + (rest ? group_bytes(enc, rest) : 0u);
@@ -168,6 +300,9 @@ static uint8_t *quantize_group_q8(const float *x, uint32_t n, uint8_t *p)
         if (a > amax) amax = a;
     }
     dh = mf_f32_to_f16(amax / 127.0f);
+    /* A scale rounded down (notably an f16 subnormal) must not clip the
+     * largest value by more than half a step: take the next f16 up. */
+    if (mf_f16_to_f32(dh) * 127.5f < amax) dh++;
     d = mf_f16_to_f32(dh);
     inv = d > 0.0f ? 1.0f / d : 0.0f;
     wr16(p, dh);
@@ -178,6 +313,157 @@ static uint8_t *quantize_group_q8(const float *x, uint32_t n, uint8_t *p)
         p[2 + i] = (uint8_t)(int8_t)q;
     }
     return p + 2 + n;
+}
+
+/* Search widths (0 = no search) and refinement passes, measured in
+ * docs/encodings.md. */
+#ifdef MF_QUANT_STUDY
+static int quant_nstep = 9, quant_nstep_off = 10;
+#else
+static const int quant_nstep = 9, quant_nstep_off = 10;
+#endif
+
+/* Squared error of x against d*u + m with u chosen optimally in [0, L-1]
+ * for the stored (f16) d and m; writes u. */
+static float assign_levels(const float *x, uint32_t n, int L, float d, float m, uint8_t *u)
+{
+    float err = 0.0f, inv = d != 0.0f ? 1.0f / d : 0.0f;
+    uint32_t i;
+    for (i = 0; i < n; i++) {
+        int q = round_int((x[i] - m) * inv);
+        float e;
+        if (q < 0) q = 0;
+        if (q > L - 1) q = L - 1;
+        u[i] = (uint8_t)q;
+        e = x[i] - (d * (float)q + m);
+        err += e * e;
+    }
+    return err;
+}
+
+/* Symmetric fit: x ~ d*(u - z), z = the encoding's zero point. Tries
+ * scales that map the largest-magnitude value to the far end of the levels
+ * widened by 0.1*is, refits d by least squares for each, and keeps the
+ * lowest error after f16 rounding (the rmse search of llama.cpp's
+ * make_qx_quants). nstep = 0: plain max-abs scale. */
+static uint16_t fit_sym(const float *x, uint32_t n, int L, float z, int nstep, uint8_t *u)
+{
+    uint8_t t[MF_QMAX_GROUP];
+    float amax = 0.0f, vmax = 0.0f, best = -1.0f;
+    uint16_t bestd = 0;
+    int is;
+    uint32_t i;
+    for (i = 0; i < n; i++)
+        if (fabsf(x[i]) > amax) {
+            amax = fabsf(x[i]);
+            vmax = x[i];
+        }
+    if (amax == 0.0f) {
+        for (i = 0; i < n; i++) u[i] = (uint8_t)(int)z;
+        return 0;
+    }
+    /* is = nstep + 1 is the plain max-abs scale, so the search is never
+     * worse than it. */
+    for (is = nstep > 0 ? -nstep : 1; is <= nstep + 1; is++) {
+        int plain = is == nstep + 1;
+        float iscale = -(z + (plain ? 0.0f : 0.1f * (float)is)) / vmax, d, df, err;
+        float sqx = 0.0f, sq2 = 0.0f;
+        uint16_t dh;
+        if (z + 0.1f * (float)is <= 0.5f) continue;
+        for (i = 0; i < n && !plain; i++) {
+            int q = round_int(iscale * x[i] + z);
+            float v;
+            if (q < 0) q = 0;
+            if (q > L - 1) q = L - 1;
+            v = (float)q - z;
+            sqx += v * x[i];
+            sq2 += v * v;
+        }
+        d = (!plain && sq2 > 0.0f) ? sqx / sq2 : 1.0f / iscale;
+        dh = mf_f32_to_f16(d);
+        df = mf_f16_to_f32(dh);
+        err = assign_levels(x, n, L, df, -z * df, t);
+        if (best < 0.0f || err < best) {
+            best = err;
+            bestd = dh;
+            memcpy(u, t, n);
+        }
+    }
+    return bestd;
+}
+
+/* Offset fit: x ~ d*u + m. Tries scales (L-1 + 0.1*is)/(max-min) from the
+ * minimum, refits d and m by least squares for each, keeps the lowest error
+ * after f16 rounding (llama.cpp's make_qkx2_quants search). nstep = 0:
+ * plain min/max. */
+static void fit_offset(const float *x, uint32_t n, int L, int nstep, uint8_t *u, uint16_t *dh,
+                       uint16_t *mh)
+{
+    uint8_t t[MF_QMAX_GROUP];
+    float mn = x[0], mx = x[0], best = -1.0f;
+    int is;
+    uint32_t i;
+    for (i = 1; i < n; i++) {
+        if (x[i] < mn) mn = x[i];
+        if (x[i] > mx) mx = x[i];
+    }
+    if (mx == mn) {
+        *dh = 0;
+        *mh = mf_f32_to_f16(mn);
+        memset(u, 0, n);
+        return;
+    }
+    for (is = -nstep; is <= nstep; is++) {
+        float iscale = ((float)(L - 1) + 0.1f * (float)is) / (mx - mn), d, m, err;
+        uint16_t dc, mc;
+        if (iscale <= 0.0f) continue;
+        d = 1.0f / iscale;
+        m = mn;
+        if (nstep > 0) {
+            float sq = 0.0f, sq2 = 0.0f, sx = 0.0f, sqx = 0.0f, det;
+            for (i = 0; i < n; i++) {
+                int q = round_int(iscale * (x[i] - mn));
+                if (q < 0) q = 0;
+                if (q > L - 1) q = L - 1;
+                sq += (float)q;
+                sq2 += (float)(q * q);
+                sx += x[i];
+                sqx += (float)q * x[i];
+            }
+            det = (float)n * sq2 - sq * sq;
+            if (det > 0.0f) {
+                d = ((float)n * sqx - sq * sx) / det;
+                m = (sq2 * sx - sq * sqx) / det;
+            }
+        }
+        dc = mf_f32_to_f16(d);
+        mc = mf_f32_to_f16(m);
+        err = assign_levels(x, n, L, mf_f16_to_f32(dc), mf_f16_to_f32(mc), t);
+        if (best < 0.0f || err < best) {
+            best = err;
+            *dh = dc;
+            *mh = mc;
+            memcpy(u, t, n);
+        }
+    }
+}
+
+
+static uint8_t *quantize_group_low(int enc, const float *x, uint32_t n, uint8_t *p)
+{
+    uint8_t u[MF_QMAX_GROUP];
+    int L = 1 << enc_bits(enc);
+    if (enc_offset[enc] == 1) {
+        uint16_t dh = 0, mh = 0;
+        fit_offset(x, n, L, quant_nstep_off, u, &dh, &mh);
+        wr16(p, dh);
+        wr16(p + 2, mh);
+    } else {
+        wr16(p, fit_sym(x, n, L, enc_zero(enc), quant_nstep, u));
+    }
+    p += header_bytes(enc);
+    pack_levels(enc, u, n, p);
+    return p + plane_bytes(enc, n);
 }
 
 void mf_quantize_matrix(int enc, const float *src, uint32_t rows, uint32_t cols, uint32_t group,
@@ -198,6 +484,13 @@ void mf_quantize_matrix(int enc, const float *src, uint32_t rows, uint32_t cols,
         case MF_ENC_Q8:
             for (c = 0; c < cols; c += group)
                 p = quantize_group_q8(x + c, cols - c < group ? cols - c : group, p);
+            break;
+        case MF_ENC_Q4:
+        case MF_ENC_Q3:
+        case MF_ENC_Q2:
+            if (group > MF_QMAX_GROUP) return;
+            for (c = 0; c < cols; c += group)
+                p = quantize_group_low(enc, x + c, cols - c < group ? cols - c : group, p);
             break;
         default: return;
         }
@@ -227,6 +520,19 @@ void mf_dequantize_row(int enc, const void *w, uint32_t row, uint32_t cols, uint
             p += 2 + n;
         }
         return;
+    case MF_ENC_Q4:
+    case MF_ENC_Q3:
+    case MF_ENC_Q2:
+        for (c = 0; c < cols; c += group) {
+            uint32_t n = cols - c < group ? cols - c : group;
+            uint8_t u[MF_QMAX_GROUP];
+            float d, m;
+            p = read_header(enc, p, &d, &m);
+            unpack_levels(enc, p, n, u);
+            for (i = 0; i < n; i++) out[c + i] = d * (float)u[i] + m;
+            p += plane_bytes(enc, n);
+        }
+        return;
     default: return;
     }
 }
@@ -244,6 +550,27 @@ static float dot_q8_f32(const uint8_t *p, const float *x, uint32_t cols, uint32_
         for (i = 0; i < n; i++) s += (float)q[i] * x[c + i];
         sum += mf_f16_to_f32(rd16(p)) * s;
         p += 2 + n;
+    }
+    return sum;
+}
+
+/* Low-bit row . x: per group d * sum(u*x) + m * sum(x). */
+static float dot_low_f32(int enc, const uint8_t *p, const float *x, uint32_t cols, uint32_t group)
+{
+    uint8_t u[MF_QMAX_GROUP];
+    float sum = 0.0f;
+    uint32_t c, i;
+    for (c = 0; c < cols; c += group) {
+        uint32_t n = cols - c < group ? cols - c : group;
+        float d, m, su = 0.0f, sx = 0.0f;
+        p = read_header(enc, p, &d, &m);
+        unpack_levels(enc, p, n, u);
+        for (i = 0; i < n; i++) {
+            su += (float)u[i] * x[c + i];
+            sx += x[c + i];
+        }
+        sum += d * su + m * sx;
+        p += plane_bytes(enc, n);
     }
     return sum;
 }
@@ -267,6 +594,9 @@ void mf_matvec(int enc, const void *w, const float *x, float *y, uint32_t rows, 
             for (c = 0; c < cols; c++) s += mf_f16_to_f32(rd16(p + 2u * c)) * x[c];
             break;
         case MF_ENC_Q8: s = dot_q8_f32(p, x, cols, group); break;
+        case MF_ENC_Q4:
+        case MF_ENC_Q3:
+        case MF_ENC_Q2: s = dot_low_f32(enc, p, x, cols, group); break;
         default: break;
         }
         y[r] = s;
@@ -294,7 +624,7 @@ void mf_quantize_activations(const float *x, uint32_t cols, uint32_t group, void
 {
     int8_t *q = (int8_t *)xq;
     float *d = (float *)(void *)((uint8_t *)xq + ((cols + 3u) & ~3u));
-    float *s = d + ngroups_of(cols, group);
+    int32_t *s = (int32_t *)(void *)(d + ngroups_of(cols, group));
     uint32_t c, i, g = 0;
     for (c = cols; c < ((cols + 3u) & ~3u); c++) q[c] = 0;
     for (c = 0; c < cols; c += group, g++) {
@@ -314,7 +644,7 @@ void mf_quantize_activations(const float *x, uint32_t cols, uint32_t group, void
             q[c + i] = (int8_t)v;
             sum += v;
         }
-        s[g] = d[g] * (float)sum;
+        s[g] = sum;
     }
 }
 
@@ -334,12 +664,34 @@ static float dot_q8_q8(const uint8_t *p, const int8_t *xq, const float *xd, uint
     return sum;
 }
 
+/* Low-bit row . quantised x: per group d*dx*(sum(u*qx) - z*sum(qx)). */
+static float dot_low_q8(int enc, const uint8_t *p, const int8_t *xq, const float *xd,
+                        const int32_t *xs, uint32_t cols, uint32_t group)
+{
+    uint8_t u[MF_QMAX_GROUP];
+    float sum = 0.0f;
+    int32_t z = 1 << (enc_bits(enc) - 1);
+    uint32_t c, i, g = 0;
+    for (c = 0; c < cols; c += group, g++) {
+        uint32_t n = cols - c < group ? cols - c : group;
+        int32_t acc = 0;
+        float d = mf_f16_to_f32(rd16(p));
+        p += 2;
+        unpack_levels(enc, p, n, u);
+        for (i = 0; i < n; i++) acc += (int32_t)u[i] * (int32_t)xq[c + i];
+        sum += d * xd[g] * (float)(acc - z * xs[g]);
+        p += plane_bytes(enc, n);
+    }
+    return sum;
+}
+
 void mf_matvec_qa(int enc, const void *w, const void *xq, float *y, uint32_t rows, uint32_t cols,
                   uint32_t group)
 {
     const uint8_t *p = (const uint8_t *)w;
     const int8_t *q = qa_q(xq);
     const float *xd = qa_d(xq, cols);
+    const int32_t *xs = (const int32_t *)(const void *)(xd + ngroups_of(cols, group));
     size_t rb = mf_row_bytes(enc, cols, group);
     uint32_t r, c;
 #if defined(MF_HAVE_ARM_KERNELS)
@@ -347,11 +699,18 @@ void mf_matvec_qa(int enc, const void *w, const void *xq, float *y, uint32_t row
         mf_matvec_qa_q8_arm(w, xq, y, rows, cols, group);
         return;
     }
+    if (enc == MF_ENC_Q4) {
+        mf_matvec_qa_q4_arm(w, xq, y, rows, cols, group);
+        return;
+    }
 #endif
     for (r = 0; r < rows; r++, p += rb) {
         float s = 0.0f;
         switch (enc) {
         case MF_ENC_Q8: s = dot_q8_q8(p, q, xd, cols, group); break;
+        case MF_ENC_Q4:
+        case MF_ENC_Q3:
+        case MF_ENC_Q2: s = dot_low_q8(enc, p, q, xd, xs, cols, group); break;
         case MF_ENC_F32:
         case MF_ENC_BF16:
         case MF_ENC_F16:

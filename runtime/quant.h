@@ -29,6 +29,9 @@ typedef enum {
     MF_ENC_COUNT
 } mf_encoding;
 
+/* Largest group the low-bit encodings (Q4, Q3, Q2) accept; Q8 takes any. */
+#define MF_QMAX_GROUP 256u
+
 /* "f32", "q8", ...; NULL for an unknown value. */
 const char *mf_encoding_name(int enc);
 /* Parses a name; returns -1 when unknown. */
@@ -56,8 +59,8 @@ void mf_matvec(int enc, const void *w, const float *x, float *y, uint32_t rows, 
  * Activations quantised per group to int8 (symmetric, scale = max|x|/127)
  * for the integer kernels. Layout of the buffer (must be 4-byte aligned):
  *   int8  q[cols], zero-padded to a multiple of 4 bytes;
- *   float d[ngroups]   scale of each group;
- *   float s[ngroups]   d * (sum of the group's q), used by offset encodings.
+ *   float   d[ngroups]  scale of each group (x ~ d * q);
+ *   int32_t s[ngroups]  sum of the group's q (for zero-point encodings).
  * ngroups = ceil(cols / group). MF_QA_BYTES gives the size for static buffers.
  */
 #define MF_QA_BYTES(cols, group) \
@@ -70,6 +73,11 @@ void mf_quantize_activations(const float *x, uint32_t cols, uint32_t group, void
  * then scale); float encodings multiply by the dequantised activations. */
 void mf_matvec_qa(int enc, const void *w, const void *xq, float *y, uint32_t rows, uint32_t cols,
                   uint32_t group);
+
+/* Host SIMD kernels (runtime/kernels_x86.c, AVX2) are used when built in and
+ * the CPU has them; mf_quant_use_simd(0) forces the portable C kernels
+ * (tests compare both). Returns the previous setting. No effect elsewhere. */
+int mf_quant_use_simd(int on);
 
 /* f16 / bf16 helpers (round to nearest even). */
 float mf_f16_to_f32(uint16_t h);
