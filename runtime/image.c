@@ -372,14 +372,14 @@ int mf_image_expert_entry(const mf_port *port, const mf_image_header *h, uint32_
     /* Layer-major order is part of the format: the entry names itself. */
     if (e->layer != layer || e->expert != expert) return MF_E_FORMAT;
     if (e->encoding >= MF_ENC_COUNT) return MF_E_UNSUPPORTED;
+    /* Both directories point into the one expert data section. */
+    if (e->offset < data->offset || !inside(e->offset - data->offset, e->bytes, data->bytes))
+        return MF_E_RANGE;
     if (e->offset % h->page_size) return MF_E_FORMAT;
     /* gate [ffn, hidden] + up [ffn, hidden] + down [hidden, ffn]. */
     size_t gate = mf_matrix_bytes(e->encoding, h->expert_ffn, h->hidden, h->group_size);
     size_t down = mf_matrix_bytes(e->encoding, h->hidden, h->expert_ffn, h->group_size);
     if (gate == 0 || down == 0) return MF_E_UNSUPPORTED;
     if ((uint64_t)e->bytes != 2 * (uint64_t)gate + down) return MF_E_FORMAT;
-    /* Both directories point into the one expert data section. */
-    if (e->offset < data->offset || !inside(e->offset - data->offset, e->bytes, data->bytes))
-        return MF_E_RANGE;
     return MF_OK;
 }
