@@ -58,44 +58,82 @@ void mf_rope_apply(float *x, uint32_t n_heads, uint32_t head_dim, const float *c
     }
 }
 
-float mf_dot_f32(const float *a, const float *b, uint32_t n)
+/*
+ * Dot products keep eight partial sums: lane j accumulates the products at
+ * indices i with i % 8 == j, in increasing i; the lanes are then combined as
+ * ((s0+s4)+(s1+s5))+((s2+s6)+(s3+s7)). With GCC/Clang the lanes are two
+ * 4-float vectors (the same IEEE operations lane by lane: ISO C mode keeps
+ * -ffp-contract=off, so no fused multiply-adds), else plain arrays. Either
+ * way every dot product has this one order, whatever kernel computes it.
+ */
+#if defined(__GNUC__) && !defined(MF_NO_VECTOR_EXT)
+typedef float v4f __attribute__((vector_size(16)));
+static inline v4f ld4(const float *p)
 {
-    float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    uint32_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (uint32_t j = 0; j < 8; j++) s[j] += a[i + j] * b[i + j];
+    v4f v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+#define MF_VEC 1
+#endif
+
+/* Tail (n % 8 values from i) into the lanes, then the fixed combination. */
+static inline float finish8(float s[8], const float *a, const float *b, uint32_t i, uint32_t n)
+{
     for (uint32_t j = 0; i + j < n; j++) s[j] += a[i + j] * b[i + j];
     return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
 }
 
-/* Four tokens against one row: the row is loaded once for all four, and each
+float mf_dot_f32(const float *a, const float *b, uint32_t n)
+{
+    float s[8];
+    uint32_t i = 0;
+#ifdef MF_VEC
+    v4f lo = {0, 0, 0, 0}, hi = {0, 0, 0, 0};
+    for (; i + 8 <= n; i += 8) {
+        lo += ld4(a + i) * ld4(b + i);
+        hi += ld4(a + i + 4) * ld4(b + i + 4);
+    }
+    memcpy(s, &lo, sizeof lo);
+    memcpy(s + 4, &hi, sizeof hi);
+#else
+    for (uint32_t j = 0; j < 8; j++) s[j] = 0.0f;
+    for (; i + 8 <= n; i += 8)
+        for (uint32_t j = 0; j < 8; j++) s[j] += a[i + j] * b[i + j];
+#endif
+    return finish8(s, a, b, i, n);
+}
+
+/* One row against four tokens: the row is loaded once for all four, and each
  * sum follows exactly the order of mf_dot_f32. */
 static void dot4_f32(const float *w, const float *x0, const float *x1, const float *x2,
                      const float *x3, uint32_t n, float *out)
 {
-    float s0[8] = {0}, s1[8] = {0}, s2[8] = {0}, s3[8] = {0};
+#ifdef MF_VEC
+    v4f a0 = {0, 0, 0, 0}, b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
     uint32_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (uint32_t j = 0; j < 8; j++) {
-            float wv = w[i + j];
-            s0[j] += wv * x0[i + j];
-            s1[j] += wv * x1[i + j];
-            s2[j] += wv * x2[i + j];
-            s3[j] += wv * x3[i + j];
-        }
-    for (uint32_t j = 0; i + j < n; j++) {
-        float wv = w[i + j];
-        s0[j] += wv * x0[i + j];
-        s1[j] += wv * x1[i + j];
-        s2[j] += wv * x2[i + j];
-        s3[j] += wv * x3[i + j];
+    for (; i + 8 <= n; i += 8) {
+        v4f wl = ld4(w + i), wh = ld4(w + i + 4);
+        a0 += wl * ld4(x0 + i);
+        b0 += wh * ld4(x0 + i + 4);
+        a1 += wl * ld4(x1 + i);
+        b1 += wh * ld4(x1 + i + 4);
+        a2 += wl * ld4(x2 + i);
+        b2 += wh * ld4(x2 + i + 4);
+        a3 += wl * ld4(x3 + i);
+        b3 += wh * ld4(x3 + i + 4);
     }
-#define MF_SUM8(s) (((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7])))
-    out[0] = MF_SUM8(s0);
-    out[1] = MF_SUM8(s1);
-    out[2] = MF_SUM8(s2);
-    out[3] = MF_SUM8(s3);
-#undef MF_SUM8
+    float s[8];
+    memcpy(s, &a0, 16), memcpy(s + 4, &b0, 16), out[0] = finish8(s, w, x0, i, n);
+    memcpy(s, &a1, 16), memcpy(s + 4, &b1, 16), out[1] = finish8(s, w, x1, i, n);
+    memcpy(s, &a2, 16), memcpy(s + 4, &b2, 16), out[2] = finish8(s, w, x2, i, n);
+    memcpy(s, &a3, 16), memcpy(s + 4, &b3, 16), out[3] = finish8(s, w, x3, i, n);
+#else
+    out[0] = mf_dot_f32(w, x0, n);
+    out[1] = mf_dot_f32(w, x1, n);
+    out[2] = mf_dot_f32(w, x2, n);
+    out[3] = mf_dot_f32(w, x3, n);
+#endif
 }
 
 void mf_matmul(int enc, const void *w, uint32_t rows, uint32_t cols, uint32_t group,
