@@ -1,0 +1,124 @@
+#!/bin/sh
+# The CLI on bad input: each case must exit non-zero without a signal
+# (status < 128), print exactly one line on stderr, and that line must name
+# the problem. Fixtures are made in a temporary folder from the shipped
+# arch-mixtral checkpoint.
+BUILD=${BUILD:-build}
+BIN="$BUILD/moeflash"
+pass=0; fail=0
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+SRC=tests/data/arch-mixtral
+
+# expect NAME PATTERN CMD...: non-zero, < 128, exactly one error line on
+# stderr (lines starting "moeflash"; convert's progress lines start
+# "convert:"), which is the last line and matches PATTERN.
+expect() {
+    name=$1; pat=$2; shift 2
+    "$@" >"$T/out" 2>"$T/err"
+    rc=$?
+    lines=$(grep -c '^moeflash' "$T/err")
+    if [ $rc -eq 0 ] || [ $rc -ge 128 ]; then
+        echo "FAIL $name: exit status $rc"; fail=$((fail + 1))
+    elif [ "$lines" -ne 1 ]; then
+        echo "FAIL $name: $lines error lines on stderr:"; cat "$T/err"; fail=$((fail + 1))
+    elif ! tail -n 1 "$T/err" | grep -q -- "$pat"; then
+        echo "FAIL $name: stderr lacks '$pat':"; cat "$T/err"; fail=$((fail + 1))
+    else
+        pass=$((pass + 1))
+    fi
+}
+
+# A copy of the checkpoint with the config edited by sed.
+model() {
+    d="$T/$1"; mkdir -p "$d"
+    cp "$SRC/config.json" "$SRC/model.safetensors" "$d/"
+    echo "$d"
+}
+
+if [ ! -x "$BIN" ]; then
+    echo "FAIL $BIN not built"; echo "convert_bad_input: 0 passed, 1 failed"; exit 1
+fi
+
+expect "missing HF dir" "no-such-dir" "$BIN" convert "$T/no-such-dir" "$T/x.img"
+
+d=$(model broken)
+printf '{"model_type": "mixtral", "hidden_size": 64,,}' >"$d/config.json"
+expect "broken config.json" "config.json: bad JSON: line 1 column" "$BIN" convert "$d" "$T/x.img"
+
+d=$(model llama)
+sed 's/"model_type": "mixtral"/"model_type": "llama"/' "$SRC/config.json" >"$d/config.json"
+expect "unsupported model_type" 'unsupported model_type "llama"' "$BIN" convert "$d" "$T/x.img"
+
+d=$(model sliding)
+sed 's/"sliding_window": null/"sliding_window": 4096/' "$SRC/config.json" >"$d/config.json"
+expect "unsupported feature" "sliding_window" "$BIN" convert "$d" "$T/x.img"
+
+d=$(model nohidden)
+grep -v '"hidden_size"' "$SRC/config.json" >"$d/config.json"
+expect "missing config key" "missing hidden_size" "$BIN" convert "$d" "$T/x.img"
+
+# A missing tensor: rename one in the header (same length keeps the offsets).
+d=$(model missing)
+LC_ALL=C sed 's/model.layers.1.block_sparse_moe.experts.3.w2.weight/model.layers.1.block_sparse_moe.experts.3.w9.weight/' \
+    "$SRC/model.safetensors" >"$d/model.safetensors"
+expect "missing tensor" "tensor model.layers.1.block_sparse_moe.experts.3.w2.weight is missing" \
+    "$BIN" convert "$d" "$T/x.img"
+
+# An unsupported dtype (same length edit: "dtype":"BF16" -> "dtype": "I16").
+d=$(model dtype)
+LC_ALL=C sed 's/"model.embed_tokens.weight":{"dtype":"BF16"/"model.embed_tokens.weight":{"dtype": "I16"/' \
+    "$SRC/model.safetensors" >"$d/model.safetensors"
+expect "unsupported dtype" "model.embed_tokens.weight has dtype I16" "$BIN" convert "$d" "$T/x.img"
+
+# A tensor the converter does not know: with tied embeddings lm_head is not
+# needed, so a renamed copy of it is an unused, unknown tensor.
+d=$(model extra)
+sed 's/"tie_word_embeddings": false/"tie_word_embeddings": true/' "$SRC/config.json" >"$d/config.json"
+LC_ALL=C sed 's/"lm_head.weight"/"lm_heax.weight"/' "$SRC/model.safetensors" >"$d/model.safetensors"
+expect "unknown tensor" "tensor lm_heax.weight is not used by the mixtral converter" "$BIN" convert "$d" "$T/x.img"
+LC_ALL=C sed 's/"lm_head.weight"/"model.norm.weight"/' "$SRC/model.safetensors" >"$d/model.safetensors"
+expect "duplicate tensor" "model.norm.weight appears twice" "$BIN" convert "$d" "$T/x.img"
+
+# A shape that disagrees with config.json.
+d=$(model shape)
+sed 's/"intermediate_size": 96/"intermediate_size": 80/' "$SRC/config.json" >"$d/config.json"
+expect "wrong shape" "has shape \[96, 64\], expected \[80, 64\]" "$BIN" convert "$d" "$T/x.img"
+
+d=$(model trunc)
+size=$(wc -c <"$SRC/model.safetensors")
+head -c $((size / 2)) "$SRC/model.safetensors" >"$d/model.safetensors"
+expect "truncated safetensors" "outside the data area" "$BIN" convert "$d" "$T/x.img"
+head -c 5 "$SRC/model.safetensors" >"$d/model.safetensors"
+expect "five-byte safetensors" "too short" "$BIN" convert "$d" "$T/x.img"
+[ ! -e "$T/x.img" ] && pass=$((pass + 1)) || { echo "FAIL a failed conversion left $T/x.img"; fail=$((fail + 1)); }
+
+expect "bad encoding flag" "unknown encoding 'q5'" "$BIN" convert "$SRC" "$T/x.img" --weights q5
+expect "unwritable output" "cannot create" "$BIN" convert "$SRC" "$T/no/such/dir/x.img"
+
+# inspect on garbage and on damaged images.
+head -c 5000 /dev/urandom >"$T/garbage.img"
+expect "garbage image" "invalid image: not a moeflash image" "$BIN" inspect "$T/garbage.img"
+expect "missing image" "cannot open" "$BIN" inspect "$T/none.img"
+: >"$T/empty.img"
+expect "empty image" "invalid image" "$BIN" inspect "$T/empty.img"
+if "$BIN" convert "$SRC" "$T/good.img" 2>/dev/null; then
+    pass=$((pass + 1))
+    size=$(wc -c <"$T/good.img")
+    head -c $((size - 10)) "$T/good.img" >"$T/cut.img"
+    expect "truncated image" "offset past the end" "$BIN" inspect "$T/cut.img"
+    # One byte of an expert blob flipped (expert data starts after ~235 KB
+    # of resident f32 weights): plain inspect reads only the tables and
+    # passes, --verify reads the blobs and fails.
+    cp "$T/good.img" "$T/flip.img"
+    printf '\377' | dd of="$T/flip.img" bs=1 seek=300000 conv=notrunc 2>/dev/null
+    "$BIN" inspect "$T/flip.img" >/dev/null 2>&1 && pass=$((pass + 1)) ||
+        { echo "FAIL inspect without --verify on a blob-damaged image"; fail=$((fail + 1)); }
+    expect "flipped expert byte" "1 CRC mismatches" "$BIN" inspect "$T/flip.img" --verify
+    "$BIN" inspect "$T/good.img" --verify >/dev/null 2>&1 && pass=$((pass + 1)) ||
+        { echo "FAIL inspect --verify on a good image"; fail=$((fail + 1)); }
+else
+    echo "FAIL converting $SRC"; fail=$((fail + 1))
+fi
+echo "convert_bad_input: $pass passed, $fail failed"
+[ $fail -eq 0 ]
