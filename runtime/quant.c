@@ -11,6 +11,9 @@
 #if defined(MF_HAVE_ARM_KERNELS)
 #include "kernels_arm.h"
 #endif
+#if defined(__x86_64__)
+#include "kernels_x86.h"
+#endif
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -694,6 +697,16 @@ void mf_matvec_qa(int enc, const void *w, const void *xq, float *y, uint32_t row
     const int32_t *xs = (const int32_t *)(const void *)(xd + ngroups_of(cols, group));
     size_t rb = mf_row_bytes(enc, cols, group);
     uint32_t r, c;
+#if defined(MF_HAVE_X86_KERNELS)
+    if (use_simd && (enc == MF_ENC_Q8 || enc == MF_ENC_Q4) && group % 32u == 0 &&
+        cols % group == 0 && mf_x86_have_avx2()) {
+        if (enc == MF_ENC_Q8)
+            mf_matvec_qa_q8_avx2(w, xq, y, rows, cols, group);
+        else
+            mf_matvec_qa_q4_avx2(w, xq, y, rows, cols, group);
+        return;
+    }
+#endif
 #if defined(MF_HAVE_ARM_KERNELS)
     if (enc == MF_ENC_Q8) {
         mf_matvec_qa_q8_arm(w, xq, y, rows, cols, group);
