@@ -74,6 +74,10 @@ static void test_values(void)
     CHECK(mf_json_parse(&d, "42999", 2) == 0 && d.root->number == 42, "len-bounded number");
     mf_json_free(&d);
     CHECK(parses(" \n\t[1 , 2 ]\r\n "), "whitespace");
+    /* Duplicate keys: the last wins (Python's json does the same). */
+    CHECK(mf_json_parse(&d, "{\"k\":1,\"j\":2,\"k\":3}", 19) == 0 && d.root->count == 3, "dup parse");
+    CHECK(mf_json_get_number(d.root, "k", &v) == 0 && v == 3, "dup: last wins (%g)", v);
+    mf_json_free(&d);
 }
 
 static void test_malformed(void)

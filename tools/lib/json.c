@@ -417,10 +417,13 @@ void mf_json_free(mf_json_doc *doc)
 const mf_json *mf_json_get(const mf_json *obj, const char *key)
 {
     if (!obj || obj->type != MF_JSON_OBJECT || !key) return NULL;
+    /* With duplicate keys the last one wins, as in Python's json module
+     * (which is how transformers reads the same files). */
     size_t n = strlen(key);
+    const mf_json *found = NULL;
     for (const mf_json *c = obj->child; c; c = c->next)
-        if (c->key_len == n && memcmp(c->key, key, n) == 0) return c;
-    return NULL;
+        if (c->key_len == n && memcmp(c->key, key, n) == 0) found = c;
+    return found;
 }
 
 const mf_json *mf_json_at(const mf_json *arr, size_t i)
