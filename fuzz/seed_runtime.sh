@@ -1,0 +1,27 @@
+#!/bin/sh
+# Adds seeds generated from the repository's data to a target's run-time
+# corpus directory (not committed: big or derived files).
+#   sh fuzz/seed_runtime.sh TARGET DIR [BUILD]
+t=$1; dir=$2; build=${3:-build}
+mkdir -p "$dir"
+case $t in
+fuzz_json)
+    for f in tests/data/small-qwen3-moe-bpe/model.safetensors.index.json \
+             tests/data/tok-bytelevel/tokenizer.json models/*/routing_stats.json; do
+        [ -f "$f" ] && cp "$f" "$dir/data-$(echo "$f" | tr / _)"
+    done ;;
+fuzz_config)
+    for f in tests/data/*/config.json models/*/config.json; do
+        [ -f "$f" ] && cp "$f" "$dir/data-$(echo "$f" | tr / _)"
+    done ;;
+fuzz_image|fuzz_model_init)
+    # A converted small checkpoint, when the converter works and it is small.
+    img=$dir/../../conv-arch-mixtral-q8-p64.img
+    if [ ! -f "$img" ] && [ -x "$build/moeflash" ]; then
+        "$build/moeflash" convert tests/data/arch-mixtral "$img" --weights q8 --page-size 64 >/dev/null 2>&1 || rm -f "$img"
+    fi
+    if [ -f "$img" ] && [ "$(wc -c <"$img")" -le 1048576 ]; then
+        cp "$img" "$dir/conv-arch-mixtral-q8-p64.img"
+    fi ;;
+esac
+exit 0
