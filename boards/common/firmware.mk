@@ -35,19 +35,30 @@ FW_OBJ := $(FW_SRC:%.c=$(FW_DIR)/obj/%.o)
 
 all: $(FW_DIR)/moeflash.elf $(FW_DIR)/model.img
 
-$(FW_DIR)/obj/%.o: %.c
+# Stamps that change when the flags do, so a different FW_ARENA, FW_LDDEFS
+# or FW_CONVERT on the command line rebuilds what depends on it.
+fw_stamp = @mkdir -p $(dir $(1)); echo '$(2)' | cmp -s - $(1) 2>/dev/null || echo '$(2)' > $(1)
+$(FW_DIR)/cflags.stamp: FORCE
+	$(call fw_stamp,$@,$(FW_CC) $(FW_CFLAGS))
+$(FW_DIR)/ldflags.stamp: FORCE
+	$(call fw_stamp,$@,$(FW_STACK) $(FW_LDDEFS))
+$(FW_DIR)/convert.stamp: FORCE
+	$(call fw_stamp,$@,$(FW_MODEL) $(FW_CONVERT))
+FORCE:
+
+$(FW_DIR)/obj/%.o: %.c $(FW_DIR)/cflags.stamp
 	@mkdir -p $(dir $@)
 	$(FW_CC) $(FW_CFLAGS) -MMD -MP -c $< -o $@
 
-$(FW_DIR)/link.ld: $(FW_LDSCRIPT) boards/common/sections.ld
+$(FW_DIR)/link.ld: $(FW_LDSCRIPT) boards/common/sections.ld $(FW_DIR)/ldflags.stamp
 	@mkdir -p $(dir $@)
-	$(FW_CC) -E -P -x c -DSTACK_SIZE=$(FW_STACK) $(FW_LDDEFS) $< -o $@
+	$(FW_CC) -E -P -x c -DSTACK_SIZE=$(FW_STACK) $(FW_LDDEFS) $(FW_LDSCRIPT) -o $@
 
 $(FW_DIR)/moeflash.elf: $(FW_OBJ) $(FW_DIR)/link.ld
 	$(FW_CC) $(FW_LDFLAGS) -T $(FW_DIR)/link.ld -o $@ $(FW_OBJ) -lm
 
 # The image: converted by the host CLI (built with the host compiler).
-$(FW_DIR)/model.img: $(BUILD)/moeflash $(wildcard $(FW_MODEL)/*)
+$(FW_DIR)/model.img: $(BUILD)/moeflash $(wildcard $(FW_MODEL)/*) $(FW_DIR)/convert.stamp
 	@mkdir -p $(dir $@)
 	$(BUILD)/moeflash convert $(FW_MODEL) $@ $(FW_CONVERT)
 
@@ -65,7 +76,7 @@ qemu-run: $(FW_DIR)/moeflash.elf $(FW_DIR)/model.img
 	timeout $(QEMU_TIMEOUT) $(QEMU) $(FW_QEMU) -kernel $(FW_DIR)/moeflash.elf \
 	  $(FW_QEMU_IMG) -append 'tokens=$(TOKENS) $(FW_RUN_ARGS) prompt=$(PROMPT)'
 
-.PHONY: all size qemu-run
+.PHONY: all size qemu-run FORCE
 -include $(shell find $(FW_DIR)/obj -name '*.d' 2>/dev/null)
 
 # Firmware unit tests (tests/firmware/*.c), each linked with the board's
@@ -77,11 +88,11 @@ FW_TEST_LIB_SRC := boards/common/startup.c boards/common/console.c $(FW_BOARD_SR
     runtime/kernels_arm.c
 FW_TEST_LIB_OBJ := $(FW_TEST_LIB_SRC:%.c=$(FW_DIR)/obj/%.o) $(FW_DIR)/tests/obj/quant_portable.o
 
-$(FW_DIR)/tests/obj/quant_portable.o: runtime/quant.c
+$(FW_DIR)/tests/obj/quant_portable.o: runtime/quant.c $(FW_DIR)/cflags.stamp
 	@mkdir -p $(dir $@)
 	$(FW_CC) $(filter-out -DMF_HAVE_ARM_KERNELS,$(FW_CFLAGS)) -MMD -MP -c $< -o $@
 
-$(FW_DIR)/tests/obj/%.o: tests/firmware/%.c
+$(FW_DIR)/tests/obj/%.o: tests/firmware/%.c $(FW_DIR)/cflags.stamp
 	@mkdir -p $(dir $@)
 	$(FW_CC) $(FW_CFLAGS) -MMD -MP -c $< -o $@
 

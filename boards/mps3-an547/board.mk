@@ -4,10 +4,10 @@ FW_CPU := -mcpu=cortex-m55 -mthumb -mfloat-abi=hard
 FW_EXTRA_DEFS := -DMF_HAVE_ARM_KERNELS
 FW_LDSCRIPT := boards/mps3-an547/link.ld.S
 FW_BOARD_SRC := boards/common/board_qemu.c port/memmap/memmap.c port/semihost/semihost.c
-FW_ARENA ?= 458752
+FW_ARENA ?= 966656
 FW_STACK ?= 16384
-FW_LDDEFS ?= -DARENA_IN_DTCM
-FW_CONVERT ?=
+FW_LDDEFS ?=
+FW_CONVERT ?= --resident q8 --experts q4
 FW_QEMU := -M mps3-an547 -nographic -monitor none -serial none \
   -semihosting-config enable=on,target=native
 FW_QEMU_IMG = -device loader,file=$(FW_DIR)/model.img,addr=0x28000000

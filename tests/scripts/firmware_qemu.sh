@@ -1,0 +1,108 @@
+#!/bin/sh
+# Firmware in QEMU: builds the Cortex-M boards (mps3-an547 M55/Helium,
+# mps2-an385 M3, mps2-an386 M4/DSP) and the compile-only real board, runs the
+# Arm kernel tests in QEMU (Helium/DSP kernels against the portable ones, bit
+# for bit, and against float64), and checks that each QEMU firmware's greedy
+# continuation of "ROMEO:" equals `moeflash generate` on the host on the same
+# image, byte for byte (memory-mapped QSPI port and semihosting port).
+# Needs qemu-system-arm and arm-none-eabi-gcc (+ libnewlib-arm-none-eabi);
+# without them it prints SKIP and counts nothing.
+name=firmware_qemu
+BUILD=${BUILD:-build}
+if ! command -v qemu-system-arm >/dev/null 2>&1 || ! command -v arm-none-eabi-gcc >/dev/null 2>&1; then
+    echo "SKIP $name: needs qemu-system-arm and arm-none-eabi-gcc" \
+         "(apt-get install qemu-system-arm gcc-arm-none-eabi libnewlib-arm-none-eabi)"
+    echo "$name: 0 passed, 0 failed"
+    exit 0
+fi
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { echo "FAIL $name: $*"; fail=$((fail + 1)); }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+MAKE="make --no-print-directory -s BUILD=$BUILD"
+QEMU_SH="-nographic -monitor none -serial none -semihosting-config enable=on,target=native"
+
+[ -x "$BUILD/moeflash" ] || $MAKE -j2 "$BUILD/moeflash" >/dev/null 2>&1
+
+# 1. build every board (firmware, image, firmware tests)
+for b in mps3-an547 mps2-an385 mps2-an386; do
+    if $MAKE -j2 BOARD=$b all fw-tests >"$tmp/build-$b.log" 2>&1; then ok; else
+        bad "build BOARD=$b"; tail -n 20 "$tmp/build-$b.log"; fi
+done
+
+# 2. kernel tests in QEMU
+for bm in mps3-an547:mps3-an547 mps2-an386:mps2-an386 mps2-an385:mps2-an385; do
+    b=${bm%%:*}; m=${bm#*:}
+    elf=$BUILD/$b/tests/test_kernels.elf
+    [ -f "$elf" ] || { bad "no $elf"; continue; }
+    timeout 120 qemu-system-arm -M "$m" $QEMU_SH -kernel "$elf" >"$tmp/k.out" 2>&1
+    rc=$?
+    cat "$tmp/k.out" | grep -v '^FAIL' | sed "s/^/  [$b] /"
+    grep '^FAIL' "$tmp/k.out" | head -5
+    line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$tmp/k.out" | tail -n 1)
+    p=$(echo "$line" | sed -nE 's/.* ([0-9]+) passed, ([0-9]+) failed.*/\1/p')
+    f=$(echo "$line" | sed -nE 's/.* ([0-9]+) passed, ([0-9]+) failed.*/\2/p')
+    if [ -n "$p" ] && [ "$rc" -eq 0 ] && [ "$f" -eq 0 ]; then pass=$((pass + p)); else
+        bad "kernel tests on $b (exit $rc, $line)"; fi
+done
+
+# 3. firmware text == host text, byte for byte
+run_fw() { # board machine extra-qemu-args append-args
+    timeout 300 qemu-system-arm -M "$2" $QEMU_SH -kernel "$BUILD/$1/moeflash.elf" $3 \
+        -append "quiet=1 tokens=$TOKENS $4 prompt=ROMEO:"
+}
+for b in mps3-an547 mps2-an385; do
+    # the M3 has no FPU: soft-float makes it ~10x slower in QEMU, so fewer tokens
+    if [ $b = mps2-an385 ]; then TOKENS=16; else TOKENS=32; fi
+    img=$BUILD/$b/model.img
+    [ -f "$img" ] || { bad "no $img"; continue; }
+    if ! "$BUILD/moeflash" generate "$img" --prompt "ROMEO:" --tokens $TOKENS >"$tmp/host-$b.txt" 2>"$tmp/host.err"; then
+        bad "host generate on $img"; cat "$tmp/host.err"; continue; fi
+    [ "$(wc -c <"$tmp/host-$b.txt")" -ge $TOKENS ] && ok || bad "host generate gave $(wc -c <"$tmp/host-$b.txt") bytes"
+    # port: qspi = image in the memory-mapped QSPI window, semihost = host file
+    for port in qspi semihost; do
+        if [ $port = qspi ]; then
+            [ $b = mps3-an547 ] || continue
+            qargs="-device loader,file=$img,addr=0x28000000"; aargs=""
+        else
+            qargs=""; aargs="image=$img"
+        fi
+        start=$(date +%s)
+        run_fw "$b" "$b" "$qargs" "$aargs" >"$tmp/fw.txt" 2>"$tmp/fw.err"
+        rc=$?
+        echo "  [$b/$port] exit $rc in $(( $(date +%s) - start ))s: $(od -An -c "$tmp/fw.txt" | tr -d '\n' | tr -s ' ' | head -c 100)"
+        [ $rc -eq 0 ] && ok || { bad "$b/$port firmware exit status $rc"; head -5 "$tmp/fw.err"; }
+        if cmp -s "$tmp/fw.txt" "$tmp/host-$b.txt"; then ok; else
+            bad "$b/$port firmware text differs from host"
+            echo "  host: $(od -An -c "$tmp/host-$b.txt" | tr -d '\n' | tr -s ' ' | head -c 100)"
+        fi
+    done
+done
+
+# 4. exit status reaches the shell: a bad argument must exit 2, a missing image 3
+timeout 60 qemu-system-arm -M mps3-an547 $QEMU_SH -kernel "$BUILD/mps3-an547/moeflash.elf" \
+    -append "bogus=1" >/dev/null 2>&1
+rc=$?; [ $rc -eq 2 ] && ok || bad "bad argument: exit $rc, want 2"
+timeout 60 qemu-system-arm -M mps3-an547 $QEMU_SH -kernel "$BUILD/mps3-an547/moeflash.elf" \
+    -append "tokens=1 prompt=R" >/dev/null 2>&1
+rc=$?; [ $rc -eq 3 ] && ok || bad "no image in the QSPI window: exit $rc, want 3"
+
+# 5. a board a user can flash: compile-only
+for b in $(ls boards | grep -vE '^(common|host|mps[23]-an[0-9]+)$'); do
+    [ -f "boards/$b/board.mk" ] || continue
+    if $MAKE -j2 BOARD=$b "$BUILD/$b/moeflash.elf" >"$tmp/build-$b.log" 2>&1; then ok; else
+        bad "build BOARD=$b"; tail -n 20 "$tmp/build-$b.log"; fi
+done
+
+# 6. no heap in any firmware: no malloc/free/_sbrk linked
+for b in mps3-an547 mps2-an385 mps2-an386; do
+    elf=$BUILD/$b/moeflash.elf
+    [ -f "$elf" ] || continue
+    if arm-none-eabi-nm "$elf" | grep -qwE 'malloc|_malloc_r|free|_free_r|_sbrk|calloc|realloc'; then
+        bad "$b links heap functions"; else ok; fi
+done
+
+echo "$name: $pass passed, $fail failed"
+[ $fail -eq 0 ]
