@@ -1,0 +1,441 @@
+/*
+ * Tokenizer: conversion of tokenizer.json / tokenizer.model into the
+ * section and the runtime's encode/decode over it, against the reference
+ * libraries' ids (tests/data/tok-{bytelevel,sentencepiece}/tokenizer_golden.json, produced by
+ * Hugging Face `tokenizers` and `sentencepiece`).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../runtime/moeflash.h"
+#include "../runtime/tokenizer.h"
+#include "../runtime/tokenizer_format.h"
+#include "../tools/lib/json.h"
+#include "../tools/lib/tokconv.h"
+#include "harness.h"
+
+static size_t decode_all(mf_tokenizer *t, const uint32_t *ids, size_t n, char *out, size_t cap)
+{
+    size_t o = 0;
+    mf_tokenizer_decode_reset(t);
+    for (size_t i = 0; i < n; i++) {
+        size_t l = 0;
+        if (cap - o < 64) return (size_t)-1;
+        int rc = mf_tokenizer_decode(t, ids[i], out + o, cap - o, &l);
+        if (rc) return (size_t)-1;
+        o += l;
+    }
+    size_t l = 0;
+    mf_tokenizer_decode_flush(t, out + o, cap - o, &l);
+    return o + l;
+}
+
+static uint8_t *build(const char *dir, size_t *len)
+{
+    uint8_t *sec = NULL;
+    char err[256];
+    int rc = mf_tokconv_build(dir, &sec, len, err, sizeof err);
+    CHECK(rc == 0 && sec, "%s: %s", dir, err);
+    return rc == 0 ? sec : NULL;
+}
+
+/* Every golden case: same ids, and decoding gives the text back. */
+static void golden_cases(const char *dir, mf_tokenizer *t, const mf_json *cases)
+{
+    size_t scratch_cap = 1 << 20;
+    void *scratch = malloc(scratch_cap);
+    uint32_t ids[4096];
+    char out[16384];
+    int n_ok = 0, n_cases = 0;
+    for (const mf_json *c = cases ? cases->child : NULL; c; c = c->next) {
+        const mf_json *text = mf_json_get(c, "text"), *gids = mf_json_get(c, "ids"), *dec = mf_json_get(c, "decoded");
+        if (!text || !gids) continue;
+        n_cases++;
+        uint32_t n = 0;
+        size_t need = mf_tokenizer_scratch_bytes(t, text->str_len);
+        int rc = mf_tokenizer_encode(t, text->str, text->str_len, ids, 4096, &n, scratch,
+                                     need < scratch_cap ? need : scratch_cap);
+        int same = rc == 0 && n == gids->count;
+        for (size_t i = 0; same && i < n; i++)
+            if (ids[i] != (uint32_t)mf_json_at(gids, i)->number) same = 0;
+        CHECK(same, "%s: encode \"%s\": rc %d, %u ids, want %zu", dir, text->str, rc, n, gids->count);
+        if (!same) {
+            fprintf(stderr, "  got:  ");
+            for (uint32_t i = 0; i < n && i < 60; i++) fprintf(stderr, "%u ", ids[i]);
+            fprintf(stderr, "\n  want: ");
+            for (size_t i = 0; i < gids->count && i < 60; i++) fprintf(stderr, "%u ", (uint32_t)mf_json_at(gids, i)->number);
+            fprintf(stderr, "\n");
+        }
+        /* decode the golden ids one token at a time */
+        uint32_t gi[4096];
+        for (size_t i = 0; i < gids->count && i < 4096; i++) gi[i] = (uint32_t)mf_json_at(gids, i)->number;
+        size_t dl = decode_all(t, gi, gids->count, out, sizeof out);
+        int dok = dec && dl == dec->str_len && memcmp(out, dec->str, dl) == 0;
+        CHECK(dok, "%s: decode of \"%s\" gives \"%.*s\"", dir, text->str, (int)(dl == (size_t)-1 ? 0 : dl), out);
+        CHECK(dec && dec->str_len == text->str_len && memcmp(dec->str, text->str, text->str_len) == 0,
+              "golden decoded != text");
+        n_ok += same && dok;
+    }
+    CHECK(n_cases >= 17, "%s: only %d golden cases", dir, n_cases);
+    printf("%s: %d/%d golden cases exact\n", dir, n_ok, n_cases);
+    free(scratch);
+}
+
+static mf_json_doc load_golden(const char *dir)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/tokenizer_golden.json", dir);
+    size_t len;
+    char *text = mf_read_file(path, &len);
+    mf_json_doc doc;
+    memset(&doc, 0, sizeof doc);
+    CHECK(text && mf_json_parse(&doc, text, len) == 0, "%s: cannot parse", path);
+    free(text);
+    return doc;
+}
+
+static void test_bytelevel(void)
+{
+    const char *dir = "tests/data/tok-bytelevel";
+    size_t len;
+    uint8_t *sec = build(dir, &len);
+    if (!sec) return;
+    mf_tokenizer t;
+    CHECK(mf_tokenizer_init(&t, sec, len, 1024) == MF_OK, "init");
+    CHECK(t.hdr[MF_TOKH_MODE] == MF_TOKMODE_BYTE && t.hdr[MF_TOKH_PRETOK] == MF_TOKPRE_QWEN2, "byte mode, qwen2 regex");
+    mf_json_doc doc = load_golden(dir);
+    golden_cases(dir, &t, mf_json_get(doc.root, "cases"));
+
+    /* the validation split, encoded whole */
+    size_t flen;
+    char *shakes = mf_read_file("tests/data/tinyshakespeare.txt", &flen);
+    CHECK(shakes != NULL, "tinyshakespeare.txt");
+    if (shakes) {
+        size_t start = (size_t)((double)flen * 0.9);
+        const char *val = shakes + start;
+        size_t vlen = flen - start;
+        double want_bytes = 0, want_tokens = 0;
+        mf_json_get_number(doc.root, "val_text_bytes", &want_bytes);
+        mf_json_get_number(doc.root, "val_text_tokens", &want_tokens);
+        CHECK(vlen == (size_t)want_bytes, "val split %zu bytes, want %.0f", vlen, want_bytes);
+        size_t sb = mf_tokenizer_scratch_bytes(&t, vlen);
+        void *scratch = malloc(sb);
+        uint32_t *ids = malloc(sizeof(uint32_t) * (vlen + 1));
+        uint32_t n = 0;
+        int rc = mf_tokenizer_encode(&t, val, vlen, ids, (uint32_t)vlen + 1, &n, scratch, sb);
+        CHECK(rc == 0 && n == 46555 && n == (uint32_t)want_tokens, "val split: %u tokens, want 46555", n);
+        const mf_json *first = mf_json_get(doc.root, "val_first_200_ids");
+        CHECK(first && first->count == 200, "val_first_200_ids");
+        int same = first != NULL;
+        for (size_t i = 0; first && i < first->count && i < n; i++)
+            if (ids[i] != (uint32_t)mf_json_at(first, i)->number) {
+                same = 0;
+                fprintf(stderr, "  val id %zu: %u want %u\n", i, ids[i], (uint32_t)mf_json_at(first, i)->number);
+                break;
+            }
+        CHECK(same, "val split first 200 ids");
+        /* decode it all back */
+        char *back = malloc(vlen + 1024);
+        size_t bl = decode_all(&t, ids, n, back, vlen + 1024);
+        CHECK(bl == vlen && memcmp(back, val, vlen) == 0, "val split round trip (%zu bytes)", bl);
+        /* the same with the smallest scratch: chunks cut, still round trips */
+        uint32_t n2 = 0;
+        static uint8_t small[MF_TOKENIZER_SCRATCH(16)];
+        rc = mf_tokenizer_encode(&t, val, vlen, ids, (uint32_t)vlen + 1, &n2, small, sizeof small);
+        CHECK(rc == 0 && n2 >= n, "small scratch encode rc %d n %u", rc, n2);
+        bl = decode_all(&t, ids, n2, back, vlen + 1024);
+        CHECK(bl == vlen && memcmp(back, val, vlen) == 0, "small scratch round trip");
+        /* max_ids too small: counts anyway */
+        uint32_t n3 = 0;
+        rc = mf_tokenizer_encode(&t, val, vlen, ids, 10, &n3, scratch, sb);
+        CHECK(rc == 0 && n3 == n, "truncated output still counts (%u)", n3);
+        free(back);
+        free(ids);
+        free(scratch);
+        free(shakes);
+    }
+
+    /* special token in text, and decoding held back for incomplete UTF-8 */
+    {
+        static uint8_t scratch[MF_TOKENIZER_SCRATCH(256)];
+        uint32_t ids[64], n = 0;
+        const char *s = "a<|endoftext|>b";
+        mf_tokenizer_encode(&t, s, strlen(s), ids, 64, &n, scratch, sizeof scratch);
+        CHECK(n == 3 && ids[0] == 65 && ids[1] == 0 && ids[2] == 66, "special token split: n %u", n);
+        CHECK(mf_tokenizer_is_special(&t, 0) && !mf_tokenizer_is_special(&t, 65), "is_special");
+        const char *e = "\xC3\xA9"; /* é = bytes C3 A9: two byte tokens */
+        mf_tokenizer_encode(&t, e, 2, ids, 64, &n, scratch, sizeof scratch);
+        CHECK(n == 2, "é as two byte tokens (%u)", n);
+        char out[64];
+        size_t l1 = 99, l2 = 99;
+        mf_tokenizer_decode_reset(&t);
+        mf_tokenizer_decode(&t, ids[0], out, sizeof out, &l1);
+        CHECK(l1 == 0 && t.n_pending == 1, "first byte of é held back");
+        mf_tokenizer_decode(&t, ids[1], out, sizeof out, &l2);
+        CHECK(l2 == 2 && memcmp(out, e, 2) == 0, "é completed");
+        /* a lone continuation byte -> U+FFFD; an unfinished one flushed -> U+FFFD */
+        mf_tokenizer_decode_reset(&t);
+        mf_tokenizer_decode(&t, ids[1], out, sizeof out, &l1);
+        CHECK(l1 == 3 && memcmp(out, "\xEF\xBF\xBD", 3) == 0, "lone continuation byte");
+        mf_tokenizer_decode(&t, ids[0], out, sizeof out, &l1);
+        mf_tokenizer_decode_flush(&t, out, sizeof out, &l2);
+        CHECK(l1 == 0 && l2 == 3, "flush of an unfinished sequence");
+        CHECK(mf_tokenizer_decode(&t, 1024, out, sizeof out, &l1) == MF_E_TOKEN, "id out of range");
+        /* cap too small */
+        mf_tokenizer_decode_reset(&t);
+        CHECK(mf_tokenizer_decode(&t, 1006, out, 1, &l1) == MF_E_ARG && l1 > 1, "decode cap too small");
+        /* too little scratch */
+        CHECK(mf_tokenizer_encode(&t, "ab", 2, ids, 64, &n, scratch, 8) == MF_E_ARENA, "scratch too small");
+    }
+
+    /* small-qwen3-moe-bpe ships the same tokenizer: same section */
+    size_t len2;
+    uint8_t *sec2 = build("tests/data/small-qwen3-moe-bpe", &len2);
+    CHECK(sec2 && len2 == len && memcmp(sec, sec2, len) == 0, "small-qwen3-moe-bpe tokenizer == tok-bytelevel");
+    free(sec2);
+
+    /* a corrupted section: init refuses, or encode/decode stay in bounds */
+    {
+        uint8_t *bad = malloc(len);
+        mf_tokenizer tb;
+        CHECK(mf_tokenizer_init(&tb, sec, 100, 1024) != MF_OK, "truncated section refused");
+        CHECK(mf_tokenizer_init(&tb, sec, len, 512) != MF_OK, "vocab larger than the model's refused");
+        memcpy(bad, sec, len);
+        bad[0] ^= 1;
+        CHECK(mf_tokenizer_init(&tb, bad, len, 1024) == MF_E_FORMAT, "bad magic refused");
+        uint32_t seed = 12345;
+        int refused = 0;
+        for (int k = 0; k < 300; k++) {
+            memcpy(bad, sec, len);
+            for (int f = 0; f < 4; f++) {
+                seed = seed * 1103515245u + 12345u;
+                size_t pos = (seed >> 8) % (k < 150 ? 128 : len);
+                seed = seed * 1103515245u + 12345u;
+                bad[pos] = (uint8_t)(seed >> 16);
+            }
+            if (mf_tokenizer_init(&tb, bad, len, 1024) != MF_OK) {
+                refused++;
+                continue;
+            }
+            static uint8_t scratch[MF_TOKENIZER_SCRATCH(64)];
+            uint32_t ids[256], n = 0;
+            const char *s = "Hello, world! <|endoftext|> caf\xC3\xA9 123";
+            mf_tokenizer_encode(&tb, s, strlen(s), ids, 256, &n, scratch, sizeof scratch);
+            char out[256];
+            for (uint32_t i = 0; i < n && i < 256; i++) {
+                size_t l;
+                mf_tokenizer_decode(&tb, ids[i], out, sizeof out, &l);
+            }
+        }
+        CHECK(refused > 0, "some corruptions refused (%d)", refused);
+        free(bad);
+    }
+    mf_json_free(&doc);
+    free(sec);
+}
+
+static void test_sentencepiece(void)
+{
+    const char *dir = "tests/data/tok-sentencepiece";
+    size_t len;
+    uint8_t *sec = build(dir, &len);
+    if (!sec) return;
+    mf_tokenizer t;
+    CHECK(mf_tokenizer_init(&t, sec, len, 1024) == MF_OK, "init");
+    CHECK(t.hdr[MF_TOKH_MODE] == MF_TOKMODE_CHAR && t.hdr[MF_TOKH_PREFIX] == MF_TOKPFX_TEXT &&
+              (t.hdr[MF_TOKH_FLAGS] & MF_TOKF_BYTE_FALLBACK),
+          "char mode, dummy prefix, byte fallback");
+    mf_json_doc doc = load_golden(dir);
+    golden_cases(dir, &t, mf_json_get(doc.root, "cases"));
+    /* control tokens decode to nothing; <unk>=0 <s>=1 </s>=2 */
+    char out[64];
+    size_t l = 99;
+    mf_tokenizer_decode_reset(&t);
+    CHECK(mf_tokenizer_decode(&t, 1, out, sizeof out, &l) == 0 && l == 0, "<s> decodes to nothing");
+    CHECK(mf_tokenizer_is_special(&t, 1) && mf_tokenizer_is_special(&t, 2), "<s> </s> special");
+    mf_json_free(&doc);
+    free(sec);
+}
+
+/* decode(encode(s)) == s for pseudo-random valid UTF-8 of both kinds. */
+static void test_roundtrip(void)
+{
+    const char *dirs[2] = {"tests/data/tok-bytelevel", "tests/data/tok-sentencepiece"};
+    static const uint32_t pool[] = {' ', ' ', ' ', '\n', '\r', '\t', 'a', 'b', 'Z', 'q', '0', '7', '\'', 's', 'l',
+                                    '.', ',', '!', '<', '|', 0xE9, 0xDF, 0x3B1, 0x43F, 0x5929, 0x3053, 0xC548,
+                                    0x1F642, 0x200D, 0x2581 /* bytelevel only */, 0xA0, 0x3000, 0x2028, 0x17F, 0x301, 0x10FFFF, 0x85};
+    for (int d = 0; d < 2; d++) {
+        size_t len;
+        uint8_t *sec = build(dirs[d], &len);
+        if (!sec) continue;
+        mf_tokenizer t;
+        mf_tokenizer_init(&t, sec, len, 1024);
+        uint32_t seed = 99 + (uint32_t)d;
+        int bad = 0;
+        static uint8_t scratch[MF_TOKENIZER_SCRATCH(40)];
+        for (int k = 0; k < 2000; k++) {
+            char s[400];
+            size_t n = 0;
+            seed = seed * 1103515245u + 12345u;
+            int chars = (seed >> 16) % 60;
+            for (int c = 0; c < chars; c++) {
+                seed = seed * 1103515245u + 12345u;
+                uint32_t cp = pool[(seed >> 16) % (sizeof pool / sizeof pool[0])];
+                /* SentencePiece writes spaces as U+2581: a U+2581 in the text comes back as a space */
+                if (d == 1 && cp == 0x2581) cp = 'x';
+                if (cp < 0x80)
+                    s[n++] = (char)cp;
+                else if (cp < 0x800) {
+                    s[n++] = (char)(0xC0 | cp >> 6);
+                    s[n++] = (char)(0x80 | (cp & 0x3F));
+                } else if (cp < 0x10000) {
+                    s[n++] = (char)(0xE0 | cp >> 12);
+                    s[n++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+                    s[n++] = (char)(0x80 | (cp & 0x3F));
+                } else {
+                    s[n++] = (char)(0xF0 | cp >> 18);
+                    s[n++] = (char)(0x80 | ((cp >> 12) & 0x3F));
+                    s[n++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+                    s[n++] = (char)(0x80 | (cp & 0x3F));
+                }
+            }
+            uint32_t ids[1024], ni = 0;
+            int rc = mf_tokenizer_encode(&t, s, n, ids, 1024, &ni, scratch, sizeof scratch);
+            char out[4096];
+            size_t ol = rc ? (size_t)-1 : decode_all(&t, ids, ni, out, sizeof out);
+            if (ol != n || memcmp(out, s, n) != 0) {
+                if (bad++ < 3) fprintf(stderr, "  round trip failed for \"%.*s\"\n", (int)n, s);
+            }
+        }
+        CHECK(bad == 0, "%s: %d of 2000 random strings do not round trip", dirs[d], bad);
+        free(sec);
+    }
+}
+
+static void write_file(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) return;
+    fwrite(data, 1, n, f);
+    fclose(f);
+}
+
+/* Malformed and unsupported files give an error that names the problem. */
+static void test_malformed(void)
+{
+    char dir[] = "/tmp/mf_tok_XXXXXX";
+    if (!mkdtemp(dir)) {
+        CHECK(0, "mkdtemp");
+        return;
+    }
+    char path[256], err[256];
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    size_t blen;
+    char *base = mf_read_file("tests/data/tok-bytelevel/tokenizer.json", &blen);
+    struct {
+        const char *from, *to, *want;
+    } cases[] = {
+        {"\"type\": \"BPE\"", "\"type\": \"Unigram\"", "Unigram"},
+        {"\"type\": \"Split\"", "\"type\": \"Whitespace\"", "Whitespace"},
+        {"\\\\p{N}|", "\\\\p{N}+|", "regex"},
+        {"\"behavior\": \"Isolated\"", "\"behavior\": \"Removed\"", "Removed"},
+        {"\"decoder\": {\n    \"type\": \"ByteLevel\"", "\"decoder\": {\"type\": \"WordPiece\"", "WordPiece"},
+        {"\"normalizer\": null", "\"normalizer\": {\"type\": \"NFKC\"}", "NFKC"},
+        {"\"merges\": [", "\"merges\": [[\"zzzq\", \"t\"], ", "not in vocab"},
+        {"\"vocab\": {", "\"vocab\": [", "line"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *p = base ? strstr(base, cases[i].from) : NULL;
+        CHECK(p != NULL, "pattern %s in tokenizer.json", cases[i].from);
+        if (!p) continue;
+        size_t fl = strlen(cases[i].from), tl = strlen(cases[i].to);
+        char *m = malloc(blen + tl + 1);
+        size_t pre = (size_t)(p - base);
+        memcpy(m, base, pre);
+        memcpy(m + pre, cases[i].to, tl);
+        memcpy(m + pre + tl, p + fl, blen - pre - fl);
+        write_file(path, m, blen - fl + tl);
+        free(m);
+        uint8_t *out = NULL;
+        size_t ol = 0;
+        err[0] = 0;
+        int rc = mf_tokconv_build(dir, &out, &ol, err, sizeof err);
+        CHECK(rc == -1 && out == NULL && strstr(err, cases[i].want), "case %zu: rc %d err \"%s\" (want %s)", i, rc,
+              err, cases[i].want);
+        free(out);
+    }
+    free(base);
+    unlink(path);
+    /* tokenizer.model: truncated, garbage, a unigram model */
+    snprintf(path, sizeof path, "%s/tokenizer.model", dir);
+    size_t mlen;
+    char *model = mf_read_file("tests/data/tok-sentencepiece/tokenizer.model", &mlen);
+    if (model) {
+        uint8_t *out = NULL;
+        size_t ol;
+        write_file(path, model, mlen / 2);
+        int rc = mf_tokconv_build(dir, &out, &ol, err, sizeof err);
+        CHECK(rc == -1 && strstr(err, "malformed"), "truncated model: %s", err);
+        write_file(path, "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", 11);
+        rc = mf_tokconv_build(dir, &out, &ol, err, sizeof err);
+        CHECK(rc == -1, "garbage model: %s", err);
+        /* flip model_type BPE (field 3 = 2 in the trainer spec) to UNIGRAM: find bytes 0x18 0x02 */
+        char *m2 = malloc(mlen);
+        memcpy(m2, model, mlen);
+        int done = 0;
+        /* the trainer spec is field 2 of the top message: walk to it */
+        size_t p = 0;
+        while (p < mlen && !done) {
+            uint8_t key = (uint8_t)m2[p++];
+            uint64_t l = 0;
+            int sh = 0;
+            while (p < mlen) {
+                uint8_t c = (uint8_t)m2[p++];
+                l |= (uint64_t)(c & 0x7F) << sh;
+                sh += 7;
+                if (!(c & 0x80)) break;
+            }
+            if (key == 0x12) {
+                for (size_t q = p; q + 1 < p + l; q++)
+                    if (m2[q] == 0x18 && m2[q + 1] == 0x02) {
+                        m2[q + 1] = 0x01;
+                        done = 1;
+                        break;
+                    }
+            }
+            p += l;
+        }
+        CHECK(done, "found model_type in the trainer spec");
+        write_file(path, m2, mlen);
+        rc = mf_tokconv_build(dir, &out, &ol, err, sizeof err);
+        CHECK(rc == -1 && strstr(err, "UNIGRAM"), "unigram model: %s", err);
+        free(m2);
+        free(model);
+        unlink(path);
+    }
+    /* no tokenizer file at all: byte-level, no section */
+    uint8_t *out = (uint8_t *)1;
+    size_t ol = 1;
+    CHECK(mf_tokconv_build(dir, &out, &ol, err, sizeof err) == 0 && out == NULL && ol == 0, "no tokenizer file");
+    rmdir(dir);
+    /* byte-level runtime (no tables) keeps id = byte */
+    mf_tokenizer t;
+    mf_tokenizer_init(&t, NULL, 0, 256);
+    uint32_t ids[4], n;
+    mf_tokenizer_encode(&t, "Hi", 2, ids, 4, &n, NULL, 0);
+    CHECK(n == 2 && ids[0] == 'H' && ids[1] == 'i', "byte-level encode");
+    char c;
+    size_t l;
+    CHECK(mf_tokenizer_decode(&t, 'x', &c, 1, &l) == 0 && l == 1 && c == 'x', "byte-level decode");
+}
+
+int main(void)
+{
+    test_bytelevel();
+    test_sentencepiece();
+    test_roundtrip();
+    test_malformed();
+    return mf_test_done("test_tokenizer");
+}
