@@ -1,0 +1,237 @@
+/*
+ * runtime/ops.c against independent double-precision math: RMSNorm,
+ * softmax, SiLU/sigmoid, RoPE (HF rotate_half, relative-position property),
+ * dot products and matmul over encodings (and that batching tokens never
+ * changes a bit), causal attention, top-k with torch's tie order.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../runtime/ops.h"
+#include "../runtime/quant.h"
+#include "harness.h"
+
+static uint64_t rng = 88172645463325252ull;
+static float frand(void) /* uniform in [-1, 1) */
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+static void fill(float *x, size_t n, float scale)
+{
+    for (size_t i = 0; i < n; i++) x[i] = frand() * scale;
+}
+
+static double rel(double a, double b) { return fabs(a - b) / (fabs(b) > 1e-30 ? fabs(b) : 1e-30); }
+
+static void test_rmsnorm(void)
+{
+    float x[100], w[100], y[100];
+    fill(x, 100, 3.0f);
+    fill(w, 100, 1.0f);
+    mf_rmsnorm(y, x, w, 100, 1e-5f);
+    double ss = 0;
+    for (int i = 0; i < 100; i++) ss += (double)x[i] * x[i];
+    double r = 1.0 / sqrt(ss / 100 + 1e-5);
+    double worst = 0;
+    for (int i = 0; i < 100; i++) {
+        double e = rel(y[i], w[i] * x[i] * r);
+        if (e > worst) worst = e;
+    }
+    CHECK(worst < 1e-6, "rmsnorm rel error %g", worst);
+    /* in place, no weight: unit RMS */
+    mf_rmsnorm(x, x, NULL, 100, 0.0f);
+    ss = 0;
+    for (int i = 0; i < 100; i++) ss += (double)x[i] * x[i];
+    CHECK(fabs(ss / 100 - 1.0) < 1e-6, "rms after norm %g", ss / 100);
+}
+
+static void test_softmax_silu(void)
+{
+    float x[37];
+    double ref[37], sum = 0;
+    fill(x, 37, 20.0f);
+    for (int i = 0; i < 37; i++) sum += exp((double)x[i]);
+    for (int i = 0; i < 37; i++) ref[i] = exp((double)x[i]) / sum;
+    mf_softmax(x, 37);
+    double worst = 0, s = 0;
+    for (int i = 0; i < 37; i++) {
+        double e = fabs(x[i] - ref[i]);
+        if (e > worst) worst = e;
+        s += x[i];
+    }
+    CHECK(worst < 1e-6, "softmax error %g", worst);
+    CHECK(fabs(s - 1.0) < 1e-6, "softmax sum %g", s);
+    float big[3] = {1000.0f, 1000.0f, -1000.0f};
+    mf_softmax(big, 3);
+    CHECK(fabsf(big[0] - 0.5f) < 1e-6f && big[2] == 0.0f, "softmax overflow-safe");
+
+    const float v[] = {-20.0f, -3.5f, -0.1f, 0.0f, 0.7f, 4.0f, 30.0f};
+    for (int i = 0; i < 7; i++) {
+        double sg = 1.0 / (1.0 + exp(-(double)v[i]));
+        CHECK(fabs(mf_sigmoid(v[i]) - sg) < 1e-6, "sigmoid(%g)", v[i]);
+        CHECK(fabs(mf_silu(v[i]) - v[i] * sg) < 1e-5 * (1 + fabs(v[i])), "silu(%g)", v[i]);
+    }
+}
+
+static void test_rope(void)
+{
+    enum { HD = 16, HEADS = 3 };
+    float cs[HD / 2], sn[HD / 2], x[HEADS * HD], orig[HEADS * HD];
+    fill(orig, HEADS * HD, 1.0f);
+    const float theta = 10000.0f;
+    const uint32_t pos = 37;
+    memcpy(x, orig, sizeof x);
+    mf_rope_table(cs, sn, pos, HD, theta);
+    mf_rope_apply(x, HEADS, HD, cs, sn);
+    double worst = 0;
+    for (int h = 0; h < HEADS; h++)
+        for (int i = 0; i < HD; i++) {
+            /* HF: q*cos + rotate_half(q)*sin, cos/sin over the duplicated freqs */
+            int f = i % (HD / 2);
+            double a = pos * pow(theta, -2.0 * f / HD);
+            double rot = i < HD / 2 ? -orig[h * HD + i + HD / 2] : orig[h * HD + i - HD / 2];
+            double ref = orig[h * HD + i] * cos(a) + rot * sin(a);
+            double e = fabs(x[h * HD + i] - ref);
+            if (e > worst) worst = e;
+        }
+    CHECK(worst < 1e-5, "rope vs rotate_half: %g", worst);
+
+    /* position 0 is the identity */
+    memcpy(x, orig, sizeof x);
+    mf_rope_table(cs, sn, 0, HD, theta);
+    mf_rope_apply(x, HEADS, HD, cs, sn);
+    CHECK(memcmp(x, orig, sizeof x) == 0, "rope at position 0");
+
+    /* q.k after rotation depends only on the distance */
+    float q[HD], k[HD], q1[HD], k1[HD], q2[HD], k2[HD];
+    fill(q, HD, 1.0f);
+    fill(k, HD, 1.0f);
+    memcpy(q1, q, sizeof q);
+    memcpy(k1, k, sizeof k);
+    memcpy(q2, q, sizeof q);
+    memcpy(k2, k, sizeof k);
+    mf_rope_table(cs, sn, 10, HD, theta), mf_rope_apply(q1, 1, HD, cs, sn);
+    mf_rope_table(cs, sn, 3, HD, theta), mf_rope_apply(k1, 1, HD, cs, sn);
+    mf_rope_table(cs, sn, 107, HD, theta), mf_rope_apply(q2, 1, HD, cs, sn);
+    mf_rope_table(cs, sn, 100, HD, theta), mf_rope_apply(k2, 1, HD, cs, sn);
+    CHECK(fabs(mf_dot_f32(q1, k1, HD) - mf_dot_f32(q2, k2, HD)) < 1e-4, "relative position");
+}
+
+static double dot_ref(const float *a, const float *b, uint32_t n)
+{
+    double s = 0;
+    for (uint32_t i = 0; i < n; i++) s += (double)a[i] * b[i];
+    return s;
+}
+
+static void test_dot_matmul(void)
+{
+    float a[300], b[300];
+    fill(a, 300, 1.0f);
+    fill(b, 300, 1.0f);
+    int ok = 1;
+    for (uint32_t n = 0; n <= 300; n += (n < 20 ? 1 : 37)) {
+        double r = dot_ref(a, b, n), g = mf_dot_f32(a, b, n);
+        if (fabs(g - r) > 1e-5 * (1 + sqrt((double)n))) ok = 0;
+    }
+    CHECK(ok, "dot vs double");
+
+    /* matmul for several encodings, shapes and token counts */
+    const int encs[] = {MF_ENC_F32, MF_ENC_BF16, MF_ENC_F16, MF_ENC_Q8};
+    const uint32_t shapes[][2] = {{13, 64}, {7, 100}, {33, 256}, {5, 19}};
+    for (int e = 0; e < 4; e++)
+        for (int s = 0; s < 4; s++) {
+            uint32_t R = shapes[s][0], Cc = shapes[s][1], G = 32, T = 9;
+            float *w = malloc(sizeof(float) * R * Cc), *x = malloc(sizeof(float) * T * Cc);
+            float *y = malloc(sizeof(float) * T * R), *y1 = malloc(sizeof(float) * R);
+            float *row = malloc(sizeof(float) * Cc);
+            fill(w, (size_t)R * Cc, 0.5f);
+            fill(x, (size_t)T * Cc, 1.0f);
+            void *enc = malloc(mf_matrix_bytes(encs[e], R, Cc, G));
+            mf_quantize_matrix(encs[e], w, R, Cc, G, enc);
+            mf_matmul(encs[e], enc, R, Cc, G, x, Cc, y, R, T);
+            double worst = 0;
+            int same = 1;
+            for (uint32_t t = 0; t < T; t++) {
+                mf_matmul(encs[e], enc, R, Cc, G, x + t * Cc, Cc, y1, R, 1);
+                if (memcmp(y1, y + t * R, sizeof(float) * R)) same = 0;
+                for (uint32_t r = 0; r < R; r++) {
+                    mf_dequantize_row(encs[e], enc, r, Cc, G, row);
+                    double d = fabs(y[t * R + r] - dot_ref(row, x + t * Cc, Cc));
+                    if (d > worst) worst = d;
+                }
+            }
+            CHECK(worst < 1e-4, "matmul enc %d shape %ux%u: error %g vs dequantised weights", encs[e],
+                  R, Cc, worst);
+            CHECK(same, "matmul enc %d shape %ux%u: batching changed a result", encs[e], R, Cc);
+            free(w), free(x), free(y), free(y1), free(row), free(enc);
+        }
+}
+
+static void test_attention(void)
+{
+    enum { HD = 32, NP = 11, STRIDE = 64 };
+    float q[HD], k[NP * STRIDE], v[NP * STRIDE], out[HD], att[NP];
+    fill(q, HD, 1.0f);
+    fill(k, NP * STRIDE, 1.0f);
+    fill(v, NP * STRIDE, 1.0f);
+    mf_attention_head(out, q, k + 8, v + 8, STRIDE, NP, HD, att);
+    double s[NP], mx = -1e300, sum = 0;
+    for (int t = 0; t < NP; t++) {
+        s[t] = dot_ref(q, k + 8 + t * STRIDE, HD) / sqrt((double)HD);
+        if (s[t] > mx) mx = s[t];
+    }
+    for (int t = 0; t < NP; t++) sum += (s[t] = exp(s[t] - mx));
+    double worst = 0;
+    for (int i = 0; i < HD; i++) {
+        double r = 0;
+        for (int t = 0; t < NP; t++) r += s[t] / sum * v[8 + t * STRIDE + i];
+        if (fabs(out[i] - r) > worst) worst = fabs(out[i] - r);
+    }
+    CHECK(worst < 1e-5, "attention error %g", worst);
+    /* one position: the output is that position's value */
+    mf_attention_head(out, q, k, v, STRIDE, 1, HD, att);
+    CHECK(memcmp(out, v, sizeof out) == 0, "attention over one position");
+}
+
+static void test_topk(void)
+{
+    const float x[] = {0.1f, 0.5f, 0.3f, 0.5f, 0.9f, 0.3f, 0.0f, 0.9f};
+    uint32_t idx[5];
+    mf_topk(x, 8, 5, idx);
+    const uint32_t want[] = {4, 7, 1, 3, 2};
+    CHECK(memcmp(idx, want, sizeof want) == 0, "topk with ties: %u %u %u %u %u", idx[0], idx[1],
+          idx[2], idx[3], idx[4]);
+    /* random: against a brute-force rank count */
+    float y[64];
+    int ok = 1;
+    for (int trial = 0; trial < 50; trial++) {
+        for (int i = 0; i < 64; i++) y[i] = (float)(int)(frand() * 8); /* many ties */
+        uint32_t k = 1 + trial % 8, got[8];
+        mf_topk(y, 64, k, got);
+        for (uint32_t j = 0; j < k; j++) {
+            uint32_t rank = 0; /* elements ranking before got[j] */
+            for (uint32_t i = 0; i < 64; i++)
+                if (y[i] > y[got[j]] || (y[i] == y[got[j]] && i < got[j])) rank++;
+            if (rank != j) ok = 0;
+        }
+    }
+    CHECK(ok, "topk order vs rank count");
+}
+
+int main(void)
+{
+    test_rmsnorm();
+    test_softmax_silu();
+    test_rope();
+    test_dot_matmul();
+    test_attention();
+    test_topk();
+    return mf_test_done("test_ops");
+}
