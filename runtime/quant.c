@@ -48,19 +48,13 @@ static inline int round_int(float v)
 
 float mf_f16_to_f32(uint16_t h)
 {
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    uint32_t exp = (h >> 10) & 0x1fu, man = h & 0x3ffu, bits;
+    /* Move the f16 fields into a float and rescale by 2^112: exact for
+     * normals and subnormals alike (the multiply normalises). */
+    uint32_t bits = ((uint32_t)(h & 0x8000u) << 16) | ((uint32_t)(h & 0x7fffu) << 13);
     float f;
-    if (exp == 0) {
-        f = (float)man * (1.0f / 16777216.0f); /* man * 2^-24, exact */
-        return sign ? -f : f;
-    }
-    if (exp == 31)
-        bits = sign | 0x7f800000u | (man << 13);
-    else
-        bits = sign | ((exp + 112u) << 23) | (man << 13);
+    if ((h & 0x7c00u) == 0x7c00u) bits |= 0x7f800000u; /* inf, NaN */
     memcpy(&f, &bits, 4);
-    return f;
+    return (h & 0x7c00u) == 0x7c00u ? f : f * 0x1p112f;
 }
 
 uint16_t mf_f32_to_f16(float f)
@@ -542,38 +536,124 @@ void mf_dequantize_row(int enc, const void *w, uint32_t row, uint32_t cols, uint
 
 /* ---------------------------------------------------------------- f32-activation matvec */
 
+/* Dot products with four partial sums, so compilers can keep them in SIMD
+ * lanes without reassociating (no -ffast-math needed). */
+#define DOT4(n, W)                                                     \
+    do {                                                               \
+        float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;              \
+        uint32_t i_ = 0;                                               \
+        for (; i_ + 4u <= (n); i_ += 4u) {                             \
+            s0 += W(i_) * x[i_];                                       \
+            s1 += W(i_ + 1u) * x[i_ + 1u];                             \
+            s2 += W(i_ + 2u) * x[i_ + 2u];                             \
+            s3 += W(i_ + 3u) * x[i_ + 3u];                             \
+        }                                                              \
+        for (; i_ < (n); i_++) s0 += W(i_) * x[i_];                    \
+        return (s0 + s1) + (s2 + s3);                                  \
+    } while (0)
+
+static float dot_f32_f32(const uint8_t *p, const float *x, uint32_t n)
+{
+#define W_F32(i) rdf32(p + 4u * (i))
+    DOT4(n, W_F32);
+#undef W_F32
+}
+
+static float dot_bf16_f32(const uint8_t *p, const float *x, uint32_t n)
+{
+#define W_BF16(i) mf_bf16_to_f32(rd16(p + 2u * (i)))
+    DOT4(n, W_BF16);
+#undef W_BF16
+}
+
+static float dot_f16_f32(const uint8_t *p, const float *x, uint32_t n)
+{
+#define W_F16(i) mf_f16_to_f32(rd16(p + 2u * (i)))
+    DOT4(n, W_F16);
+#undef W_F16
+}
+
+static float dot_s8_f32(const int8_t *q, const float *x, uint32_t n)
+{
+#define W_S8(i) (float)q[i]
+    DOT4(n, W_S8);
+#undef W_S8
+}
+
 static float dot_q8_f32(const uint8_t *p, const float *x, uint32_t cols, uint32_t group)
 {
     float sum = 0.0f;
-    uint32_t c, i;
+    uint32_t c;
     for (c = 0; c < cols; c += group) {
         uint32_t n = cols - c < group ? cols - c : group;
-        const int8_t *q = (const int8_t *)(p + 2);
-        float s = 0.0f;
-        for (i = 0; i < n; i++) s += (float)q[i] * x[c + i];
-        sum += mf_f16_to_f32(rd16(p)) * s;
+        sum += mf_f16_to_f32(rd16(p)) * dot_s8_f32((const int8_t *)(p + 2), x + c, n);
         p += 2 + n;
     }
     return sum;
 }
 
-/* Low-bit row . x: per group d * sum(u*x) + m * sum(x). */
+/* Signed levels (u - z) of one low-bit group, the generic way. */
+static void group_levels(int enc, const uint8_t *p, uint32_t n, int8_t *v)
+{
+    uint8_t *u = (uint8_t *)v;
+    int z = 1 << (enc_bits(enc) - 1);
+    uint32_t i;
+    unpack_levels(enc, p, n, u);
+    for (i = 0; i < n; i++) v[i] = (int8_t)((int)u[i] - z);
+}
+
+/* sum over a low-bit group of (u - z) * x, for float x (X = float) or int8
+ * x (X = int32_t); direct loops for the common full groups, the generic
+ * unpack for odd sizes. */
+#define LOW_GROUP_DOT(X, enc, p, x, n, out)                                                    \
+    do {                                                                                       \
+        X s_ = 0;                                                                              \
+        uint32_t j_;                                                                           \
+        if ((enc) == MF_ENC_Q4 && ((n) & 1u) == 0) {                                           \
+            uint32_t h_ = (n) / 2u;                                                            \
+            for (j_ = 0; j_ < h_; j_++)                                                        \
+                s_ += (X)((int)(p[j_] & 15u) - 8) * (X)x[j_] +                                 \
+                      (X)((int)(p[j_] >> 4) - 8) * (X)x[j_ + h_];                              \
+        } else if ((enc) == MF_ENC_Q2 && ((n) & 3u) == 0) {                                    \
+            uint32_t h_ = (n) / 4u;                                                            \
+            for (j_ = 0; j_ < h_; j_++) {                                                      \
+                uint32_t b_ = p[j_];                                                           \
+                s_ += (X)((int)(b_ & 3u) - 2) * (X)x[j_] +                                     \
+                      (X)((int)((b_ >> 2) & 3u) - 2) * (X)x[j_ + h_] +                         \
+                      (X)((int)((b_ >> 4) & 3u) - 2) * (X)x[j_ + 2u * h_] +                    \
+                      (X)((int)(b_ >> 6) - 2) * (X)x[j_ + 3u * h_];                            \
+            }                                                                                  \
+        } else if ((enc) == MF_ENC_Q3 && ((n) & 7u) == 0) {                                    \
+            uint32_t h_ = (n) / 4u, h8_ = (n) / 8u;                                            \
+            for (j_ = 0; j_ < h_; j_++) {                                                      \
+                uint32_t b_ = p[j_], hb_ = (uint32_t)(p[h_ + j_ % h8_] >> (j_ / h8_)) << 2;    \
+                s_ += (X)((int)((b_ & 3u) | (hb_ & 4u)) - 4) * (X)x[j_] +                      \
+                      (X)((int)(((b_ >> 2) & 3u) | ((hb_ >> 2) & 4u)) - 4) * (X)x[j_ + h_] +   \
+                      (X)((int)(((b_ >> 4) & 3u) | ((hb_ >> 4) & 4u)) - 4) *                   \
+                          (X)x[j_ + 2u * h_] +                                                 \
+                      (X)((int)((b_ >> 6) | ((hb_ >> 6) & 4u)) - 4) * (X)x[j_ + 3u * h_];      \
+            }                                                                                  \
+        } else {                                                                               \
+            int8_t v_[MF_QMAX_GROUP];                                                          \
+            group_levels((enc), p, (n), v_);                                                   \
+            for (j_ = 0; j_ < (n); j_++) s_ += (X)v_[j_] * (X)x[j_];                           \
+        }                                                                                      \
+        (out) = s_;                                                                            \
+    } while (0)
+
+/* Low-bit row . x: per group d * sum((u - z) * x). */
 static float dot_low_f32(int enc, const uint8_t *p, const float *x, uint32_t cols, uint32_t group)
 {
-    uint8_t u[MF_QMAX_GROUP];
     float sum = 0.0f;
-    uint32_t c, i;
+    uint32_t c;
     for (c = 0; c < cols; c += group) {
         uint32_t n = cols - c < group ? cols - c : group;
-        float d, m, su = 0.0f, sx = 0.0f;
-        p = read_header(enc, p, &d, &m);
-        unpack_levels(enc, p, n, u);
-        for (i = 0; i < n; i++) {
-            su += (float)u[i] * x[c + i];
-            sx += x[c + i];
-        }
-        sum += d * su + m * sx;
-        p += plane_bytes(enc, n);
+        const float *xc = x + c;
+        const uint8_t *pl = p + 2;
+        float s;
+        LOW_GROUP_DOT(float, enc, pl, xc, n, s);
+        sum += mf_f16_to_f32(rd16(p)) * s;
+        p += 2u + plane_bytes(enc, n);
     }
     return sum;
 }
@@ -583,19 +663,13 @@ void mf_matvec(int enc, const void *w, const float *x, float *y, uint32_t rows, 
 {
     const uint8_t *p = (const uint8_t *)w;
     size_t rb = mf_row_bytes(enc, cols, group);
-    uint32_t r, c;
+    uint32_t r;
     for (r = 0; r < rows; r++, p += rb) {
         float s = 0.0f;
         switch (enc) {
-        case MF_ENC_F32:
-            for (c = 0; c < cols; c++) s += rdf32(p + 4u * c) * x[c];
-            break;
-        case MF_ENC_BF16:
-            for (c = 0; c < cols; c++) s += mf_bf16_to_f32(rd16(p + 2u * c)) * x[c];
-            break;
-        case MF_ENC_F16:
-            for (c = 0; c < cols; c++) s += mf_f16_to_f32(rd16(p + 2u * c)) * x[c];
-            break;
+        case MF_ENC_F32: s = dot_f32_f32(p, x, cols); break;
+        case MF_ENC_BF16: s = dot_bf16_f32(p, x, cols); break;
+        case MF_ENC_F16: s = dot_f16_f32(p, x, cols); break;
         case MF_ENC_Q8: s = dot_q8_f32(p, x, cols, group); break;
         case MF_ENC_Q4:
         case MF_ENC_Q3:
@@ -667,23 +741,23 @@ static float dot_q8_q8(const uint8_t *p, const int8_t *xq, const float *xd, uint
     return sum;
 }
 
-/* Low-bit row . quantised x: per group d*dx*(sum(u*qx) - z*sum(qx)). */
+/* Low-bit row . quantised x: per group (d*dx) * sum((u - z)*qx). The
+ * integer sum is exact, so any SIMD version gets the same bits as long as
+ * it keeps this float expression and order (kernels_arm.h, kernels_x86.h
+ * compute it as sum(u*qx) - z*s[g]). */
 static float dot_low_q8(int enc, const uint8_t *p, const int8_t *xq, const float *xd,
-                        const int32_t *xs, uint32_t cols, uint32_t group)
+                        uint32_t cols, uint32_t group)
 {
-    uint8_t u[MF_QMAX_GROUP];
     float sum = 0.0f;
-    int32_t z = 1 << (enc_bits(enc) - 1);
-    uint32_t c, i, g = 0;
+    uint32_t c, g = 0;
     for (c = 0; c < cols; c += group, g++) {
         uint32_t n = cols - c < group ? cols - c : group;
-        int32_t acc = 0;
-        float d = mf_f16_to_f32(rd16(p));
-        p += 2;
-        unpack_levels(enc, p, n, u);
-        for (i = 0; i < n; i++) acc += (int32_t)u[i] * (int32_t)xq[c + i];
-        sum += d * xd[g] * (float)(acc - z * xs[g]);
-        p += plane_bytes(enc, n);
+        const int8_t *xc = xq + c;
+        const uint8_t *pl = p + 2;
+        int32_t acc;
+        LOW_GROUP_DOT(int32_t, enc, pl, xc, n, acc);
+        sum += mf_f16_to_f32(rd16(p)) * xd[g] * (float)acc;
+        p += 2u + plane_bytes(enc, n);
     }
     return sum;
 }
@@ -694,7 +768,6 @@ void mf_matvec_qa(int enc, const void *w, const void *xq, float *y, uint32_t row
     const uint8_t *p = (const uint8_t *)w;
     const int8_t *q = qa_q(xq);
     const float *xd = qa_d(xq, cols);
-    const int32_t *xs = (const int32_t *)(const void *)(xd + ngroups_of(cols, group));
     size_t rb = mf_row_bytes(enc, cols, group);
     uint32_t r, c;
 #if defined(MF_HAVE_X86_KERNELS)
@@ -723,7 +796,7 @@ void mf_matvec_qa(int enc, const void *w, const void *xq, float *y, uint32_t row
         case MF_ENC_Q8: s = dot_q8_q8(p, q, xd, cols, group); break;
         case MF_ENC_Q4:
         case MF_ENC_Q3:
-        case MF_ENC_Q2: s = dot_low_q8(enc, p, q, xd, xs, cols, group); break;
+        case MF_ENC_Q2: s = dot_low_q8(enc, p, q, xd, cols, group); break;
         case MF_ENC_F32:
         case MF_ENC_BF16:
         case MF_ENC_F16:
