@@ -43,7 +43,7 @@ static void sift(const float *p, uint32_t *idx, uint32_t i, uint32_t n)
         if (c >= n) return;
         /* max-heap on "ranks after", so that the sorted array ranks first-to-last */
         if (c + 1 < n && before(p, idx[c], idx[c + 1])) c++;
-        if (!before(p, idx[i], idx[c])) {
+        if (before(p, idx[i], idx[c])) {
             uint32_t t = idx[i];
             idx[i] = idx[c];
             idx[c] = t;
