@@ -1,0 +1,33 @@
+/* rp2350: Raspberry Pi Pico 2 (RP2350A, two Cortex-M33 with FPU and DSP;
+ * 4 MiB QSPI NOR flash W25Q32RV, XIP-mapped at 0x10000000; 520 KiB SRAM at
+ * 0x20000000). RP2350 datasheet (build 2024-08-08 and later), section 2.2
+ * "Address map". Not run on hardware: see README.md. */
+#ifndef MF_BOARD_CONFIG_H
+#define MF_BOARD_CONFIG_H
+
+#define MF_BOARD_NAME "rp2350 (Pico 2)"
+
+/* Where `picotool load --offset` puts the model image, and how much flash
+ * is left for it (4 MiB part). */
+#define MF_IMAGE_FLASH_OFFSET 0x00040000u
+#define MF_IMAGE_BASE (0x10000000u + MF_IMAGE_FLASH_OFFSET)
+#define MF_IMAGE_WINDOW ((4u << 20) - MF_IMAGE_FLASH_OFFSET)
+
+/* 520 KiB of SRAM: a 64-token context with q4 resident weights and q4
+ * experts (image: --resident q4 --experts q4) needs ~430 KiB of arena. */
+#ifndef MF_ARENA_BYTES
+#define MF_ARENA_BYTES (440u * 1024u)
+#endif
+#ifndef MF_CONTEXT_LEN
+#define MF_CONTEXT_LEN 64
+#endif
+#define MF_DEFAULT_TOKENS 64
+#define MF_DEFAULT_PROMPT "ROMEO:"
+
+/* Clocks: 12 MHz crystal -> PLL_SYS 1500 MHz VCO / 5 / 2 = 150 MHz clk_sys;
+ * clk_peri = clk_sys; UART0 115200 8N1 on GP0 (TX) / GP1 (RX). */
+#define MF_XOSC_HZ 12000000u
+#define MF_SYS_HZ 150000000u
+#define MF_UART_BAUD 115200u
+
+#endif
