@@ -1,0 +1,101 @@
+#!/bin/sh
+# The run commands of build/moeflash end to end on the tiny model:
+#  - ppl of the f32 image over the validation split (bytes from int(len*0.9)
+#    of tests/data/tinyshakespeare.txt) within 0.1% of golden.json's
+#    val_bits_per_byte_fp32, over golden's number of windows;
+#  - generate writes exactly N bytes, is deterministic for a seed, and does
+#    not depend on the number of expert slots;
+#  - trace writes the three arrays;
+#  - bad arguments and bad files give a non-zero exit and a message.
+BUILD=${BUILD:-build}
+MF="$BUILD/moeflash"
+GOLDEN=models/tiny-shakespeare-moe/golden.json
+pass=0; fail=0
+ok() { pass=$((pass + 1)); }
+bad() { echo "FAIL cli_run: $*"; fail=$((fail + 1)); }
+check() { # check "description" command...
+    d=$1; shift
+    if "$@"; then ok; else bad "$d"; fi
+}
+T=$(mktemp -d /tmp/mf_cli_XXXXXX)
+trap 'rm -rf "$T"' EXIT
+
+if ! "$MF" convert models/tiny-shakespeare-moe "$T/tiny.img" --weights f32 >/dev/null 2>"$T/conv.err"; then
+    bad "convert failed: $(cat "$T/conv.err")"
+    echo "cli_run: $pass passed, $fail failed"; exit 1
+fi
+
+# Validation split.
+len=$(wc -c < tests/data/tinyshakespeare.txt)
+off=$((len * 9 / 10))
+tail -c +$((off + 1)) tests/data/tinyshakespeare.txt > "$T/val.txt"
+check "validation split size" [ "$(wc -c < "$T/val.txt")" -eq $((len - off)) ]
+
+want=$(grep -o '"val_bits_per_byte_fp32": *[0-9.eE+-]*' "$GOLDEN" | sed 's/.*: *//')
+windows=$(grep -o '"val_windows": *[0-9]*' "$GOLDEN" | sed 's/.*: *//')
+check "golden figures found" [ -n "$want" ] && [ -n "$windows" ]
+start=$(date +%s)
+out=$("$MF" ppl "$T/tiny.img" --text "$T/val.txt" --window 256 --quiet 2>"$T/ppl.err")
+rc=$?
+echo "ppl: $out ($(( $(date +%s) - start )) s; golden $want)"
+check "ppl exit status $rc: $(cat "$T/ppl.err")" [ $rc -eq 0 ]
+got=$(echo "$out" | awk '{print $1}')
+check "ppl $got not within 0.1% of golden $want" \
+    awk -v g="$got" -v w="$want" 'BEGIN { d = g - w; if (d < 0) d = -d; exit !(g != "" && d <= 0.001 * w) }'
+check "ppl windows: $out (want $windows)" sh -c "echo '$out' | grep -q '($windows windows'"
+
+# generate: exactly N bytes, greedy by default, deterministic with a seed.
+prompt=$(printf 'ROMEO:\nx'); prompt=${prompt%x}
+"$MF" generate "$T/tiny.img" --prompt "$prompt" --tokens 50 > "$T/g1" 2>"$T/g.err"
+check "generate exit status: $(cat "$T/g.err")" [ $? -eq 0 ]
+check "generate wrote $(wc -c < "$T/g1") bytes, not 50" [ "$(wc -c < "$T/g1")" -eq 50 ]
+"$MF" generate "$T/tiny.img" --prompt "$prompt" --tokens 50 --slots 64 > "$T/g2" 2>/dev/null
+check "greedy output depends on the slot count" cmp -s "$T/g1" "$T/g2"
+"$MF" generate "$T/tiny.img" --prompt "$prompt" --tokens 50 --expert-ram 2000000 > "$T/g2" 2>/dev/null
+check "greedy output depends on --expert-ram" cmp -s "$T/g1" "$T/g2"
+"$MF" generate "$T/tiny.img" --prompt "$prompt" --tokens 64 --temperature 0.8 --top-p 0.95 --seed 7 > "$T/s1" 2>/dev/null
+"$MF" generate "$T/tiny.img" --prompt "$prompt" --tokens 64 --temperature 0.8 --top-p 0.95 --seed 7 > "$T/s2" 2>/dev/null
+"$MF" generate "$T/tiny.img" --prompt "$prompt" --tokens 64 --temperature 0.8 --top-p 0.95 --seed 8 > "$T/s3" 2>/dev/null
+check "sampled output is not 64 bytes" [ "$(wc -c < "$T/s1")" -eq 64 ]
+check "same seed, different output" cmp -s "$T/s1" "$T/s2"
+check "different seeds, same output" sh -c "! cmp -s '$T/s1' '$T/s3'"
+"$MF" generate "$T/tiny.img" --prompt "$prompt" --tokens 0 > "$T/g0" 2>/dev/null
+check "--tokens 0 writes nothing" [ $? -eq 0 ] && [ ! -s "$T/g0" ]
+
+# trace
+printf 'ROMEO:\n' > "$T/p.txt"
+"$MF" trace "$T/tiny.img" --text "$T/p.txt" --out "$T/tr.json" 2>/dev/null
+check "trace exit status" [ $? -eq 0 ]
+for key in logits experts weights; do
+    check "trace has no \"$key\"" grep -q "\"$key\": \[" "$T/tr.json"
+done
+
+# Errors: non-zero exit and one line naming the problem.
+expect_fail() { # expect_fail "pattern" args...
+    pat=$1; shift
+    "$MF" "$@" >"$T/o" 2>"$T/e"
+    rc=$?
+    if [ $rc -ne 0 ] && grep -qi -- "$pat" "$T/e" && [ ! -s "$T/o" ]; then ok; else
+        bad "moeflash $* -> rc $rc, stderr '$(cat "$T/e")' (expected /$pat/)"; fi
+}
+expect_fail "missing --prompt" generate "$T/tiny.img" --tokens 5
+expect_fail "missing --tokens" generate "$T/tiny.img" --prompt hi
+expect_fail "tokens" generate "$T/tiny.img" --prompt hi --tokens abc
+expect_fail "unknown option" generate "$T/tiny.img" --prompt hi --tokens 5 --bogus
+expect_fail "needs a value" generate "$T/tiny.img" --prompt hi --tokens
+expect_fail "temperature" generate "$T/tiny.img" --prompt hi --tokens 5 --temperature -1
+expect_fail "top-p" generate "$T/tiny.img" --prompt hi --tokens 5 --top-p 1.5
+expect_fail "cannot open" generate "$T/nonexistent.img" --prompt hi --tokens 5
+expect_fail "not a moeflash image" generate "$T/val.txt" --prompt hi --tokens 5
+expect_fail "expert-ram" generate "$T/tiny.img" --prompt hi --tokens 5 --expert-ram 1000
+expect_fail "slots" generate "$T/tiny.img" --prompt hi --tokens 5 --slots 0
+expect_fail "context" generate "$T/tiny.img" --prompt hi --tokens 50 --context 20
+expect_fail "invalid argument" generate "$T/tiny.img" --prompt hi --tokens 5 --context 100000
+expect_fail "window" ppl "$T/tiny.img" --text "$T/val.txt" --window 1
+expect_fail "cannot read" ppl "$T/tiny.img" --text "$T/nonexistent.txt"
+expect_fail "fewer than one window" ppl "$T/tiny.img" --text "$T/p.txt"
+expect_fail "missing --out" trace "$T/tiny.img" --text "$T/p.txt"
+expect_fail "more than the context" trace "$T/tiny.img" --text "$T/val.txt" --out "$T/x.json"
+
+echo "cli_run: $pass passed, $fail failed"
+[ $fail -eq 0 ]
