@@ -11,3 +11,14 @@ unicode-tables: $(BUILD)/gen_unicode_tables
 	$(BUILD)/gen_unicode_tables $(UNICODE_DATA) runtime/unicode_tables.c runtime/unicode_tables.h
 
 .PHONY: unicode-tables
+
+# Encode/decode throughput on the host and the tokenizer's RAM.
+$(BUILD)/tok_bench: tools/tokbench/tok_bench.c $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_CFLAGS) -o $@ $< $(LIBS) $(HOST_LDLIBS)
+
+tokenizer-bench: $(BUILD)/tok_bench
+	$(BUILD)/tok_bench tests/data/tok-bytelevel tests/data/tinyshakespeare.txt
+	$(BUILD)/tok_bench tests/data/tok-sentencepiece tests/data/tinyshakespeare.txt
+
+.PHONY: tokenizer-bench

@@ -373,7 +373,29 @@ typedef struct {
     uint16_t *nxt;
     uint32_t cap, nsym;
     int last_unk;
+    uint32_t *cache; /* optional pair cache: MF_TOK_CACHE entries of {left, right, rank, result} */
 } enc;
+
+#define MF_TOK_CACHE 512u
+#define MF_TOK_CACHE_BYTES (MF_TOK_CACHE * 16u)
+
+/* pair_find through the cache when there is one. */
+static int pair_get(enc *e, uint32_t l, uint32_t r, uint32_t *rank, uint32_t *res)
+{
+    if (!e->cache) return pair_find(e->t, l, r, rank, res);
+    uint32_t *c = e->cache + 4 * ((l * 0x9E3779B1u ^ r * 0x85EBCA77u) >> 23 & (MF_TOK_CACHE - 1));
+    if (c[0] == l && c[1] == r) {
+        *rank = c[2];
+        *res = c[3];
+        return c[2] != MF_TOK_NONE;
+    }
+    int found = pair_find(e->t, l, r, rank, res);
+    c[0] = l;
+    c[1] = r;
+    c[2] = found ? *rank : MF_TOK_NONE;
+    c[3] = found ? *res : 0;
+    return found;
+}
 
 static void emit(enc *e, uint32_t id)
 {
@@ -423,10 +445,10 @@ static void emit_unknown(enc *e, uint32_t s)
     emit_unk(e);
 }
 
-static uint32_t pair_rank(const mf_tokenizer *t, uint32_t l, uint32_t r)
+static uint32_t pair_rank(enc *e, uint32_t l, uint32_t r)
 {
     uint32_t rank, res;
-    return pair_find(t, l, r, &rank, &res) ? rank : MF_TOK_NONE;
+    return pair_get(e, l, r, &rank, &res) ? rank : MF_TOK_NONE;
 }
 
 /* BPE over sym[0..nsym), then emits the result. */
@@ -438,7 +460,7 @@ static void bpe_flush(enc *e)
     if (n == 0) return;
     for (uint32_t i = 0; i < n; i++) {
         nxt[i] = (uint16_t)(i + 1);
-        rank[i] = i + 1 < n ? pair_rank(t, sym[i], sym[i + 1]) : MF_TOK_NONE;
+        rank[i] = i + 1 < n ? pair_rank(e, sym[i], sym[i + 1]) : MF_TOK_NONE;
     }
     for (;;) {
         uint32_t best = MF_TOK_NONE, bestr = MF_TOK_NONE, bestprev = MF_TOK_NONE, prev = MF_TOK_NONE;
@@ -452,11 +474,11 @@ static void bpe_flush(enc *e)
         }
         if (best == MF_TOK_NONE) break;
         uint32_t j = nxt[best], r, res;
-        if (!pair_find(t, sym[best], sym[j], &r, &res)) break; /* cannot happen */
+        if (!pair_get(e, sym[best], sym[j], &r, &res)) break; /* cannot happen */
         sym[best] = res;
         nxt[best] = nxt[j];
-        rank[best] = nxt[best] < n ? pair_rank(t, res, sym[nxt[best]]) : MF_TOK_NONE;
-        if (bestprev != MF_TOK_NONE) rank[bestprev] = pair_rank(t, sym[bestprev], res);
+        rank[best] = nxt[best] < n ? pair_rank(e, res, sym[nxt[best]]) : MF_TOK_NONE;
+        if (bestprev != MF_TOK_NONE) rank[bestprev] = pair_rank(e, sym[bestprev], res);
     }
     for (uint32_t i = 0; i < n; i = nxt[i]) {
         if (sym[i] < HDR(t, MF_TOKH_N_VOCAB))
@@ -615,8 +637,8 @@ size_t mf_tokenizer_scratch_bytes(const mf_tokenizer *t, size_t len)
     if (!t || !t->tables) return 0;
     size_t n = len + 1;
     if (n > MF_TOKENIZER_MAX_CHUNK) n = MF_TOKENIZER_MAX_CHUNK;
-    if (n < 16) n = 16;
-    return MF_TOKENIZER_SCRATCH(n);
+    if (n < 256) n = 256;
+    return MF_TOKENIZER_SCRATCH(n) + MF_TOK_CACHE_BYTES; /* + a pair cache */
 }
 
 int mf_tokenizer_encode(const mf_tokenizer *t, const char *text, size_t len, uint32_t *ids,
@@ -632,11 +654,20 @@ int mf_tokenizer_encode(const mf_tokenizer *t, const char *text, size_t len, uin
     /* scratch: sym u32[cap], rank u32[cap], nxt u16[cap] */
     uintptr_t p = (uintptr_t)scratch, al = (p + 3) & ~(uintptr_t)3;
     if (!scratch || scratch_bytes < MF_TOKENIZER_SCRATCH(16) || scratch_bytes < (al - p)) return MF_E_ARENA;
-    size_t cap = (scratch_bytes - (al - p)) / MF_TOKENIZER_SYMBOL_BYTES;
-    if (cap > MF_TOKENIZER_MAX_CHUNK) cap = MF_TOKENIZER_MAX_CHUNK;
-    if (cap < 16) return MF_E_ARENA;
+    size_t avail = scratch_bytes - (al - p);
     enc e;
     memset(&e, 0, sizeof e);
+    /* Scratch beyond what the chunks need holds a pair cache (host speed). */
+    size_t want = len + 1 < MF_TOKENIZER_MAX_CHUNK ? len + 1 : MF_TOKENIZER_MAX_CHUNK;
+    if (avail >= MF_TOK_CACHE_BYTES + MF_TOKENIZER_SCRATCH(want < 256 ? 256 : want)) {
+        e.cache = (uint32_t *)al;
+        for (uint32_t i = 0; i < MF_TOK_CACHE; i++) e.cache[4 * i] = MF_TOK_NONE;
+        al += MF_TOK_CACHE_BYTES;
+        avail -= MF_TOK_CACHE_BYTES;
+    }
+    size_t cap = avail / MF_TOKENIZER_SYMBOL_BYTES;
+    if (cap > MF_TOKENIZER_MAX_CHUNK) cap = MF_TOKENIZER_MAX_CHUNK;
+    if (cap < 16) return MF_E_ARENA;
     e.t = t;
     e.text = (const uint8_t *)text;
     e.len = len;
