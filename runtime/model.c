@@ -14,6 +14,7 @@
 
 #include <string.h>
 
+#include "../experts/predictor.h"
 #include "arena.h"
 #include "ops.h"
 #include "quant.h"
@@ -217,9 +218,7 @@ static int build(mf_model *m, mf_arena *a, size_t max_blob)
     m->enc_scratch = m->enc_scratch_bytes ? mf_arena_alloc(a, m->enc_scratch_bytes) : NULL;
     if (a->overflow) return MF_E_ARENA;
 
-    uint32_t slots = m->opt.expert_slots;
-    rc = mf_store_init(&m->store, a, m->port, &m->h, slots, max_blob, m->opt.verify_experts,
-                       m->opt.max_retries, &m->stats);
+    rc = mf_store_init(&m->store, a, m->port, &m->h, &m->opt, m->batch, max_blob, &m->stats);
     if (rc) return rc;
     if (a->overflow) return MF_E_ARENA;
 
@@ -431,6 +430,7 @@ static int moe(mf_model *m, uint32_t l, uint32_t n)
     for (uint32_t t = 0; t < n; t++)
         mf_rmsnorm(m->xb + (size_t)t * H, m->x + (size_t)t * H, L->ffn_norm.data, H, h->rms_eps);
     route(m, l, n);
+    mf_predict_routed(m, l, n); /* demand reads of layer l, predictions for l+1 */
     memset(m->moe, 0, sizeof(float) * (size_t)n * H);
 
     for (uint32_t e = 0; e < h->n_experts; e++) {
@@ -487,10 +487,12 @@ static void head(mf_model *m, uint32_t from, uint32_t n, float *out)
 static int forward(mf_model *m, const uint32_t *tokens, uint32_t n, float *all_logits)
 {
     embed(m, tokens, n);
+    mf_predict_chunk_start(m, n);
     for (uint32_t l = 0; l < m->h.n_layers; l++) {
         attention(m, l, n);
         int rc = moe(m, l, n);
-        if (rc) return rc;
+        if (rc) return rc; /* m->pos not advanced: the chunk can be fed again */
+        mf_predict_layer_done(m, l, n);
     }
     if (all_logits) {
         head(m, 0, n, all_logits);
@@ -536,7 +538,7 @@ int mf_reset(mf_model *m)
     if (!m) return MF_E_ARG;
     m->pos = 0;
     m->have_logits = 0;
-    m->tok.n_pending = 0;
+    mf_tokenizer_decode_reset(&m->tok);
     return MF_OK;
 }
 
@@ -605,8 +607,8 @@ int mf_encode(mf_model *m, const char *text, size_t len, uint32_t *ids, uint32_t
               uint32_t *n_ids)
 {
     if (!m || !n_ids) return MF_E_ARG;
-    size_t need = mf_tokenizer_scratch_bytes(&m->tok, len);
-    if (need > m->enc_scratch_bytes) return MF_E_ARENA;
+    /* The scratch bounds the longest pre-tokenized chunk, not the text: the
+     * tokenizer encodes any length with it (see tokenizer.h). */
     return mf_tokenizer_encode(&m->tok, text, len, ids, max_ids, n_ids, m->enc_scratch,
                                m->enc_scratch_bytes);
 }
@@ -616,4 +618,10 @@ int mf_decode_token(mf_model *m, uint32_t id, char *out, size_t cap, size_t *len
     if (!m) return MF_E_ARG;
     if (id >= m->h.vocab) return MF_E_TOKEN;
     return mf_tokenizer_decode(&m->tok, id, out, cap, len);
+}
+
+int mf_decode_flush(mf_model *m, char *out, size_t cap, size_t *len)
+{
+    if (!m) return MF_E_ARG;
+    return mf_tokenizer_decode_flush(&m->tok, out, cap, len);
 }

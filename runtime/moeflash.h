@@ -68,6 +68,11 @@ typedef struct {
                                for this many tokens live in the arena); 0 = 16 */
     uint32_t encode_scratch;/* arena bytes for mf_encode's scratch when the image
                                has a tokenizer section; 0 = 64 KiB */
+    uint32_t pin_experts;   /* keep the N most frequently routed experts of the
+                               image's profile in slots once read (needs
+                               `moeflash profile`; N + top_k <= expert_slots) */
+    uint32_t prefetch_budget;/* most experts a predictor reads ahead per layer and
+                               token; 0 = top_k (cooc, lookahead), 2*top_k (combined) */
 } mf_options;
 
 void mf_options_default(mf_options *opt);
@@ -132,7 +137,29 @@ typedef struct {
     uint64_t stall_ns;        /* time waiting for flash */
     uint64_t crc_failures, retries, flash_errors;
     uint64_t fallback_reads;  /* low-precision copies read instead */
+    /* Prediction (docs/expert-cache.md). Per chunk and layer, the experts the
+     * router chose (`needed`, distinct per chunk) are compared with the set
+     * the predictor named for that layer (`predicted`): recall =
+     * predicted_needed / needed, precision of the prediction =
+     * predicted_needed / predicted. ready_needed: chosen experts already in a
+     * slot or in flight when the router decided (cache + prefetch).
+     * prefetches: reads started for a prediction; useful_prefetches: those
+     * whose expert was used before its slot was reused. */
+    uint64_t predicted, ready_needed;
+#define MF_STATS_LAYERS 64 /* per-layer counters for layers below this */
+    uint64_t layer_needed[MF_STATS_LAYERS], layer_predicted[MF_STATS_LAYERS];
+    uint64_t layer_predicted_needed[MF_STATS_LAYERS], layer_ready_needed[MF_STATS_LAYERS];
+    uint64_t layer_prefetches[MF_STATS_LAYERS], layer_useful_prefetches[MF_STATS_LAYERS];
 } mf_stats;
+
+/* Belady's policy (MF_POLICY_BELADY) replays a recorded future: ids holds,
+ * for each of the next npos tokens fed (from this call on) and each layer,
+ * the top_k experts the router will choose, as uint16 [npos][n_layers][top_k]
+ * (any order within a row) -- e.g. recorded by a first run through
+ * mf_set_route_observer. The array must outlive its use. Without a trace
+ * (or past its end) Belady sees no future use and falls back to LRU order.
+ * ids == NULL, npos == 0 forgets the trace. */
+int mf_set_future_trace(mf_model *m, const uint16_t *ids, uint32_t npos);
 void mf_get_stats(const mf_model *m, mf_stats *s);
 
 /* Sampling. temperature 0 = greedy (argmax, lowest id on ties). */
@@ -152,5 +179,8 @@ int mf_encode(mf_model *m, const char *text, size_t len, uint32_t *ids, uint32_t
 /* Bytes of one token, with an incomplete UTF-8 sequence held back in the
  * model until the next call; *len receives the bytes written to out. */
 int mf_decode_token(mf_model *m, uint32_t id, char *out, size_t cap, size_t *len);
+/* Ends a generation: bytes still held back (an incomplete UTF-8 sequence)
+ * come out as U+FFFD (cap >= 3 suffices); *len may be 0. */
+int mf_decode_flush(mf_model *m, char *out, size_t cap, size_t *len);
 
 #endif

@@ -128,6 +128,11 @@ int cmd_generate(int argc, char **argv)
             goto done;
         }
     }
+    {
+        char buf[8];
+        size_t len = 0;
+        if (mf_decode_flush(m, buf, sizeof buf, &len) == MF_OK) fwrite(buf, 1, len, stdout);
+    }
     fflush(stdout);
     double t2 = cli_now();
     if (!quiet) {
