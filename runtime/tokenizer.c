@@ -18,6 +18,7 @@
 
 #include "moeflash.h"
 #include "tokenizer_format.h"
+#include "unicode_nfc.h"
 #include "unicode_tables.h"
 
 static inline uint32_t rd32(const uint8_t *p)
@@ -374,6 +375,8 @@ typedef struct {
     uint32_t cap, nsym;
     int last_unk;
     uint32_t *cache; /* optional pair cache: MF_TOK_CACHE entries of {left, right, rank, result} */
+    uint8_t *nfc;    /* NFC of a segment that is not NFC already */
+    size_t nfc_cap;
 } enc;
 
 #define MF_TOK_CACHE 512u
@@ -426,11 +429,14 @@ static void emit_unknown(enc *e, uint32_t s)
         b[1] = 0x96;
         b[2] = 0x81;
         n = 3;
-    } else {
+    } else if (HDR(t, MF_TOKH_MODE) == MF_TOKMODE_CHAR) {
         size_t pos = s & ~UNKNOWN_BIT;
         uint32_t cp;
-        n = HDR(t, MF_TOKH_MODE) == MF_TOKMODE_CHAR ? utf8_dec(e->text, e->len, pos, &cp) : 1;
+        n = utf8_dec(e->text, e->len, pos, &cp);
         memcpy(b, e->text + pos, n);
+    } else {
+        b[0] = (uint8_t)s; /* byte mode: the byte itself */
+        n = 1;
     }
     if (HDR(t, MF_TOKH_FLAGS) & MF_TOKF_BYTE_FALLBACK) {
         const uint8_t *bi = t->tables + HDR(t, MF_TOKH_OFF_BYTE_IDS);
@@ -527,15 +533,21 @@ static void encode_byte_chunk(enc *e, const uint8_t *s, size_t n)
     const uint8_t *bi = t->tables + HDR(t, MF_TOKH_OFF_BYTE_IDS);
     for (size_t k = 0; k < n; k++) {
         uint32_t id = rd32(bi + 4 * s[k]);
-        if (id >= HDR(t, MF_TOKH_N_VOCAB)) id = UNKNOWN_BIT | (uint32_t)(s + k - e->text);
+        if (id >= HDR(t, MF_TOKH_N_VOCAB)) id = UNKNOWN_BIT | s[k];
         push_sym(e, id);
     }
     bpe_flush(e);
 }
 
-static void encode_segment_bytes(enc *e, size_t a, size_t b)
+static int encode_segment_bytes(enc *e, size_t a, size_t b)
 {
     span x = {e->text + a, b - a};
+    if ((HDR(e->t, MF_TOKH_FLAGS) & MF_TOKF_NFC) && !mf_unicode_nfc_quick(x.s, x.len)) {
+        size_t n = mf_unicode_nfc(x.s, x.len, e->nfc, e->nfc_cap);
+        if (n == (size_t)-1) return MF_E_ARENA;
+        x.s = e->nfc;
+        x.len = n;
+    }
     int kind = (int)HDR(e->t, MF_TOKH_PRETOK);
     size_t i = 0;
     while (i < x.len) {
@@ -543,6 +555,7 @@ static void encode_segment_bytes(enc *e, size_t a, size_t b)
         encode_byte_chunk(e, x.s + i, j - i);
         i = j;
     }
+    return MF_OK;
 }
 
 static void encode_segment_chars(enc *e, size_t a, size_t b)
@@ -638,7 +651,8 @@ size_t mf_tokenizer_scratch_bytes(const mf_tokenizer *t, size_t len)
     size_t n = len + 1;
     if (n > MF_TOKENIZER_MAX_CHUNK) n = MF_TOKENIZER_MAX_CHUNK;
     if (n < 256) n = 256;
-    return MF_TOKENIZER_SCRATCH(n) + MF_TOK_CACHE_BYTES; /* + a pair cache */
+    size_t nfc = (HDR(t, MF_TOKH_FLAGS) & MF_TOKF_NFC) ? (3 * len + 7) & ~(size_t)3 : 0;
+    return MF_TOKENIZER_SCRATCH(n) + nfc + MF_TOK_CACHE_BYTES; /* + a pair cache */
 }
 
 int mf_tokenizer_encode(const mf_tokenizer *t, const char *text, size_t len, uint32_t *ids,
@@ -659,11 +673,20 @@ int mf_tokenizer_encode(const mf_tokenizer *t, const char *text, size_t len, uin
     memset(&e, 0, sizeof e);
     /* Scratch beyond what the chunks need holds a pair cache (host speed). */
     size_t want = len + 1 < MF_TOKENIZER_MAX_CHUNK ? len + 1 : MF_TOKENIZER_MAX_CHUNK;
-    if (avail >= MF_TOK_CACHE_BYTES + MF_TOKENIZER_SCRATCH(want < 256 ? 256 : want)) {
+    size_t nfc_want = (HDR(t, MF_TOKH_FLAGS) & MF_TOKF_NFC) ? (3 * len + 7) & ~(size_t)3 : 0;
+    if (avail >= MF_TOK_CACHE_BYTES + nfc_want + MF_TOKENIZER_SCRATCH(want < 256 ? 256 : want)) {
         e.cache = (uint32_t *)al;
         for (uint32_t i = 0; i < MF_TOK_CACHE; i++) e.cache[4 * i] = MF_TOK_NONE;
         al += MF_TOK_CACHE_BYTES;
         avail -= MF_TOK_CACHE_BYTES;
+    }
+    if (nfc_want) {
+        /* the NFC buffer: what it needs, or half of a smaller scratch */
+        size_t nb = avail >= nfc_want + MF_TOKENIZER_SCRATCH(16) ? nfc_want : (avail / 2) & ~(size_t)3;
+        e.nfc = (uint8_t *)al;
+        e.nfc_cap = nb;
+        al += nb;
+        avail -= nb;
     }
     size_t cap = avail / MF_TOKENIZER_SYMBOL_BYTES;
     if (cap > MF_TOKENIZER_MAX_CHUNK) cap = MF_TOKENIZER_MAX_CHUNK;
@@ -683,10 +706,12 @@ int mf_tokenizer_encode(const mf_tokenizer *t, const char *text, size_t len, uin
         size_t ms = len, me = len;
         uint32_t aid = MF_TOK_NONE;
         int found = next_added(t, e.text, len, pos, &ms, &me, &aid);
-        if (charmode)
+        if (charmode) {
             encode_segment_chars(&e, pos, ms);
-        else
-            encode_segment_bytes(&e, pos, ms);
+        } else {
+            int rc = encode_segment_bytes(&e, pos, ms);
+            if (rc) return rc;
+        }
         if (!found) break;
         emit(&e, aid);
         pos = me;

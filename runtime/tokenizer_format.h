@@ -86,7 +86,8 @@ enum {
     MF_TOKF_SPLIT_META = 1u << 4,     /* char mode: chunk before a U+2581 that follows another character
                                          (exact: no mergeable piece contains X U+2581) */
     MF_TOKF_SPLIT_META_EACH = 1u << 5,/* char mode: chunk before every U+2581 (Metaspace split=true) */
-    MF_TOKF_PREFIX_IF_NO_SPACE = 1u << 6 /* the prefix is not added when the segment starts with a space */
+    MF_TOKF_PREFIX_IF_NO_SPACE = 1u << 6, /* the prefix is not added when the segment starts with a space */
+    MF_TOKF_NFC = 1u << 7              /* byte mode: segments are put in Unicode NFC first */
 };
 
 /* Per-token flags (tok_flags) and added-token flags. */

@@ -12,4 +12,18 @@ enum { MF_UC_OTHER = 0, MF_UC_LETTER = 1, MF_UC_NUMBER = 2, MF_UC_SPACE = 3 };
 extern const uint32_t mf_unicode_runs[];
 extern const uint32_t mf_unicode_n_runs;
 
+/* NFC. Runs of (first code point << 8) | canonical combining class. */
+extern const uint32_t mf_unicode_ccc_runs[];
+extern const uint32_t mf_unicode_n_ccc_runs;
+/* Runs of (first code point << 8) | (1 when NFC_QC is No or Maybe). */
+extern const uint32_t mf_unicode_nfcqc_runs[];
+extern const uint32_t mf_unicode_n_nfcqc_runs;
+/* Canonical decompositions {code point, first, second (0: one)}, sorted
+ * (Hangul syllables are algorithmic, not listed). */
+extern const uint32_t mf_unicode_decomp[][3];
+extern const uint32_t mf_unicode_n_decomp;
+/* Primary composites {first, second, composite}, sorted by (first, second). */
+extern const uint32_t mf_unicode_comp[][3];
+extern const uint32_t mf_unicode_n_comp;
+
 #endif

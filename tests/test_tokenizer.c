@@ -12,6 +12,7 @@
 #include "../runtime/moeflash.h"
 #include "../runtime/tokenizer.h"
 #include "../runtime/tokenizer_format.h"
+#include "../runtime/unicode_nfc.h"
 #include "../tools/lib/json.h"
 #include "../tools/lib/tokconv.h"
 #include "harness.h"
@@ -431,11 +432,158 @@ static void test_malformed(void)
     CHECK(mf_tokenizer_decode(&t, 'x', &c, 1, &l) == 0 && l == 1 && c == 'x', "byte-level decode");
 }
 
+static size_t utf8_of(const char *hex, uint8_t *o)
+{
+    size_t n = 0;
+    char *e;
+    const char *p = hex;
+    for (;;) {
+        while (*p == ' ') p++;
+        if (!*p || *p == ';') break;
+        unsigned long c = strtoul(p, &e, 16);
+        if (e == p) break;
+        p = e;
+        if (c < 0x80) {
+            o[n++] = (uint8_t)c;
+        } else if (c < 0x800) {
+            o[n++] = (uint8_t)(0xC0 | c >> 6);
+            o[n++] = (uint8_t)(0x80 | (c & 63));
+        } else if (c < 0x10000) {
+            o[n++] = (uint8_t)(0xE0 | c >> 12);
+            o[n++] = (uint8_t)(0x80 | ((c >> 6) & 63));
+            o[n++] = (uint8_t)(0x80 | (c & 63));
+        } else {
+            o[n++] = (uint8_t)(0xF0 | c >> 18);
+            o[n++] = (uint8_t)(0x80 | ((c >> 12) & 63));
+            o[n++] = (uint8_t)(0x80 | ((c >> 6) & 63));
+            o[n++] = (uint8_t)(0x80 | (c & 63));
+        }
+    }
+    return n;
+}
+
+/* NFC against a few hand-checked cases and, when the Unicode Character
+ * Database is installed (Debian unicode-data), every line of its
+ * NormalizationTest.txt: NFC(c1) = NFC(c2) = NFC(c3) = c2, NFC(c4) = NFC(c5) = c4. */
+static void test_nfc(void)
+{
+    static const char *cases[][2] = {
+        {"0065 0301", "00E9"},                /* e + acute -> é */
+        {"0041 030A 0301", "01FA"},           /* A ring acute */
+        {"0061 0323 0302", "1EAD"},           /* reordering not needed, composes both */
+        {"0061 0302 0323", "1EAD"},           /* marks out of order */
+        {"1100 1161 11A8", "AC01"},           /* Hangul L V T */
+        {"212B", "00C5"},                     /* Angstrom sign (singleton) */
+        {"0958", "0915 093C"},                /* composition exclusion */
+        {"0301 0065", "0301 0065"},           /* leading combining mark */
+        {"0048 0069", "0048 0069"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint8_t in[64], want[64], out[256];
+        size_t ni = utf8_of(cases[i][0], in), nw = utf8_of(cases[i][1], want);
+        size_t n = mf_unicode_nfc(in, ni, out, sizeof out);
+        CHECK(n == nw && memcmp(out, want, n) == 0, "NFC(%s) != %s", cases[i][0], cases[i][1]);
+    }
+    uint8_t out[8];
+    CHECK(mf_unicode_nfc((const uint8_t *)"abcdefghijkl", 12, out, sizeof out) == (size_t)-1, "NFC cap too small");
+    FILE *f = popen("bzcat /usr/share/unicode/NormalizationTest.txt.bz2 2>/dev/null", "r");
+    char line[4096];
+    long ok = 0, bad = 0, quick_wrong = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        if (line[0] == '#' || line[0] == '@') continue;
+        char *col[6];
+        int nc = 0;
+        char *p = line;
+        col[nc++] = p;
+        while (*p && nc < 6) {
+            if (*p == ';') {
+                *p = 0;
+                col[nc++] = p + 1;
+            }
+            p++;
+        }
+        if (nc < 6) continue;
+        uint8_t c[5][256];
+        size_t cl[5];
+        for (int i = 0; i < 5; i++) cl[i] = utf8_of(col[i], c[i]);
+        static const int want[5] = {1, 1, 1, 3, 3};
+        for (int i = 0; i < 5; i++) {
+            uint8_t o[1024];
+            size_t n = mf_unicode_nfc(c[i], cl[i], o, sizeof o);
+            int w = want[i];
+            if (n == cl[w] && !memcmp(o, c[w], n))
+                ok++;
+            else if (bad++ < 5)
+                fprintf(stderr, "  NFC wrong for %s (column %d)\n", col[0], i + 1);
+            if (mf_unicode_nfc_quick(c[i], cl[i]) && !(n == cl[i] && !memcmp(o, c[i], n))) quick_wrong++;
+        }
+    }
+    if (f) pclose(f);
+    if (ok + bad == 0)
+        printf("test_tokenizer: NormalizationTest.txt not found (apt-get install unicode-data); skipped\n");
+    else
+        printf("test_tokenizer: NormalizationTest.txt: %ld NFC checks\n", ok + bad);
+    CHECK(bad == 0 && quick_wrong == 0, "NormalizationTest: %ld wrong, %ld quick-check wrong", bad, quick_wrong);
+
+    /* a byte-level tokenizer with the NFC normalizer (Qwen2, OLMoE): a
+     * decomposed é encodes like the precomposed one */
+    char dir[] = "/tmp/mf_tok_XXXXXX";
+    if (!mkdtemp(dir)) return;
+    char path[256];
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    size_t blen;
+    char *base = mf_read_file("tests/data/tok-bytelevel/tokenizer.json", &blen);
+    char *p = base ? strstr(base, "\"normalizer\": null") : NULL;
+    CHECK(p != NULL, "normalizer in tokenizer.json");
+    if (p) {
+        const char *rep = "\"normalizer\": {\"type\": \"NFC\"}";
+        size_t fl = strlen("\"normalizer\": null"), tl = strlen(rep), pre = (size_t)(p - base);
+        char *m = malloc(blen + tl);
+        memcpy(m, base, pre);
+        memcpy(m + pre, rep, tl);
+        memcpy(m + pre + tl, p + fl, blen - pre - fl);
+        FILE *w = fopen(path, "wb");
+        if (w) {
+            fwrite(m, 1, blen - fl + tl, w);
+            fclose(w);
+        }
+        free(m);
+        uint8_t *sec = NULL;
+        size_t len = 0;
+        char err[256];
+        CHECK(mf_tokconv_build(dir, &sec, &len, err, sizeof err) == 0 && sec, "NFC tokenizer: %s", err);
+        mf_tokenizer t;
+        if (sec && mf_tokenizer_init(&t, sec, len, 1024) == 0) {
+            CHECK(t.hdr[MF_TOKH_FLAGS] & MF_TOKF_NFC, "NFC flag");
+            const char *dcmp = "caf" "e\xCC\x81 Ange\xCC\x81lique", *pre_c = "caf\xC3\xA9 Ang\xC3\xA9lique";
+            uint32_t a[64], bb[64], na = 0, nb = 0;
+            size_t sb = mf_tokenizer_scratch_bytes(&t, strlen(dcmp));
+            void *scratch = malloc(sb);
+            int r1 = mf_tokenizer_encode(&t, dcmp, strlen(dcmp), a, 64, &na, scratch, sb);
+            int r2 = mf_tokenizer_encode(&t, pre_c, strlen(pre_c), bb, 64, &nb, scratch, sb);
+            CHECK(r1 == 0 && r2 == 0 && na == nb && memcmp(a, bb, na * 4) == 0, "NFC: decomposed == precomposed");
+            char o[256];
+            size_t ol = decode_all(&t, a, na, o, sizeof o);
+            CHECK(ol == strlen(pre_c) && memcmp(o, pre_c, ol) == 0, "NFC: decodes to the composed text");
+            /* with a small scratch the NFC buffer may not fit: an error, never a crash */
+            static uint8_t small[MF_TOKENIZER_SCRATCH(16)];
+            int r3 = mf_tokenizer_encode(&t, dcmp, strlen(dcmp), a, 64, &na, small, sizeof small);
+            CHECK(r3 == 0 || r3 == MF_E_ARENA, "NFC small scratch rc %d", r3);
+            free(scratch);
+        }
+        free(sec);
+    }
+    free(base);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     test_bytelevel();
     test_sentencepiece();
     test_roundtrip();
     test_malformed();
+    test_nfc();
     return mf_test_done("test_tokenizer");
 }

@@ -469,7 +469,7 @@ static int jnull_or_absent(const mf_json *o, const char *k)
 
 typedef struct {
     int bytelevel, bl_regex, split_kind, metaspace, ms_split, ms_scheme; /* scheme: 0 never 1 first 2 always */
-    int prepend, replace_space;
+    int prepend, replace_space, nfc;
     int dec_bytelevel, dec_replace, dec_bytefallback, dec_strip, dec_metaspace;
 } jconf;
 
@@ -570,6 +570,10 @@ static int norm_conf(builder *b, const mf_json *p, jconf *c)
             mf_json_get_string(p, "content", &to) || strcmp(to, META))
             return errf(b, "unsupported normalizer Replace (only \" \" -> U+2581)");
         c->replace_space = 1;
+        return 0;
+    }
+    if (!strcmp(ty, "NFC")) {
+        c->nfc = 1;
         return 0;
     }
     return errf(b, "unsupported normalizer %s", ty);
@@ -684,6 +688,7 @@ static int read_json(builder *b, const char *path)
     if (jbool(model, "fuse_unk", 0)) flags |= MF_TOKF_FUSE_UNK;
     if (jbool(model, "ignore_merges", 0)) flags |= MF_TOKF_IGNORE_MERGES;
     if (c.bytelevel) {
+        if (c.nfc) flags |= MF_TOKF_NFC;
         if (c.metaspace || c.prepend || c.replace_space) {
             errf(b, "unsupported: ByteLevel together with Metaspace/Prepend/Replace");
             goto done;
@@ -699,6 +704,10 @@ static int read_json(builder *b, const char *path)
         h[MF_TOKH_MODE] = MF_TOKMODE_BYTE;
         h[MF_TOKH_PRETOK] = c.split_kind ? (uint32_t)c.split_kind : c.bl_regex ? MF_TOKPRE_GPT2 : MF_TOKPRE_NONE;
     } else {
+        if (c.nfc) {
+            errf(b, "unsupported normalizer NFC without the ByteLevel pre-tokenizer");
+            goto done;
+        }
         if (c.split_kind) {
             errf(b, "unsupported: Split pre-tokenizer without ByteLevel");
             goto done;
