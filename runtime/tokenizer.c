@@ -840,6 +840,13 @@ int mf_tokenizer_is_special(const mf_tokenizer *t, uint32_t id)
     return (t->tables[HDR(t, MF_TOKH_OFF_TOK_FLAGS) + id] & (MF_TOKT_SPECIAL | MF_TOKT_CONTROL)) != 0;
 }
 
+uint32_t mf_tokenizer_bos(const mf_tokenizer *t)
+{
+    if (!t || !t->tables) return MF_TOK_NONE;
+    uint32_t b = HDR(t, MF_TOKH_BOS);
+    return b < HDR(t, MF_TOKH_N_VOCAB) ? b : MF_TOK_NONE;
+}
+
 const uint8_t *mf_tokenizer_token_bytes(const mf_tokenizer *t, uint32_t id, size_t *len)
 {
     if (!t || !len) return NULL;

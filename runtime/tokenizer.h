@@ -66,6 +66,11 @@ int mf_tokenizer_decode_flush(mf_tokenizer *t, char *out, size_t cap, size_t *le
  * when printing; 0 otherwise or for an id out of range. */
 int mf_tokenizer_is_special(const mf_tokenizer *t, uint32_t id);
 
+/* The id that transformers' tokenizer puts before a text (Llama/Mixtral
+ * <s>; from the post-processor or SentencePiece's bos), or 0xFFFFFFFF when
+ * none (Qwen, OLMoE, byte-level). mf_tokenizer_encode never adds it. */
+uint32_t mf_tokenizer_bos(const mf_tokenizer *t);
+
 /* The token's decoded bytes as stored (no UTF-8 assembly), or NULL. */
 const uint8_t *mf_tokenizer_token_bytes(const mf_tokenizer *t, uint32_t id, size_t *len);
 

@@ -55,6 +55,7 @@ enum {
     MF_TOKH_OFF_ADDED_BYTES,
     MF_TOKH_N_ADDED_BYTES,
     MF_TOKH_OFF_SORTED_VOCAB, /* 0 when absent */
+    MF_TOKH_BOS,              /* the id transformers puts before a text (post-processor), or MF_TOK_NONE */
     MF_TOKH_COUNT
 };
 

@@ -166,6 +166,7 @@ static void test_bytelevel(void)
         mf_tokenizer_encode(&t, s, strlen(s), ids, 64, &n, scratch, sizeof scratch);
         CHECK(n == 3 && ids[0] == 65 && ids[1] == 0 && ids[2] == 66, "special token split: n %u", n);
         CHECK(mf_tokenizer_is_special(&t, 0) && !mf_tokenizer_is_special(&t, 65), "is_special");
+        CHECK(mf_tokenizer_bos(&t) == 0xFFFFFFFFu, "no bos for the byte-level BPE");
         const char *e = "\xC3\xA9"; /* é = bytes C3 A9: two byte tokens */
         mf_tokenizer_encode(&t, e, 2, ids, 64, &n, scratch, sizeof scratch);
         CHECK(n == 2, "é as two byte tokens (%u)", n);
@@ -256,6 +257,7 @@ static void test_sentencepiece(void)
     mf_tokenizer_decode_reset(&t);
     CHECK(mf_tokenizer_decode(&t, 1, out, sizeof out, &l) == 0 && l == 0, "<s> decodes to nothing");
     CHECK(mf_tokenizer_is_special(&t, 1) && mf_tokenizer_is_special(&t, 2), "<s> </s> special");
+    CHECK(mf_tokenizer_bos(&t) == 1, "bos <s> = 1");
     mf_json_free(&doc);
     free(sec);
 }

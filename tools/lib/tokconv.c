@@ -642,6 +642,33 @@ static int byte_piece(const char *s, size_t n)
     return v;
 }
 
+/* The special token a TemplateProcessing post-processor puts first, if any. */
+static uint32_t post_bos(builder *b, const mf_json *p)
+{
+    if (!p || p->type != MF_JSON_OBJECT) return MF_TOK_NONE;
+    const char *ty = jtype(p);
+    if (!strcmp(ty, "Sequence")) {
+        const mf_json *l = mf_json_get(p, "processors");
+        for (const mf_json *x = l ? l->child : NULL; x; x = x->next) {
+            uint32_t id = post_bos(b, x);
+            if (id != MF_TOK_NONE) return id;
+        }
+        return MF_TOK_NONE;
+    }
+    if (strcmp(ty, "TemplateProcessing")) return MF_TOK_NONE;
+    const mf_json *single = mf_json_get(p, "single");
+    const mf_json *first = single ? mf_json_at(single, 0) : NULL;
+    const mf_json *st = first ? mf_json_get(first, "SpecialToken") : NULL;
+    const char *name = NULL;
+    if (!st || mf_json_get_string(st, "id", &name)) return MF_TOK_NONE;
+    const mf_json *sp = mf_json_get(p, "special_tokens");
+    const mf_json *ent = sp ? mf_json_get(sp, name) : NULL;
+    const mf_json *ids = ent ? mf_json_get(ent, "ids") : NULL;
+    const mf_json *id0 = ids ? mf_json_at(ids, 0) : NULL;
+    if (!id0 || id0->type != MF_JSON_NUMBER || id0->number < 0 || id0->number >= b->nv) return MF_TOK_NONE;
+    return (uint32_t)id0->number;
+}
+
 static int read_json(builder *b, const char *path)
 {
     size_t flen;
@@ -880,6 +907,7 @@ static int read_json(builder *b, const char *path)
         }
     }
     h[MF_TOKH_FLAGS] = flags;
+    h[MF_TOKH_BOS] = post_bos(b, mf_json_get(root, "post_processor"));
     rc = 0;
 done:
     mf_json_free(&doc);
@@ -966,7 +994,7 @@ static int read_spm(builder *b, const char *path)
     int wt, r;
     uint64_t v;
     /* TrainerSpec / NormalizerSpec with their defaults */
-    uint64_t model_type = 1, byte_fallback = 0, ws_suffix = 0;
+    uint64_t model_type = 1, byte_fallback = 0, ws_suffix = 0, bos_id = 1;
     uint64_t dummy_prefix = 1, extra_ws = 1, escape_ws = 1;
     char norm_name[64] = "";
     int have_charsmap = 0;
@@ -1018,6 +1046,7 @@ static int read_spm(builder *b, const char *path)
                 if (f2 == 3 && w2 == 0) model_type = v2;
                 if (f2 == 35 && w2 == 0) byte_fallback = v2;
                 if (f2 == 24 && w2 == 0) ws_suffix = v2;
+                if (f2 == 41 && w2 == 0) bos_id = v2;
                 if (f2 == 44 && w2 == 2) {
                     unk_surface = (const char *)s2.p;
                     unk_surface_n = (size_t)(s2.end - s2.p);
@@ -1172,6 +1201,8 @@ static int read_spm(builder *b, const char *path)
     free(rank);
     if (!inner_meta && escape_ws) flags |= MF_TOKF_SPLIT_META;
     h[MF_TOKH_FLAGS] = flags;
+    /* transformers' Llama tokenizer puts <s> first (add_bos_token) */
+    h[MF_TOKH_BOS] = bos_id < npieces && types[bos_id] == SP_CONTROL ? (uint32_t)bos_id : MF_TOK_NONE;
     rc = 0;
 done:
     free(scores);
