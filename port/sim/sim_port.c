@@ -41,7 +41,8 @@ uint64_t mf_sim_device_bytes(const mf_sim_profile *prof, uint64_t off, uint64_t 
 double mf_sim_transfer_ns(const mf_sim_profile *prof, uint64_t off, uint64_t len)
 {
     if (!prof || prof->bandwidth <= 0) return 0.0;
-    return (double)mf_sim_device_bytes(prof, off, len) * 1e9 / prof->bandwidth;
+    uint64_t dev = mf_sim_device_bytes(prof, off, len);
+    return (double)dev * 1e9 / prof->bandwidth;
 }
 
 double mf_sim_compute_ns(const mf_sim_profile *prof, mf_work_kind kind, int encoding,
