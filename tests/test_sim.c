@@ -485,8 +485,15 @@ static void test_profiles(void)
         double expect = pr->latency_ns + mf_sim_transfer_ns(pr, 0, sizeof b);
         CHECK(near(st.now_ns - t0, expect), "%s: %.1f ns", names[i], st.now_ns - t0);
     }
-    for (int i = 0; i < mf_sim_profile_count(); i++)
-        CHECK(mf_sim_profile_find(mf_sim_profile_at(i)->name) == mf_sim_profile_at(i), "lookup");
+    for (int i = 0; i < mf_sim_profile_count(); i++) {
+        const mf_sim_profile *pr = mf_sim_profile_at(i);
+        CHECK(mf_sim_profile_find(pr->name) == pr, "lookup");
+        /* The figures quoted in docs/board-profiles.md. */
+        double rd = pr->latency_ns + mf_sim_transfer_ns(pr, 0, 1u << 20);
+        printf("test_sim: %-10s 1 MiB read %.2f ms, q4 matvec over 1 MiB %.2f ms, q8 %.2f ms\n",
+               pr->name, rd / 1e6, mf_sim_compute_ns(pr, MF_WORK_MATVEC, MF_ENC_Q4, 1u << 20) / 1e6,
+               mf_sim_compute_ns(pr, MF_WORK_MATVEC, MF_ENC_Q8, 1u << 20) / 1e6);
+    }
     /* The two MCU profiles differ only in the flash. */
     const mf_sim_profile *q = mf_sim_profile_find("mcu-qspi"), *o = mf_sim_profile_find("mcu-octal");
     CHECK(q && o && q->bandwidth < o->bandwidth &&
