@@ -14,6 +14,9 @@
  *  - Asynchronous reads are optional (read_start == NULL means the runtime
  *    falls back to synchronous reads). A port accepts up to `queue_depth`
  *    requests in flight; `dst` must stay valid until the request completes.
+ *    `poll` never releases a ticket; exactly one `wait` releases it, even
+ *    after `poll` has seen the request complete. A released ticket is
+ *    invalid (MF_PORT_EINVAL), never a newer request's.
  *  - `now_ns` is monotonic; the simulator returns virtual time.
  *  - `charge_compute` (optional) lets a simulated port advance its virtual
  *    clock by the cost of the compute the runtime just did.
