@@ -1,7 +1,10 @@
-/* The expert store: LRU slots filled on demand through the port (store.h). */
+/* The expert cache: slots, asynchronous reads, verification, retries
+ * (store.h). Victims come from policy.c, predictions from predictor.c. */
 #include "store.h"
 
 #include <string.h>
+
+#include "../runtime/image_format.h"
 
 int mf_store_max_blob(const mf_port *port, const mf_image_header *h, size_t *bytes)
 {
@@ -17,107 +20,462 @@ int mf_store_max_blob(const mf_port *port, const mf_image_header *h, size_t *byt
     return MF_OK;
 }
 
-int mf_store_init(mf_expert_store *s, mf_arena *a, const mf_port *port, const mf_image_header *h,
-                  uint32_t n_slots, size_t max_blob, int verify, uint32_t max_retries,
-                  mf_stats *stats)
+/* ------------------------------------------------------------ profile */
+
+static uint32_t rd32(const uint8_t *p)
 {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Reads and decodes MF_SEC_PREDICTOR into the arena (docs/predictor-format.md).
+ * The raw section is read into the c2 table's space, decoded in place
+ * (every u32 is read before anything is written over it). */
+static int load_profile(mf_expert_store *s, mf_arena *a)
+{
+    const mf_image_header *h = s->h;
+    const mf_section *sec = mf_image_section(h, MF_SEC_PREDICTOR);
+    if (!sec) return MF_OK;
+    size_t L = h->n_layers, E = h->n_experts;
+    size_t n_words = L * E + 2 * L * E * E;
+    size_t want = 32 + 4 * n_words;
+    if (sec->bytes != want) return MF_E_FORMAT;
+    uint8_t *raw = mf_arena_alloc(a, want);
+    if (!raw) return a->overflow ? MF_E_ARENA : MF_OK; /* counting */
+    int rc = mf_port_read(s->port, sec->offset, raw, want);
+    if (rc) return rc == MF_PORT_ERANGE ? MF_E_RANGE : MF_E_IO;
+    if (mf_crc32(0, raw, want) != sec->crc32) return MF_E_CRC;
+    if (memcmp(raw, "MFPR", 4) || rd32(raw + 4) != 1 || rd32(raw + 8) != h->n_layers ||
+        rd32(raw + 12) != h->n_experts || rd32(raw + 16) != h->top_k)
+        return MF_E_FORMAT;
+    s->prof.tokens = rd32(raw + 20);
+    /* Decode in place: word i of the payload lands at raw + 4*i, read from
+     * raw + 32 + 4*i, which is later in memory: ascending order is safe. */
+    uint32_t *w = (uint32_t *)(void *)raw;
+    for (size_t i = 0; i < n_words; i++) w[i] = rd32(raw + 32 + 4 * i);
+    s->prof.freq = w;
+    s->prof.c1 = w + L * E;
+    s->prof.c2 = w + L * E + L * E * E;
+    s->have_profile = 1;
+    return MF_OK;
+}
+
+/* The n hottest experts (by profile frequency; ties to the lower index). */
+static void choose_hot(mf_expert_store *s, uint32_t n)
+{
+    size_t total = (size_t)s->h->n_layers * s->h->n_experts;
+    for (uint32_t k = 0; k < n && k < total; k++) {
+        size_t best = total;
+        for (size_t i = 0; i < total; i++)
+            if (!s->hot[i] && (best == total || s->prof.freq[i] > s->prof.freq[best])) best = i;
+        if (best < total) s->hot[best] = 1;
+    }
+}
+
+int mf_store_init(mf_expert_store *s, mf_arena *a, const mf_port *port, const mf_image_header *h,
+                  const mf_options *opt, uint32_t batch, size_t max_blob, mf_stats *stats)
+{
+    uint32_t n_slots = opt->expert_slots;
     if (n_slots == 0) return MF_E_ARG;
+    if (opt->policy < MF_POLICY_NONE || opt->policy > MF_POLICY_BELADY) return MF_E_ARG;
+    if (opt->predictor < MF_PREDICT_NONE || opt->predictor > MF_PREDICT_COMBINED) return MF_E_ARG;
     memset(s, 0, sizeof *s);
     s->port = port;
     s->h = h;
     s->n_slots = n_slots;
     s->slot_bytes = (max_blob + MF_ARENA_ALIGN - 1u) & ~(size_t)(MF_ARENA_ALIGN - 1u);
-    s->verify = verify;
-    s->max_retries = max_retries;
+    s->verify = opt->verify_experts;
+    s->max_retries = opt->max_retries;
+    s->policy = opt->policy;
+    s->predictor = opt->predictor;
+    s->batch = batch;
     s->stats = stats;
+    s->queue_depth = (port->read_start && port->poll && port->wait) ? port->queue_depth : 0;
+    s->prefetch_budget = opt->prefetch_budget
+                             ? opt->prefetch_budget
+                             : (opt->predictor == MF_PREDICT_COMBINED ? 2u : 1u) * h->top_k;
+    size_t LE = (size_t)h->n_layers * h->n_experts;
     s->slots = mf_arena_alloc(a, sizeof(mf_store_slot) * n_slots);
-    size_t n_bits = (size_t)h->n_layers * h->n_experts;
-    s->verified = mf_arena_alloc(a, (n_bits + 7) / 8);
+    s->where = mf_arena_alloc(a, sizeof(int32_t) * LE);
+    s->uses = mf_arena_alloc(a, sizeof(uint32_t) * LE);
+    s->verified = mf_arena_alloc(a, (LE + 7) / 8);
+    s->hot = mf_arena_alloc(a, LE);
+    s->chosen = mf_arena_alloc(a, LE);
+    s->predicted = mf_arena_alloc(a, LE);
+    if (opt->predictor != MF_PREDICT_NONE) {
+        s->px = mf_arena_alloc(a, sizeof(float) * batch * h->hidden);
+        s->ps = mf_arena_alloc(a, sizeof(float) * batch * h->n_experts);
+        s->pscore = mf_arena_alloc(a, sizeof(float) * h->n_experts);
+        s->pidx = mf_arena_alloc(a, sizeof(uint32_t) * h->n_experts);
+        s->prev_topk = mf_arena_alloc(a, sizeof(uint32_t) * batch * h->top_k);
+    }
     for (uint32_t i = 0; i < n_slots; i++) {
         uint8_t *d = mf_arena_alloc(a, s->slot_bytes);
         if (s->slots) {
+            memset(&s->slots[i], 0, sizeof s->slots[i]);
             s->slots[i].layer = s->slots[i].expert = -1;
+            s->slots[i].ticket = -1;
             s->slots[i].data = d;
         }
     }
-    return a->overflow ? MF_E_ARENA : MF_OK;
+    if (a->overflow) return MF_E_ARENA;
+    int need_profile = opt->predictor == MF_PREDICT_COOC || opt->predictor == MF_PREDICT_COMBINED ||
+                       opt->pin_experts > 0;
+    if (need_profile) {
+        if (!mf_image_section(h, MF_SEC_PREDICTOR)) {
+            /* cooc needs the tables; combined works without them */
+            if (opt->predictor == MF_PREDICT_COOC || opt->pin_experts > 0) return MF_E_UNSUPPORTED;
+        } else {
+            int rc = load_profile(s, a);
+            if (rc) return rc;
+        }
+    }
+    if (opt->pin_experts > 0 && opt->pin_experts + h->top_k > n_slots) return MF_E_ARG;
+    if (a->overflow) return MF_E_ARENA;
+    if (!a->base) return MF_OK;
+    for (size_t i = 0; i < LE; i++) s->where[i] = -1;
+    memset(s->uses, 0, sizeof(uint32_t) * LE);
+    memset(s->verified, 0, (LE + 7) / 8);
+    memset(s->hot, 0, LE);
+    memset(s->chosen, 0, LE);
+    memset(s->predicted, 0, LE);
+    if (opt->pin_experts > 0 && s->have_profile) choose_hot(s, opt->pin_experts);
+    return MF_OK;
 }
 
-/* Reads and (when asked) checks one blob, retrying transient faults. */
-static int fill(mf_expert_store *s, mf_store_slot *slot, uint32_t layer, uint32_t expert)
+/* ------------------------------------------------------------ slots */
+
+static void slot_clear(mf_expert_store *s, mf_store_slot *sl)
+{
+    if (sl->layer >= 0) {
+        size_t i = (size_t)sl->layer * s->h->n_experts + (size_t)sl->expert;
+        if (s->where[i] == (int32_t)(sl - s->slots)) s->where[i] = -1;
+    }
+    sl->layer = sl->expert = -1;
+    sl->state = MF_SLOT_EMPTY;
+    sl->prefetched = 0;
+    sl->demand = 0;
+    sl->pins = 0;
+    sl->ticket = -1;
+}
+
+static void slot_assign(mf_expert_store *s, mf_store_slot *sl, uint32_t layer, uint32_t expert)
+{
+    slot_clear(s, sl);
+    sl->layer = (int32_t)layer;
+    sl->expert = (int32_t)expert;
+    sl->epoch = s->epoch;
+    sl->used_epoch = 0;
+    sl->last_use = ++s->tick;
+    s->where[(size_t)layer * s->h->n_experts + expert] = (int32_t)(sl - s->slots);
+}
+
+static int map_port_error(int prc)
+{
+    return prc == MF_PORT_ERANGE ? MF_E_RANGE : MF_E_FLASH;
+}
+
+/* Checks the bytes of a completed read; marks verification. */
+static int check_blob(mf_expert_store *s, mf_store_slot *sl)
+{
+    size_t bit = (size_t)sl->layer * s->h->n_experts + (size_t)sl->expert;
+    if (sl->check) {
+        if (mf_crc32(0, sl->data, sl->bytes) != sl->expected_crc) {
+            s->stats->crc_failures++;
+            return MF_E_CRC;
+        }
+        s->verified[bit / 8] |= (uint8_t)(1u << (bit % 8));
+    }
+    return MF_OK;
+}
+
+/* Looks the entry up and decides whether this read is CRC-checked. */
+static int prepare_read(mf_expert_store *s, mf_store_slot *sl, mf_expert_entry *e)
+{
+    int rc = mf_image_expert_entry(s->port, s->h, MF_SEC_EXPERT_DIR, (uint32_t)sl->layer,
+                                   (uint32_t)sl->expert, e);
+    if (rc) return rc;
+    if (e->bytes > s->slot_bytes) return MF_E_FORMAT;
+    size_t bit = (size_t)sl->layer * s->h->n_experts + (size_t)sl->expert;
+    sl->check = s->verify == 1 ||
+                (s->verify == 2 && !(s->verified[bit / 8] & (1u << (bit % 8))));
+    sl->expected_crc = e->crc32;
+    sl->bytes = e->bytes;
+    sl->encoding = e->encoding;
+    return MF_OK;
+}
+
+/* Synchronous read with retries into an assigned slot; READY or EMPTY. */
+static int fill_sync(mf_expert_store *s, mf_store_slot *sl, uint32_t attempts_done)
 {
     mf_expert_entry e;
-    int rc = mf_image_expert_entry(s->port, s->h, MF_SEC_EXPERT_DIR, layer, expert, &e);
-    if (rc) return rc;
-    if (e.bytes > s->slot_bytes) return MF_E_FORMAT;
-    size_t bit = (size_t)layer * s->h->n_experts + expert;
-    int check = s->verify == 1 || (s->verify == 2 && !(s->verified[bit / 8] & (1u << (bit % 8))));
-    int last = MF_OK;
-    for (uint32_t attempt = 0; attempt <= s->max_retries; attempt++) {
+    int rc = prepare_read(s, sl, &e);
+    if (rc) {
+        slot_clear(s, sl);
+        return rc;
+    }
+    int last = MF_E_FLASH;
+    for (uint32_t attempt = attempts_done; attempt <= s->max_retries; attempt++) {
         if (attempt) s->stats->retries++;
         uint64_t t0 = mf_port_now_ns(s->port);
-        int prc = mf_port_read(s->port, e.offset, slot->data, e.bytes);
+        int prc = mf_port_read(s->port, e.offset, sl->data, e.bytes);
         s->stats->stall_ns += mf_port_now_ns(s->port) - t0;
         if (prc != MF_PORT_OK) {
             s->stats->flash_errors++;
-            last = prc == MF_PORT_ERANGE ? MF_E_RANGE : MF_E_FLASH;
+            last = map_port_error(prc);
             if (prc == MF_PORT_ERANGE) break;
             continue;
         }
         s->stats->flash_bytes += e.bytes;
-        if (check && mf_crc32(0, slot->data, e.bytes) != e.crc32) {
-            s->stats->crc_failures++;
-            last = MF_E_CRC;
-            continue;
+        last = check_blob(s, sl);
+        if (last == MF_OK) {
+            sl->state = MF_SLOT_READY;
+            return MF_OK;
         }
-        if (check) s->verified[bit / 8] |= (uint8_t)(1u << (bit % 8));
-        slot->encoding = e.encoding;
-        return MF_OK;
     }
+    slot_clear(s, sl);
     return last;
 }
+
+/* Starts an asynchronous read into an assigned slot. 0 started, else an
+ * error (the slot is left assigned but EMPTY-state for the caller). */
+static int start_async(mf_expert_store *s, mf_store_slot *sl)
+{
+    mf_expert_entry e;
+    int rc = prepare_read(s, sl, &e);
+    if (rc) return rc;
+    int ticket = -1;
+    int prc = s->port->read_start(s->port, e.offset, sl->data, e.bytes, &ticket);
+    if (prc != MF_PORT_OK) return map_port_error(prc);
+    sl->state = MF_SLOT_LOADING;
+    sl->ticket = ticket;
+    s->inflight++;
+    return MF_OK;
+}
+
+/* Waits for a LOADING slot's read and checks it: READY (MF_OK) or EMPTY. */
+static int complete(mf_expert_store *s, mf_store_slot *sl)
+{
+    uint64_t t0 = mf_port_now_ns(s->port);
+    int prc = s->port->wait(s->port, sl->ticket);
+    s->stats->stall_ns += mf_port_now_ns(s->port) - t0;
+    sl->ticket = -1;
+    s->inflight--;
+    int rc;
+    if (prc != MF_PORT_OK) {
+        s->stats->flash_errors++;
+        rc = map_port_error(prc);
+    } else {
+        s->stats->flash_bytes += sl->bytes;
+        rc = check_blob(s, sl);
+    }
+    if (rc == MF_OK) {
+        sl->state = MF_SLOT_READY;
+    } else {
+        int32_t l = sl->layer, x = sl->expert;
+        slot_clear(s, sl);
+        /* keep the identity so a caller may retry: returned via rc only */
+        (void)l;
+        (void)x;
+    }
+    return rc;
+}
+
+/* Completes the reads the port has already finished (never waits). */
+static void reap(mf_expert_store *s)
+{
+    if (!s->inflight) return;
+    for (uint32_t i = 0; i < s->n_slots; i++) {
+        mf_store_slot *sl = &s->slots[i];
+        if (sl->state == MF_SLOT_LOADING && s->port->poll(s->port, sl->ticket) != MF_PORT_EPENDING)
+            (void)complete(s, sl);
+    }
+}
+
+void mf_store_drain(mf_expert_store *s)
+{
+    if (!s || !s->slots) return;
+    for (uint32_t i = 0; i < s->n_slots; i++)
+        if (s->slots[i].state == MF_SLOT_LOADING) (void)complete(s, &s->slots[i]);
+}
+
+/* The oldest LOADING slot (issued first), or NULL. */
+static mf_store_slot *oldest_loading(mf_expert_store *s)
+{
+    mf_store_slot *o = NULL;
+    for (uint32_t i = 0; i < s->n_slots; i++) {
+        mf_store_slot *sl = &s->slots[i];
+        if (sl->state == MF_SLOT_LOADING && (!o || sl->last_use < o->last_use)) o = sl;
+    }
+    return o;
+}
+
+/* A slot to read (layer, expert) into, assigned; NULL when none can be had
+ * (prefetch) or every slot is pinned (demand). Demand waits for reads in
+ * flight when they hold every free slot. */
+static mf_store_slot *claim(mf_expert_store *s, uint32_t layer, uint32_t expert, int prefetch)
+{
+    reap(s);
+    for (;;) {
+        int v = mf_policy_victim(s, layer, expert, prefetch);
+        if (v >= 0) {
+            mf_store_slot *sl = &s->slots[v];
+            if (sl->state == MF_SLOT_READY && sl->prefetched) sl->prefetched = 0; /* wasted */
+            slot_assign(s, sl, layer, expert);
+            return sl;
+        }
+        if (prefetch) return NULL;
+        mf_store_slot *o = oldest_loading(s);
+        if (!o) return NULL;
+        (void)complete(s, o);
+    }
+}
+
+/* ------------------------------------------------------------ API */
 
 int mf_store_get(mf_expert_store *s, uint32_t layer, uint32_t expert, const uint8_t **blob,
                  int *encoding)
 {
     if (!s || !blob || !encoding || layer >= s->h->n_layers || expert >= s->h->n_experts)
         return MF_E_ARG;
-    s->tick++;
-    mf_store_slot *victim = NULL;
-    for (uint32_t i = 0; i < s->n_slots; i++) {
-        mf_store_slot *sl = &s->slots[i];
-        if (sl->layer == (int32_t)layer && sl->expert == (int32_t)expert) {
-            sl->pins++;
-            sl->last_use = s->tick;
-            s->stats->hits++;
-            *blob = sl->data;
-            *encoding = sl->encoding;
-            return MF_OK;
+    size_t idx = (size_t)layer * s->h->n_experts + expert;
+    s->uses[idx]++;
+    int32_t w = s->where[idx];
+    mf_store_slot *sl = w >= 0 ? &s->slots[w] : NULL;
+    uint32_t attempts = 0;
+    int hit = sl && !sl->demand, was_prefetch = sl && sl->prefetched;
+    if (sl && sl->state == MF_SLOT_LOADING) {
+        /* Ours is in flight: wait for it alone. */
+        int rc = complete(s, sl);
+        if (rc != MF_OK) {
+            if (rc == MF_E_RANGE) return rc;
+            attempts = 1; /* the failed read was the first attempt */
+            sl = NULL;
+            hit = 0;
         }
-        if (sl->pins == 0 && (!victim || sl->last_use < victim->last_use)) victim = sl;
     }
-    if (!victim) return MF_E_STATE; /* every slot pinned */
-    s->stats->misses++;
-    victim->layer = victim->expert = -1;
-    int rc = fill(s, victim, layer, expert);
-    if (rc) return rc;
-    victim->layer = (int32_t)layer;
-    victim->expert = (int32_t)expert;
-    victim->pins = 1;
-    victim->last_use = s->tick;
-    *blob = victim->data;
-    *encoding = victim->encoding;
+    if (hit) {
+        s->stats->hits++;
+        if (was_prefetch) {
+            s->stats->useful_prefetches++;
+            if (layer < MF_STATS_LAYERS) s->stats->layer_useful_prefetches[layer]++;
+        }
+    } else {
+        s->stats->misses++;
+    }
+    if (!sl) {
+        sl = claim(s, layer, expert, 0);
+        if (!sl) return MF_E_STATE; /* every slot pinned */
+        int rc = fill_sync(s, sl, attempts);
+        if (rc) return rc;
+    }
+    sl->prefetched = 0;
+    sl->demand = 0;
+    sl->pins++;
+    sl->used_epoch = s->epoch;
+    sl->last_use = ++s->tick;
+    *blob = sl->data;
+    *encoding = sl->encoding;
     return MF_OK;
 }
 
 void mf_store_release(mf_expert_store *s, uint32_t layer, uint32_t expert)
 {
-    if (!s) return;
-    for (uint32_t i = 0; i < s->n_slots; i++) {
-        mf_store_slot *sl = &s->slots[i];
-        if (sl->layer == (int32_t)layer && sl->expert == (int32_t)expert) {
-            if (sl->pins) sl->pins--;
-            return;
+    if (!s || layer >= s->h->n_layers || expert >= s->h->n_experts) return;
+    int32_t w = s->where[(size_t)layer * s->h->n_experts + expert];
+    if (w >= 0 && s->slots[w].pins) s->slots[w].pins--;
+}
+
+void mf_store_chunk_start(mf_expert_store *s, uint32_t n)
+{
+    s->epoch++;
+    s->n_chunk = n;
+    s->layer = 0;
+}
+
+void mf_store_chunk_done(mf_expert_store *s, uint32_t n)
+{
+    s->token += n;
+    reap(s);
+}
+
+void mf_store_routed(mf_expert_store *s, uint32_t layer, const uint8_t *chosen)
+{
+    const uint32_t E = s->h->n_experts;
+    s->layer = layer;
+    reap(s);
+    uint8_t *ch = s->chosen + (size_t)layer * E;
+    uint8_t *pr = s->predicted + (size_t)layer * E;
+    int predicting = s->predictor != MF_PREDICT_NONE;
+    for (uint32_t e = 0; e < E; e++) {
+        ch[e] = chosen[e] ? 1 : 0;
+        if (predicting && pr[e]) {
+            s->stats->predicted++;
+            if (layer < MF_STATS_LAYERS) s->stats->layer_predicted[layer]++;
+        }
+        if (!ch[e]) continue;
+        s->stats->needed++;
+        if (layer < MF_STATS_LAYERS) s->stats->layer_needed[layer]++;
+        if (s->where[(size_t)layer * E + e] >= 0) {
+            s->stats->ready_needed++;
+            if (layer < MF_STATS_LAYERS) s->stats->layer_ready_needed[layer]++;
+        }
+        if (predicting && pr[e]) {
+            s->stats->predicted_needed++;
+            if (layer < MF_STATS_LAYERS) s->stats->layer_predicted_needed[layer]++;
         }
     }
+    memset(pr, 0, E);
+    /* Wrong predictions for this layer: ordinary eviction candidates now. */
+    for (uint32_t i = 0; i < s->n_slots; i++) {
+        mf_store_slot *sl = &s->slots[i];
+        if (sl->layer == (int32_t)layer && sl->prefetched && !ch[sl->expert] &&
+            sl->state == MF_SLOT_READY)
+            sl->prefetched = 0;
+    }
+    /* The baseline keeps nothing from other layers or earlier chunks. */
+    if (s->policy == MF_POLICY_NONE)
+        for (uint32_t i = 0; i < s->n_slots; i++) {
+            mf_store_slot *sl = &s->slots[i];
+            if (sl->state == MF_SLOT_READY && !sl->pins && sl->layer >= 0 &&
+                !s->hot[(size_t)sl->layer * E + (size_t)sl->expert] &&
+                (sl->layer != (int32_t)layer || sl->epoch != s->epoch))
+                slot_clear(s, sl);
+        }
+    /* Demand reads, in the order the forward pass uses them. */
+    if (!s->queue_depth) return;
+    for (uint32_t e = 0; e < E; e++) {
+        if (!ch[e] || s->where[(size_t)layer * E + e] >= 0) continue;
+        if (s->inflight >= s->queue_depth) break;
+        mf_store_slot *sl = claim(s, layer, e, 1);
+        if (!sl) break;
+        if (start_async(s, sl) != MF_OK) {
+            slot_clear(s, sl);
+            break;
+        }
+        sl->demand = 1;
+    }
+}
+
+int mf_store_prefetch(mf_expert_store *s, uint32_t layer, uint32_t expert)
+{
+    if (!s || layer >= s->h->n_layers || expert >= s->h->n_experts) return -1;
+    size_t idx = (size_t)layer * s->h->n_experts + expert;
+    s->predicted[idx] = 1;
+    if (s->where[idx] >= 0) return 0;
+    if (s->queue_depth && s->inflight >= s->queue_depth) reap(s);
+    if (s->queue_depth && s->inflight >= s->queue_depth) return -1;
+    mf_store_slot *sl = claim(s, layer, expert, 1);
+    if (!sl) return -1;
+    if (s->queue_depth) {
+        if (start_async(s, sl) != MF_OK) {
+            slot_clear(s, sl);
+            return -1;
+        }
+    } else if (fill_sync(s, sl, 0) != MF_OK) {
+        return -1;
+    }
+    sl->prefetched = 1;
+    s->stats->prefetches++;
+    if (layer < MF_STATS_LAYERS) s->stats->layer_prefetches[layer]++;
+    return 1;
 }

@@ -1,16 +1,39 @@
 /*
- * The expert store: the only way the forward pass gets expert weights.
+ * The expert cache: the only way the forward pass gets expert weights.
  *
  *   const uint8_t *blob; int enc;
  *   rc = mf_store_get(s, layer, expert, &blob, &enc);  // pins the slot
  *   ... use gate/up/down inside blob ...
  *   mf_store_release(s, layer, expert);                 // unpins it
  *
- * A get() that misses reads the expert's blob from flash through the port
- * into a free RAM slot (least recently used unpinned slot), checks its CRC
- * as opt.verify_experts says, and counts bytes/hits/misses in mf_stats.
+ * A fixed number of RAM slots (opt.expert_slots, each as large as the
+ * largest expert blob) live in the arena. A slot is EMPTY, LOADING (an
+ * asynchronous read through the port is in flight into it) or READY (its
+ * bytes are the blob, CRC-checked as opt.verify_experts says). A LOADING
+ * slot is never handed out, evicted or reused until its read completed and
+ * was checked; a read that fails or does not verify leaves the slot EMPTY.
+ *
+ * Reads come from three places, soonest-needed first:
+ *  1. demand: when a layer has routed, the chosen experts that are in no
+ *     slot are started at once, in the order the forward pass uses them
+ *     (expert index), so that they stream while earlier experts compute;
+ *     get() waits for its own read only;
+ *  2. prediction: experts predicted for the next layer (experts/predictor.c)
+ *     are started after the demand reads, while this layer computes;
+ *  3. retries: a failed read is retried synchronously up to
+ *     opt.max_retries times; then get() returns MF_E_FLASH (or MF_E_CRC).
+ * A wrong prediction is never cancelled (ports cannot cancel); its slot is
+ * an ordinary eviction candidate once the read has completed.
+ *
+ * The victim is chosen by opt.policy (experts/policy.c): LRU, LFU, EdgeMoE
+ * (frequency weighted by layer distance), Belady (farthest next use in a
+ * recorded future trace, mf_set_future_trace) or NONE (nothing survives
+ * from one layer to the next: the on-demand baseline). opt.pin_experts
+ * keeps the N most frequently routed experts of the profile (image section
+ * MF_SEC_PREDICTOR) in their slots once read.
+ *
  * The contents of a slot are the bytes of the blob, so the result of the
- * forward pass never depends on how many slots there are.
+ * forward pass never depends on slots, policy or predictor.
  */
 #ifndef MF_EXPERT_STORE_H
 #define MF_EXPERT_STORE_H
@@ -23,13 +46,32 @@
 #include "../runtime/image.h"
 #include "../runtime/moeflash.h"
 
+enum { MF_SLOT_EMPTY = 0, MF_SLOT_LOADING, MF_SLOT_READY };
+
 typedef struct {
     int32_t layer, expert; /* -1 when empty */
-    int encoding;
+    uint8_t state;         /* MF_SLOT_* */
+    uint8_t encoding;
+    uint8_t prefetched;    /* read by a prediction and not used yet */
+    uint8_t check;         /* CRC-check when the read completes */
+    uint8_t demand;        /* read on demand when the layer routed, not got yet */
+    int ticket;            /* LOADING: the port's ticket */
     uint32_t pins;
-    uint64_t last_use;
+    uint32_t expected_crc, bytes;
+    uint64_t last_use;     /* tick of the last get (or of the read) */
+    uint64_t epoch;        /* chunk counter when read (policy NONE) */
+    uint64_t used_epoch;   /* chunk counter of the last get */
     uint8_t *data;
 } mf_store_slot;
+
+/* The profile (image section MF_SEC_PREDICTOR, docs/predictor-format.md),
+ * decoded in the arena. */
+typedef struct {
+    uint32_t tokens;  /* calibration tokens */
+    uint32_t *freq;   /* [L][E] times chosen */
+    uint32_t *c1;     /* [L][E][E] c1[l][a][b]: a chosen at l-1 and b at l */
+    uint32_t *c2;     /* [L][E][E] c2[l][a][b]: a chosen at l-2 and b at l */
+} mf_profile_tables;
 
 typedef struct {
     const mf_port *port;
@@ -37,25 +79,74 @@ typedef struct {
     uint32_t n_slots;
     size_t slot_bytes;     /* the largest expert blob, rounded up */
     mf_store_slot *slots;
+    int32_t *where;        /* [L*E] slot holding (l, e), or -1 */
+    uint32_t *uses;        /* [L*E] times used since init (LFU, EdgeMoE) */
     uint8_t *verified;     /* one bit per (layer, expert) for verify mode 2 */
-    uint64_t tick;
-    int verify;
-    uint32_t max_retries;
+    uint8_t *hot;          /* [L*E] 1 = pinned hot expert (opt.pin_experts) */
+    uint8_t *chosen;       /* [L*E] chosen by the router in the current chunk */
+    uint8_t *predicted;    /* [L*E] predicted for the current chunk */
+    uint64_t tick, epoch;
+    int verify, policy, predictor;
+    uint32_t max_retries, inflight, queue_depth, prefetch_budget;
+    uint32_t batch;
+    uint32_t layer;        /* the layer being computed */
+    uint32_t n_chunk;      /* tokens in the current chunk */
     mf_stats *stats;
+
+    /* Belady: the recorded future (mf_set_future_trace). */
+    const uint16_t *future; /* [future_n][L][top_k] */
+    uint32_t future_n;
+    uint32_t token;         /* tokens completed since the trace was set */
+
+    /* Predictor state (experts/predictor.c). */
+    mf_profile_tables prof;
+    int have_profile;
+    float *px;              /* [batch][hidden] scratch */
+    float *ps;              /* [batch][n_experts] scratch */
+    float *pscore;          /* [n_experts] */
+    uint32_t *pidx;         /* [n_experts] */
+    uint32_t *prev_topk;    /* [batch][top_k] chosen at the layer before */
 } mf_expert_store;
 
 /* The largest expert blob in the image (bytes), for sizing slots. */
 int mf_store_max_blob(const mf_port *port, const mf_image_header *h, size_t *bytes);
 
-/* Lays the store out in the arena (counting when the arena counts).
- * n_slots >= 1. stats must outlive the store. */
+/* Lays the cache out in the arena (counting when the arena counts) and,
+ * for a real arena, reads the profile when the options need it. opt has
+ * expert_slots >= 1 already resolved. stats must outlive the store. */
 int mf_store_init(mf_expert_store *s, mf_arena *a, const mf_port *port, const mf_image_header *h,
-                  uint32_t n_slots, size_t max_blob, int verify, uint32_t max_retries,
-                  mf_stats *stats);
+                  const mf_options *opt, uint32_t batch, size_t max_blob, mf_stats *stats);
 
 /* The encoded blob of (layer, expert) in a RAM slot, pinned until release. */
 int mf_store_get(mf_expert_store *s, uint32_t layer, uint32_t expert, const uint8_t **blob,
                  int *encoding);
 void mf_store_release(mf_expert_store *s, uint32_t layer, uint32_t expert);
+
+/* A chunk of n tokens starts (before layer 0). */
+void mf_store_chunk_start(mf_expert_store *s, uint32_t n);
+/* The chunk completed every layer (the token counter for Belady moves). */
+void mf_store_chunk_done(mf_expert_store *s, uint32_t n);
+
+/* Layer `layer` routed; chosen[e] != 0 for the experts it uses. Counts
+ * recall, drops what policy NONE must drop, starts the demand reads. */
+void mf_store_routed(mf_expert_store *s, uint32_t layer, const uint8_t *chosen);
+
+/* Starts a read of (layer, expert) ahead of need (a prediction). Returns 1
+ * when a read was started, 0 when the expert is already in a slot or in
+ * flight, -1 when no slot or queue entry could be had. */
+int mf_store_prefetch(mf_expert_store *s, uint32_t layer, uint32_t expert);
+
+/* Completes every read in flight (waiting for each). */
+void mf_store_drain(mf_expert_store *s);
+
+/* Belady's next use of (layer, expert) after the current point, in units
+ * of token*n_layers+layer; UINT64_MAX when never (experts/belady.c). */
+uint64_t mf_belady_next_use(const mf_expert_store *s, uint32_t layer, uint32_t expert);
+
+/* The victim among slots (policy.c): index of the slot to reuse for a read
+ * of (layer, expert), or -1. `prefetch` != 0: the read is a prediction (it
+ * may not evict a chosen expert of the current layer, and under Belady only
+ * a slot whose next use is later than this expert's). */
+int mf_policy_victim(mf_expert_store *s, uint32_t layer, uint32_t expert, int prefetch);
 
 #endif

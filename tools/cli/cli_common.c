@@ -78,6 +78,39 @@ int cli_runtime_option(const char *cmd, int argc, char **argv, int *i, cli_model
         cm->opt.verify_experts = (int)x;
         return 1;
     }
+    if (!strcmp(a, "--policy")) {
+        static const char *names[] = {"none", "lru", "lfu", "edgemoe", "belady"};
+        if (!(v = cli_value(cmd, argc, argv, i))) return -1;
+        for (int k = 0; k < 5; k++)
+            if (!strcmp(v, names[k])) {
+                cm->opt.policy = k; /* the order of mf_policy */
+                return 1;
+            }
+        fprintf(stderr, "moeflash %s: --policy: expected none, lru, lfu, edgemoe or belady, got '%s'\n",
+                cmd, v);
+        return -1;
+    }
+    if (!strcmp(a, "--predictor")) {
+        static const char *names[] = {"none", "cooc", "lookahead", "combined"};
+        if (!(v = cli_value(cmd, argc, argv, i))) return -1;
+        for (int k = 0; k < 4; k++)
+            if (!strcmp(v, names[k])) {
+                cm->opt.predictor = k; /* the order of mf_predictor */
+                return 1;
+            }
+        fprintf(stderr,
+                "moeflash %s: --predictor: expected none, cooc, lookahead or combined, got '%s'\n",
+                cmd, v);
+        return -1;
+    }
+    if (!strcmp(a, "--pin")) {
+        if (!(v = cli_value(cmd, argc, argv, i))) return -1;
+        return u32_opt(cmd, a, v, 0, &cm->opt.pin_experts) ? -1 : 1;
+    }
+    if (!strcmp(a, "--prefetch")) {
+        if (!(v = cli_value(cmd, argc, argv, i))) return -1;
+        return u32_opt(cmd, a, v, 1, &cm->opt.prefetch_budget) ? -1 : 1;
+    }
     if (!strcmp(a, "--expert-ram")) {
         if (!(v = cli_value(cmd, argc, argv, i))) return -1;
         if (cli_parse_u64(v, &cm->expert_ram) || cm->expert_ram == 0) {

@@ -8,5 +8,6 @@ int cmd_inspect(int argc, char **argv);  /* cmd_inspect.c */
 int cmd_generate(int argc, char **argv); /* cmd_generate.c */
 int cmd_trace(int argc, char **argv);    /* cmd_trace.c */
 int cmd_ppl(int argc, char **argv);      /* cmd_ppl.c */
+int cmd_profile(int argc, char **argv);  /* cmd_profile.c */
 
 #endif

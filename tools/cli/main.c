@@ -15,6 +15,8 @@ static const struct {
      "generate IMG --prompt TEXT --tokens N [--temperature T] [--top-p P] [--seed S]"},
     {"trace", cmd_trace, "trace IMG --text FILE --out OUT.json"},
     {"ppl", cmd_ppl, "ppl IMG --text FILE [--window 256]"},
+    {"profile", cmd_profile,
+     "profile IMG --text FILE [--out OUT.img] [--max-tokens N] | profile IMG --eval FILE [--tokens N]"},
 };
 
 static void usage(FILE *f)

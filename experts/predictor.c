@@ -1,0 +1,172 @@
+/* Predictors and the forward-pass hooks of the expert cache (predictor.h). */
+#include "predictor.h"
+
+#include <string.h>
+
+#include "../runtime/ops.h"
+#include "../runtime/quant.h"
+
+/* Router probabilities of layer `layer` for the n rows of x, into s->ps:
+ * rows normalised with that layer's post-attention norm weights. */
+static void lookahead_probs(mf_model *m, uint32_t layer, const float *x, uint32_t n)
+{
+    mf_expert_store *s = &m->store;
+    const mf_image_header *h = &m->h;
+    const mf_layer_weights *L = &m->layers[layer];
+    uint32_t H = h->hidden, E = h->n_experts;
+    for (uint32_t t = 0; t < n; t++)
+        mf_rmsnorm(s->px + (size_t)t * H, x + (size_t)t * H, L->ffn_norm.data, H, h->rms_eps);
+    const mf_tensor *r = &L->router;
+    mf_matmul(r->enc, r->data, r->rows, r->cols, h->group_size, s->px, H, s->ps, E, n);
+    mf_port_charge(m->port, MF_WORK_MATVEC, r->enc,
+                   (uint64_t)mf_matrix_bytes(r->enc, r->rows, r->cols, h->group_size) * n);
+    for (uint32_t t = 0; t < n; t++) mf_softmax(s->ps + (size_t)t * E, E);
+}
+
+/* Adds beta * P(b at `layer` | chosen experts of the two layers before) to
+ * row t of s->ps (normalised to sum 1 before scaling). cur: the top_k
+ * chosen at layer-1; prev (may be NULL): at layer-2. */
+static void add_cooc(mf_model *m, uint32_t layer, const uint32_t *cur, const uint32_t *prev,
+                     float *row, float beta)
+{
+    mf_expert_store *s = &m->store;
+    uint32_t E = m->h.n_experts, k = m->h.top_k;
+    float *sc = s->pscore;
+    memset(sc, 0, sizeof(float) * E);
+    const uint32_t *c1 = s->prof.c1 + (size_t)layer * E * E;
+    const uint32_t *c2 = s->prof.c2 + (size_t)layer * E * E;
+    for (uint32_t j = 0; j < k; j++) {
+        uint32_t a = cur[j];
+        uint32_t fa = s->prof.freq[(size_t)(layer - 1) * E + a];
+        if (!fa) continue;
+        for (uint32_t b = 0; b < E; b++) sc[b] += (float)c1[(size_t)a * E + b] / (float)fa;
+    }
+    if (prev)
+        for (uint32_t j = 0; j < k; j++) {
+            uint32_t a = prev[j];
+            uint32_t fa = s->prof.freq[(size_t)(layer - 2) * E + a];
+            if (!fa) continue;
+            for (uint32_t b = 0; b < E; b++)
+                sc[b] += 0.5f * (float)c2[(size_t)a * E + b] / (float)fa;
+        }
+    float sum = 0.0f;
+    for (uint32_t b = 0; b < E; b++) sum += sc[b];
+    if (sum > 0.0f)
+        for (uint32_t b = 0; b < E; b++) row[b] += beta * sc[b] / sum;
+}
+
+/* Prefetches, for each of n rows of scores s->ps, its top `per_token`
+ * experts of `layer`, rank by rank across the tokens (the likeliest first). */
+static void prefetch_top(mf_model *m, uint32_t layer, uint32_t n, uint32_t per_token)
+{
+    mf_expert_store *s = &m->store;
+    uint32_t E = m->h.n_experts;
+    if (per_token > E) per_token = E;
+    if (!per_token) return;
+    /* top-per_token indices of each row, kept in the row's own scores
+     * buffer order: write them to ps rows as a ranking pass */
+    for (uint32_t rank = 0; rank < per_token; rank++)
+        for (uint32_t t = 0; t < n; t++) {
+            mf_topk(s->ps + (size_t)t * E, E, rank + 1, s->pidx);
+            (void)mf_store_prefetch(s, layer, s->pidx[rank]);
+        }
+}
+
+static void late_lookahead(mf_model *m, uint32_t layer, uint32_t n, uint32_t total);
+
+static void predict_layer0(mf_model *m, uint32_t n)
+{
+    mf_expert_store *s = &m->store;
+    uint32_t E = m->h.n_experts;
+    switch (s->predictor) {
+    case MF_PREDICT_LOOKAHEAD:
+    case MF_PREDICT_COMBINED:
+        late_lookahead(m, 0, n, s->prefetch_budget);
+        break;
+    case MF_PREDICT_COOC:
+        for (uint32_t e = 0; e < E; e++) s->ps[e] = (float)s->prof.freq[e];
+        prefetch_top(m, 0, 1, s->prefetch_budget);
+        break;
+    default: break;
+    }
+}
+
+void mf_predict_chunk_start(mf_model *m, uint32_t n)
+{
+    mf_store_chunk_start(&m->store, n);
+    if (m->store.predictor != MF_PREDICT_NONE) predict_layer0(m, n);
+}
+
+void mf_predict_routed(mf_model *m, uint32_t l, uint32_t n)
+{
+    mf_expert_store *s = &m->store;
+    const mf_image_header *h = &m->h;
+    uint32_t E = h->n_experts, k = h->top_k;
+    /* the chosen set of this chunk (the router's scores are free now) */
+    uint8_t chosen_buf[256];
+    uint8_t *chosen = E <= sizeof chosen_buf ? chosen_buf : (uint8_t *)m->router;
+    memset(chosen, 0, E);
+    for (size_t i = 0; i < (size_t)n * k; i++) chosen[m->topk_idx[i]] = 1;
+    mf_store_routed(s, l, chosen);
+
+    if (s->predictor == MF_PREDICT_NONE || l + 1 >= h->n_layers) goto keep;
+    switch (s->predictor) {
+    case MF_PREDICT_COOC:
+        for (uint32_t t = 0; t < n; t++) {
+            float *row = s->ps + (size_t)t * E;
+            memset(row, 0, sizeof(float) * E);
+            add_cooc(m, l + 1, m->topk_idx + (size_t)t * k,
+                     l >= 1 ? s->prev_topk + (size_t)t * k : NULL, row, 1.0f);
+        }
+        prefetch_top(m, l + 1, n, s->prefetch_budget);
+        break;
+    case MF_PREDICT_COMBINED: {
+        /* stage A: early, from the residual after this layer's attention */
+        lookahead_probs(m, l + 1, m->x, n);
+        if (s->have_profile)
+            for (uint32_t t = 0; t < n; t++)
+                add_cooc(m, l + 1, m->topk_idx + (size_t)t * k,
+                         l >= 1 ? s->prev_topk + (size_t)t * k : NULL, s->ps + (size_t)t * E,
+                         0.5f);
+        uint32_t a = s->prefetch_budget / 2u;
+        prefetch_top(m, l + 1, n, a ? a : 1u);
+        break;
+    }
+    default: break;
+    }
+keep:
+    if (s->prev_topk) memcpy(s->prev_topk, m->topk_idx, sizeof(uint32_t) * (size_t)n * k);
+}
+
+/* Experts of `layer` predicted so far in this chunk. */
+static uint32_t n_predicted(const mf_expert_store *s, uint32_t layer)
+{
+    uint32_t c = 0, E = s->h->n_experts;
+    for (uint32_t e = 0; e < E; e++) c += s->predicted[(size_t)layer * E + e] != 0;
+    return c;
+}
+
+/* Late lookahead for layer `layer` from m->x, topping the layer's predicted
+ * set up to `total` experts per token (rank by rank across the tokens). */
+static void late_lookahead(mf_model *m, uint32_t layer, uint32_t n, uint32_t total)
+{
+    mf_expert_store *s = &m->store;
+    uint32_t E = m->h.n_experts;
+    lookahead_probs(m, layer, m->x, n);
+    uint64_t cap = (uint64_t)total * n;
+    for (uint32_t rank = 0; rank < E; rank++)
+        for (uint32_t t = 0; t < n; t++) {
+            if (n_predicted(s, layer) >= cap) return;
+            mf_topk(s->ps + (size_t)t * E, E, rank + 1, s->pidx);
+            (void)mf_store_prefetch(s, layer, s->pidx[rank]);
+        }
+}
+
+void mf_predict_layer_done(mf_model *m, uint32_t l, uint32_t n)
+{
+    mf_expert_store *s = &m->store;
+    if ((s->predictor == MF_PREDICT_COMBINED || s->predictor == MF_PREDICT_LOOKAHEAD) &&
+        l + 1 < m->h.n_layers)
+        late_lookahead(m, l + 1, n, s->prefetch_budget);
+    if (l + 1 == m->h.n_layers) mf_store_chunk_done(s, n);
+}
