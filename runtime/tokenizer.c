@@ -464,6 +464,7 @@ static void bpe_flush(enc *e)
     uint32_t n = e->nsym, *sym = e->sym, *rank = e->rank;
     uint16_t *nxt = e->nxt;
     if (n == 0) return;
+    e->last_unk = 0; /* unknowns fuse within a word only */
     for (uint32_t i = 0; i < n; i++) {
         nxt[i] = (uint16_t)(i + 1);
         rank[i] = i + 1 < n ? pair_rank(e, sym[i], sym[i + 1]) : MF_TOK_NONE;
@@ -784,7 +785,14 @@ int mf_tokenizer_decode(mf_tokenizer *t, uint32_t id, char *out, size_t cap, siz
         *len = 1;
         return MF_OK;
     }
-    if (id >= HDR(t, MF_TOKH_N_VOCAB)) return MF_E_TOKEN;
+    if (id >= HDR(t, MF_TOKH_N_VOCAB)) {
+        /* padding rows of the model's vocabulary: no text (as `tokenizers`) */
+        if (t->vocab && id < t->vocab) {
+            *len = 0;
+            return MF_OK;
+        }
+        return MF_E_TOKEN;
+    }
     uint32_t n;
     const uint8_t *b = tok_bytes(t, id, &n);
     uint8_t fl = t->tables[HDR(t, MF_TOKH_OFF_TOK_FLAGS) + id];

@@ -189,6 +189,13 @@ static void test_bytelevel(void)
         mf_tokenizer_decode_flush(&t, out, sizeof out, &l2);
         CHECK(l1 == 0 && l2 == 3, "flush of an unfinished sequence");
         CHECK(mf_tokenizer_decode(&t, 1024, out, sizeof out, &l1) == MF_E_TOKEN, "id out of range");
+        {
+            /* a model vocabulary padded beyond the tokenizer's: those ids decode to nothing */
+            mf_tokenizer tp;
+            CHECK(mf_tokenizer_init(&tp, t.tables, t.table_bytes, 1100) == MF_OK, "padded vocab init");
+            CHECK(mf_tokenizer_decode(&tp, 1050, out, sizeof out, &l1) == MF_OK && l1 == 0, "padding id -> nothing");
+            CHECK(mf_tokenizer_decode(&tp, 1100, out, sizeof out, &l1) == MF_E_TOKEN, "beyond the model vocab");
+        }
         /* cap too small */
         mf_tokenizer_decode_reset(&t);
         CHECK(mf_tokenizer_decode(&t, 1006, out, 1, &l1) == MF_E_ARG && l1 > 1, "decode cap too small");

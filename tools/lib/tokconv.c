@@ -470,7 +470,7 @@ static int jnull_or_absent(const mf_json *o, const char *k)
 typedef struct {
     int bytelevel, bl_regex, split_kind, metaspace, ms_split, ms_scheme; /* scheme: 0 never 1 first 2 always */
     int prepend, replace_space, nfc;
-    int dec_bytelevel, dec_replace, dec_bytefallback, dec_strip, dec_metaspace;
+    int dec_bytelevel, dec_replace, dec_bytefallback, dec_strip, dec_metaspace, dec_fuse;
 } jconf;
 
 static const char *QWEN2_RE =
@@ -598,7 +598,10 @@ static int dec_conf(builder *b, const mf_json *p, jconf *c)
         c->dec_bytefallback = 1;
         return 0;
     }
-    if (!strcmp(ty, "Fuse")) return 0;
+    if (!strcmp(ty, "Fuse")) {
+        c->dec_fuse = 1;
+        return 0;
+    }
     if (!strcmp(ty, "Replace")) {
         const mf_json *pat = mf_json_get(p, "pattern");
         const char *from = NULL, *to = NULL;
@@ -614,6 +617,7 @@ static int dec_conf(builder *b, const mf_json *p, jconf *c)
         if (mf_json_get_string(p, "content", &s) || strcmp(s, " ") || mf_json_get_number(p, "start", &start) ||
             mf_json_get_number(p, "stop", &stop) || start > 1 || stop != 0)
             return errf(b, "unsupported decoder Strip (only content \" \", start <= 1, stop 0)");
+        if (start && !c->dec_fuse) return errf(b, "unsupported decoder Strip without Fuse before it");
         c->dec_strip = (int)start;
         return 0;
     }
