@@ -1,0 +1,303 @@
+/*
+ * The expert cache on the tiny model (converted and profiled here):
+ *  - the logits never depend on the cache: bit-identical over 71 tokens
+ *    (golden case 0's prompt and greedy continuation) for every slot count,
+ *    policy, predictor, pinning, chunk size and port (memory: synchronous;
+ *    simulated flash and POSIX file: asynchronous reads in flight), and the
+ *    reference logits agree with transformers (golden.json);
+ *  - counting against an independent replay of the routing trace: lookups
+ *    = distinct chosen experts per token and layer; `none` misses every
+ *    lookup; all slots + LRU misses each used expert exactly once; Belady
+ *    (replaying the recorded trace) never misses more than LRU, LFU or
+ *    EdgeMoE and never fewer than the compulsory misses;
+ *  - predictor statistics are consistent (recall, precision in [0,1],
+ *    useful <= issued), pinning needs a profile and room.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../port/posix/posix_port.h"
+#include "../port/sim/sim_port.h"
+#include "../runtime/moeflash.h"
+#include "../tools/lib/json.h"
+#include "harness.h"
+
+static uint8_t *img;
+static size_t img_len;
+static char img_path[64];
+
+#define MAXT 128
+static uint32_t ids[MAXT], T;
+static float *golden_logits; /* [7][V] */
+static uint32_t golden_T;
+
+typedef struct {
+    uint32_t L, k, n;
+    uint16_t trace[MAXT * 8 * 8]; /* [T][L][k] */
+} rec_t;
+
+static void observe(void *user, uint32_t layer, uint32_t pos, const uint32_t *e, const float *w,
+                    uint32_t k)
+{
+    (void)w;
+    rec_t *r = user;
+    if (pos >= MAXT || layer >= r->L) return;
+    for (uint32_t j = 0; j < k; j++) r->trace[((size_t)pos * r->L + layer) * r->k + j] = (uint16_t)e[j];
+    if (pos + 1 > r->n) r->n = pos + 1;
+}
+
+enum { PORT_MEM, PORT_SIM, PORT_FILE };
+
+typedef struct {
+    mf_stats st;
+    int rc;
+} result;
+
+/* Runs the 71 tokens, chunk tokens per mf_feed call, logits after every
+ * token into out[T][V]. */
+static result run(int port_kind, const mf_options *opt, uint32_t chunk, float *out, rec_t *rec,
+                  const uint16_t *future)
+{
+    result r;
+    memset(&r, 0, sizeof r);
+    mf_mem_port_state ms;
+    mf_port mem, sim, fp;
+    mf_sim_state ss;
+    mf_posix_port_state ps;
+    const mf_port *port = &mem;
+    mf_mem_port_open(&mem, &ms, img, img_len);
+    if (port_kind == PORT_SIM) {
+        mf_sim_port_open(&sim, &ss, &mem, mf_sim_profile_find("mcu-qspi"), NULL);
+        port = &sim;
+    } else if (port_kind == PORT_FILE) {
+        if (mf_posix_port_open(&fp, &ps, img_path) != MF_PORT_OK) {
+            r.rc = MF_E_IO;
+            return r;
+        }
+        port = &fp;
+    }
+    size_t bytes;
+    void *arena = NULL;
+    mf_model *m = NULL;
+    r.rc = mf_arena_bytes(port, opt, &bytes);
+    if (!r.rc) {
+        arena = malloc(bytes);
+        r.rc = mf_init(&m, port, opt, arena, bytes);
+    }
+    if (!r.rc) {
+        if (rec) mf_set_route_observer(m, observe, rec);
+        if (future) mf_set_future_trace(m, future, T);
+        uint32_t V = mf_vocab_size(m);
+        for (uint32_t done = 0; done < T && !r.rc;) {
+            uint32_t n = T - done < chunk ? T - done : chunk;
+            r.rc = mf_feed_all(m, ids + done, n, out + (size_t)done * V);
+            done += n;
+        }
+        mf_get_stats(m, &r.st);
+    }
+    free(arena);
+    if (port_kind == PORT_FILE) mf_posix_port_close(&fp);
+    return r;
+}
+
+static int load_golden(void)
+{
+    size_t len;
+    char *text = mf_read_file("models/tiny-shakespeare-moe/golden.json", &len);
+    if (!text) return -1;
+    mf_json_doc doc;
+    if (mf_json_parse(&doc, text, len)) return -1;
+    const mf_json *c = mf_json_get(doc.root, "cases")->child;
+    const mf_json *toks = mf_json_get(c, "tokens"), *cont = mf_json_get(c, "greedy_continuation");
+    const mf_json *lg = mf_json_get(c, "logits");
+    T = 0;
+    for (const mf_json *x = toks->child; x && T < MAXT; x = x->next) ids[T++] = (uint32_t)x->number;
+    golden_T = T;
+    for (const mf_json *x = cont->child; x && T < MAXT; x = x->next) ids[T++] = (uint32_t)x->number;
+    golden_logits = malloc(sizeof(float) * golden_T * 256);
+    uint32_t t = 0;
+    for (const mf_json *row = lg->child; row && t < golden_T; row = row->next, t++) {
+        uint32_t j = 0;
+        for (const mf_json *v = row->child; v && j < 256; v = v->next) golden_logits[t * 256 + j++] = (float)v->number;
+    }
+    mf_json_free(&doc);
+    free(text);
+    return 0;
+}
+
+int main(void)
+{
+    const char *build = getenv("BUILD") ? getenv("BUILD") : "build";
+    snprintf(img_path, sizeof img_path, "/tmp/mf_cache_XXXXXX");
+    int fd = mkstemp(img_path);
+    if (fd >= 0) close(fd);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "%s/moeflash convert models/tiny-shakespeare-moe %s --weights f32 >/dev/null 2>&1 && "
+             "%s/moeflash profile %s --text tests/data/tinyshakespeare.txt --max-tokens 3000 "
+             "--slots 64 >/dev/null 2>&1",
+             build, img_path, build, img_path);
+    int rc = system(cmd);
+    CHECK(rc == 0, "convert + profile the tiny model (%d)", rc);
+    img = (uint8_t *)mf_read_file(img_path, &img_len);
+    CHECK(img != NULL, "read image");
+    CHECK(load_golden() == 0, "golden.json");
+    if (rc || !img || !golden_logits) {
+        unlink(img_path);
+        return mf_test_done("test_cache");
+    }
+    const uint32_t V = 256, L = 4, E = 16, K = 2;
+    float *ref = malloc(sizeof(float) * T * V), *got = malloc(sizeof(float) * T * V);
+    static rec_t rec;
+    rec.L = L;
+    rec.k = K;
+
+    /* Reference: all experts resident, LRU, no prediction, one token at a time. */
+    mf_options opt;
+    mf_options_default(&opt);
+    opt.expert_slots = L * E;
+    opt.prefill_batch = 1;
+    result rr = run(PORT_MEM, &opt, 1, ref, &rec, NULL);
+    CHECK(rr.rc == 0 && rec.n == T, "reference run (%d, %u tokens traced)", rr.rc, rec.n);
+    double maxd = 0, maxl = 0;
+    for (uint32_t i = 0; i < golden_T * V; i++) {
+        maxd = fmax(maxd, fabs((double)ref[i] - golden_logits[i]));
+        maxl = fmax(maxl, fabs((double)golden_logits[i]));
+    }
+    CHECK(maxd <= 1e-4 * maxl, "reference vs golden: max |d| %.3g (max |logit| %.3g)", maxd, maxl);
+
+    /* Independent replay of the trace. */
+    uint64_t lookups = 0, distinct_pairs = 0;
+    uint8_t seen[4 * 16] = {0};
+    for (uint32_t t = 0; t < T; t++)
+        for (uint32_t l = 0; l < L; l++) {
+            const uint16_t *row = rec.trace + ((size_t)t * L + l) * K;
+            lookups += (row[0] != row[1]) ? 2 : 1;
+            for (uint32_t j = 0; j < K; j++)
+                if (!seen[l * E + row[j]]++) distinct_pairs++;
+        }
+    CHECK(rr.st.hits + rr.st.misses == lookups, "lookups %llu vs trace %llu",
+          (unsigned long long)(rr.st.hits + rr.st.misses), (unsigned long long)lookups);
+    CHECK(rr.st.misses == distinct_pairs, "all slots, LRU: misses %llu = distinct experts %llu",
+          (unsigned long long)rr.st.misses, (unsigned long long)distinct_pairs);
+
+    /* Every combination on the memory port (synchronous reads). */
+    static const uint32_t slot_counts[] = {2, 5, 16, 64};
+    uint64_t miss[4][5];
+    int combos = 0, identical = 0;
+    for (int si = 0; si < 4; si++)
+        for (int pol = MF_POLICY_NONE; pol <= MF_POLICY_BELADY; pol++)
+            for (int pred = MF_PREDICT_NONE; pred <= MF_PREDICT_COMBINED; pred++) {
+                mf_options o;
+                mf_options_default(&o);
+                o.expert_slots = slot_counts[si];
+                o.policy = pol;
+                o.predictor = pred;
+                o.prefill_batch = 1;
+                result r = run(PORT_MEM, &o, 1, got, NULL, pol == MF_POLICY_BELADY ? rec.trace : NULL);
+                combos++;
+                int same = r.rc == 0 && !memcmp(got, ref, sizeof(float) * T * V);
+                identical += same;
+                if (!same)
+                    fprintf(stderr, "differs: slots %u policy %d predictor %d rc %d\n",
+                            slot_counts[si], pol, pred, r.rc);
+                if (pred == MF_PREDICT_NONE) {
+                    miss[si][pol] = r.st.misses;
+                    CHECK(r.st.hits + r.st.misses == lookups, "lookups (slots %u policy %d)",
+                          slot_counts[si], pol);
+                    if (pol == MF_POLICY_NONE)
+                        CHECK(r.st.misses == lookups && r.st.hits == 0,
+                              "none reads every chosen expert (slots %u: %llu misses)",
+                              slot_counts[si], (unsigned long long)r.st.misses);
+                } else {
+                    CHECK(r.st.needed == lookups, "needed %llu", (unsigned long long)r.st.needed);
+                    CHECK(r.st.predicted_needed <= r.st.needed &&
+                              r.st.predicted_needed <= r.st.predicted &&
+                              r.st.useful_prefetches <= r.st.prefetches,
+                          "prediction counters (slots %u policy %d predictor %d)", slot_counts[si],
+                          pol, pred);
+                    if (pred == MF_PREDICT_LOOKAHEAD || pred == MF_PREDICT_COMBINED)
+                        CHECK(r.st.predicted_needed * 2 >= r.st.needed,
+                              "predictor %d recall %.2f below 0.5", pred,
+                              (double)r.st.predicted_needed / (double)r.st.needed);
+                    /* budget: at most 2k (combined) or k predicted per layer and token */
+                    uint32_t per = pred == MF_PREDICT_COMBINED ? 2 * K : K;
+                    CHECK(r.st.predicted <= (uint64_t)per * L * T, "predicted %llu > budget",
+                          (unsigned long long)r.st.predicted);
+                }
+            }
+    CHECK(identical == combos, "%d of %d slot/policy/predictor combinations bit-identical",
+          identical, combos);
+    for (int si = 0; si < 4; si++) {
+        for (int pol = MF_POLICY_LRU; pol < MF_POLICY_BELADY; pol++)
+            CHECK(miss[si][MF_POLICY_BELADY] <= miss[si][pol],
+                  "slots %u: Belady %llu misses > policy %d's %llu", slot_counts[si],
+                  (unsigned long long)miss[si][MF_POLICY_BELADY], pol,
+                  (unsigned long long)miss[si][pol]);
+        CHECK(miss[si][MF_POLICY_BELADY] >= distinct_pairs, "Belady below compulsory misses");
+    }
+    CHECK(miss[1][MF_POLICY_BELADY] < miss[1][MF_POLICY_LRU], "Belady beats LRU at 5 slots");
+
+    /* Asynchronous ports, chunked feeding, pinning. */
+    struct {
+        int port;
+        uint32_t slots, chunk;
+        int pol, pred;
+        uint32_t pin;
+    } cases[] = {
+        {PORT_SIM, 2, 1, MF_POLICY_LRU, MF_PREDICT_COMBINED, 0},
+        {PORT_SIM, 5, 1, MF_POLICY_NONE, MF_PREDICT_NONE, 0},
+        {PORT_SIM, 5, 1, MF_POLICY_LRU, MF_PREDICT_LOOKAHEAD, 0},
+        {PORT_SIM, 5, 1, MF_POLICY_EDGEMOE, MF_PREDICT_COOC, 0},
+        {PORT_SIM, 8, 1, MF_POLICY_BELADY, MF_PREDICT_COMBINED, 0},
+        {PORT_SIM, 8, 16, MF_POLICY_LFU, MF_PREDICT_COMBINED, 0},
+        {PORT_SIM, 16, 7, MF_POLICY_BELADY, MF_PREDICT_LOOKAHEAD, 0},
+        {PORT_SIM, 8, 1, MF_POLICY_LRU, MF_PREDICT_COMBINED, 4},
+        {PORT_MEM, 8, 1, MF_POLICY_LFU, MF_PREDICT_NONE, 6},
+        {PORT_MEM, 3, 16, MF_POLICY_EDGEMOE, MF_PREDICT_COMBINED, 0},
+        {PORT_FILE, 3, 1, MF_POLICY_LRU, MF_PREDICT_COMBINED, 0},
+        {PORT_FILE, 16, 5, MF_POLICY_BELADY, MF_PREDICT_COMBINED, 2},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mf_options o;
+        mf_options_default(&o);
+        o.expert_slots = cases[i].slots;
+        o.policy = cases[i].pol;
+        o.predictor = cases[i].pred;
+        o.pin_experts = cases[i].pin;
+        o.prefill_batch = cases[i].chunk;
+        memset(got, 0, sizeof(float) * T * V);
+        result r = run(cases[i].port, &o, cases[i].chunk, got, NULL,
+                       cases[i].pol == MF_POLICY_BELADY ? rec.trace : NULL);
+        CHECK(r.rc == 0 && !memcmp(got, ref, sizeof(float) * T * V),
+              "case %zu (port %d slots %u chunk %u policy %d predictor %d pin %u): rc %d, logits %s",
+              i, cases[i].port, cases[i].slots, cases[i].chunk, cases[i].pol, cases[i].pred,
+              cases[i].pin, r.rc, r.rc ? "-" : "differ");
+        if (cases[i].port != PORT_MEM && cases[i].pred != MF_PREDICT_NONE)
+            CHECK(r.st.prefetches > 0, "case %zu: prefetches were issued", i);
+    }
+
+    /* Pinning: needs room for top_k beside the pinned experts. */
+    mf_options o;
+    mf_options_default(&o);
+    o.expert_slots = 4;
+    o.pin_experts = 3;
+    size_t bytes;
+    mf_mem_port_state ms;
+    mf_port mem;
+    mf_mem_port_open(&mem, &ms, img, img_len);
+    CHECK(mf_arena_bytes(&mem, &o, &bytes) == MF_E_ARG, "pin 3 of 4 slots with top_k 2 rejected");
+    o.pin_experts = 0;
+    o.policy = 7;
+    CHECK(mf_arena_bytes(&mem, &o, &bytes) == MF_E_ARG, "unknown policy rejected");
+
+    free(ref);
+    free(got);
+    free(golden_logits);
+    free(img);
+    unlink(img_path);
+    return mf_test_done("test_cache");
+}
