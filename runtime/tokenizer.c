@@ -105,17 +105,19 @@ static int uclass(uint32_t cp)
 typedef struct {
     const uint8_t *s;
     size_t len;
+    size_t seen; /* one past the last byte looked at: seen >= len means more text could change the match */
 } span;
 
-static size_t ch(const span *x, size_t i, uint32_t *cp, int *cls)
+static size_t ch(span *x, size_t i, uint32_t *cp, int *cls)
 {
     size_t n = utf8_dec(x->s, x->len, i, cp);
+    if (i + n > x->seen) x->seen = i + n;
     *cls = *cp == MF_TOK_NONE ? MF_UC_OTHER : uclass(*cp);
     return n;
 }
 
 /* End of a run of class `want` starting at i. */
-static size_t run_of(const span *x, size_t i, int want)
+static size_t run_of(span *x, size_t i, int want)
 {
     while (i < x->len) {
         uint32_t cp;
@@ -134,11 +136,16 @@ static int is_punct(uint32_t cp, int cls)
 }
 
 /* (?i:'s|'t|'re|'ve|'m|'ll|'d) (case-sensitive for GPT-2): the end or 0. */
-static size_t match_contraction(const span *x, size_t i, int icase)
+static size_t match_contraction(span *x, size_t i, int icase)
 {
-    if (x->s[i] != '\'' || i + 1 >= x->len) return 0;
+    if (x->s[i] != '\'') return 0;
+    if (i + 1 >= x->len) {
+        x->seen = x->len;
+        return 0;
+    }
     const uint8_t *p = x->s + i + 1;
     size_t rest = x->len - i - 1;
+    if (rest < 2) x->seen = x->len;
 #define LOW(c) (icase && (c) >= 'A' && (c) <= 'Z' ? (c) + 32 : (c))
     int c1 = LOW(p[0]);
     if (c1 == 's' || c1 == 't' || c1 == 'm' || c1 == 'd') return i + 2;
@@ -154,7 +161,7 @@ static size_t match_contraction(const span *x, size_t i, int icase)
 
 /* Whitespace alternatives shared by the patterns, at i where a space starts:
  * qwen adds \s*[\r\n]+ first. Then \s+(?!\S) and \s+. */
-static size_t match_space(const span *x, size_t i, int with_newline_rule)
+static size_t match_space(span *x, size_t i, int with_newline_rule)
 {
     size_t j = i, last_start = i, last_nl = 0;
     int have_nl = 0;
@@ -178,7 +185,7 @@ static size_t match_space(const span *x, size_t i, int with_newline_rule)
 }
 
 /* End of the pre-token starting at i (< len). */
-static size_t pretok_next(const span *x, size_t i, int kind)
+static size_t pretok_next(span *x, size_t i, int kind)
 {
     uint32_t cp0, cp1 = MF_TOK_NONE;
     int c0, c1 = -1;
@@ -238,6 +245,7 @@ static size_t pretok_next(const span *x, size_t i, int kind)
                 k += n;
             }
             while (k < x->len && (x->s[k] == '\r' || x->s[k] == '\n')) k++;
+            if (k >= x->len) x->seen = x->len;
             return k;
         }
     }
@@ -379,6 +387,7 @@ typedef struct {
     size_t nfc_cap;
 } enc;
 
+#define MF_TOK_NFC_WINDOW 65536u /* NFC window wanted by scratch_bytes (any size works) */
 #define MF_TOK_CACHE 512u
 #define MF_TOK_CACHE_BYTES (MF_TOK_CACHE * 16u)
 
@@ -540,15 +549,68 @@ static void encode_byte_chunk(enc *e, const uint8_t *s, size_t n)
     bpe_flush(e);
 }
 
+/* Where NFC of src[p..) may stop, at most `take` bytes on: before a
+ * character that is an NFC_QC=Yes starter (nothing composes across it);
+ * p when there is none. */
+static size_t nfc_cut(const uint8_t *src, size_t n, size_t p, size_t take)
+{
+    size_t q = p + take;
+    if (q >= n) return n;
+    for (size_t k = q; k > p; k--) {
+        if (src[k] < 0x80) return k;
+        if ((src[k] & 0xC0) == 0x80) continue;
+        uint32_t cp;
+        utf8_dec(src, n, k, &cp);
+        if (cp == MF_TOK_NONE || mf_unicode_nfc_boundary(cp)) return k;
+    }
+    return p;
+}
+
+/* A segment that is not NFC already: normalized piece by piece into the
+ * window e->nfc, pre-tokenized there; a pre-token that reaches the end of
+ * the window waits for the next piece (moved to the window's start). */
+static int encode_segment_nfc(enc *e, const uint8_t *src, size_t n)
+{
+    uint8_t *w = e->nfc;
+    size_t cap = e->nfc_cap, wl = 0, p = 0;
+    int kind = (int)HDR(e->t, MF_TOKH_PRETOK);
+    if (cap < 16) return MF_E_ARENA;
+    for (;;) {
+        size_t before = wl;
+        while (p < n && (cap - wl) / 3 > 0) {
+            size_t q = nfc_cut(src, n, p, (cap - wl) / 3);
+            if (q == p) {
+                if (wl > 0) break; /* room for this piece after the window drains */
+                /* a run of combining marks longer than the window: cut it anyway */
+                q = p + (cap - wl) / 3;
+                while (q > p + 1 && (src[q] & 0xC0) == 0x80) q--;
+            }
+            size_t m = mf_unicode_nfc(src + p, q - p, w + wl, cap - wl);
+            if (m == (size_t)-1) return MF_E_ARENA; /* cannot happen: NFC is at most 3x */
+            wl += m;
+            p = q;
+        }
+        int more = p < n, stuck = wl == before && before > 0;
+        span x = {w, wl, 0};
+        size_t i = 0;
+        while (i < wl) {
+            x.seen = 0;
+            size_t j = kind == MF_TOKPRE_NONE ? wl : pretok_next(&x, i, kind);
+            if (more && x.seen >= wl && !(i == 0 && stuck)) break;
+            encode_byte_chunk(e, w + i, j - i);
+            i = j;
+        }
+        if (!more && i >= wl) return MF_OK;
+        memmove(w, w + i, wl - i);
+        wl -= i;
+    }
+}
+
 static int encode_segment_bytes(enc *e, size_t a, size_t b)
 {
-    span x = {e->text + a, b - a};
-    if ((HDR(e->t, MF_TOKH_FLAGS) & MF_TOKF_NFC) && !mf_unicode_nfc_quick(x.s, x.len)) {
-        size_t n = mf_unicode_nfc(x.s, x.len, e->nfc, e->nfc_cap);
-        if (n == (size_t)-1) return MF_E_ARENA;
-        x.s = e->nfc;
-        x.len = n;
-    }
+    span x = {e->text + a, b - a, 0};
+    if ((HDR(e->t, MF_TOKH_FLAGS) & MF_TOKF_NFC) && !mf_unicode_nfc_quick(x.s, x.len))
+        return encode_segment_nfc(e, x.s, x.len);
     int kind = (int)HDR(e->t, MF_TOKH_PRETOK);
     size_t i = 0;
     while (i < x.len) {
@@ -653,6 +715,7 @@ size_t mf_tokenizer_scratch_bytes(const mf_tokenizer *t, size_t len)
     if (n > MF_TOKENIZER_MAX_CHUNK) n = MF_TOKENIZER_MAX_CHUNK;
     if (n < 256) n = 256;
     size_t nfc = (HDR(t, MF_TOKH_FLAGS) & MF_TOKF_NFC) ? (3 * len + 7) & ~(size_t)3 : 0;
+    if (nfc > MF_TOK_NFC_WINDOW) nfc = MF_TOK_NFC_WINDOW;
     return MF_TOKENIZER_SCRATCH(n) + nfc + MF_TOK_CACHE_BYTES; /* + a pair cache */
 }
 
@@ -675,6 +738,7 @@ int mf_tokenizer_encode(const mf_tokenizer *t, const char *text, size_t len, uin
     /* Scratch beyond what the chunks need holds a pair cache (host speed). */
     size_t want = len + 1 < MF_TOKENIZER_MAX_CHUNK ? len + 1 : MF_TOKENIZER_MAX_CHUNK;
     size_t nfc_want = (HDR(t, MF_TOKH_FLAGS) & MF_TOKF_NFC) ? (3 * len + 7) & ~(size_t)3 : 0;
+    if (nfc_want > MF_TOK_NFC_WINDOW) nfc_want = MF_TOK_NFC_WINDOW;
     if (avail >= MF_TOK_CACHE_BYTES + nfc_want + MF_TOKENIZER_SCRATCH(want < 256 ? 256 : want)) {
         e.cache = (uint32_t *)al;
         for (uint32_t i = 0; i < MF_TOK_CACHE; i++) e.cache[4 * i] = MF_TOK_NONE;

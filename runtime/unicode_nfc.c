@@ -84,6 +84,8 @@ static size_t dec(const uint8_t *s, size_t n, uint32_t *cp)
     return l;
 }
 
+int mf_unicode_nfc_boundary(uint32_t cp) { return qc_yes(cp) && ccc(cp) == 0; }
+
 int mf_unicode_nfc_quick(const uint8_t *s, size_t n)
 {
     uint32_t last = 0;

@@ -21,4 +21,8 @@ int mf_unicode_nfc_quick(const uint8_t *s, size_t n);
 #define MF_NFC_MAX_RUN 64
 size_t mf_unicode_nfc(const uint8_t *s, size_t n, uint8_t *out, size_t cap);
 
+/* 1 when nothing before code point cp composes with it or with what
+ * follows it (NFC_QC=Yes and combining class 0): NFC may be cut before it. */
+int mf_unicode_nfc_boundary(uint32_t cp);
+
 #endif

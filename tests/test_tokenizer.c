@@ -643,10 +643,34 @@ static void test_nfc(void)
             char o[256];
             size_t ol = decode_all(&t, a, na, o, sizeof o);
             CHECK(ol == strlen(pre_c) && memcmp(o, pre_c, ol) == 0, "NFC: decodes to the composed text");
-            /* with a small scratch the NFC buffer may not fit: an error, never a crash */
-            static uint8_t small[MF_TOKENIZER_SCRATCH(16)];
-            int r3 = mf_tokenizer_encode(&t, dcmp, strlen(dcmp), a, 64, &na, small, sizeof small);
-            CHECK(r3 == 0 || r3 == MF_E_ARENA, "NFC small scratch rc %d", r3);
+            /* a long text, NFC'd through a small window: the ids of its precomposed form */
+            {
+                const char *unit_d = "Ange\xCC\x81lique  cafe\xCC\x81\n\n 'RE 12 \xE1\x84\x80\xE1\x85\xA1 e\xCC\xA3\xCC\x82 ",
+                           *unit_c = "Ang\xC3\xA9lique  caf\xC3\xA9\n\n 'RE 12 \xEA\xB0\x80 \xE1\xBB\x87 ";
+                size_t ud = strlen(unit_d), uc = strlen(unit_c), reps = 300;
+                char *td = malloc(ud * reps + 1), *tc = malloc(uc * reps + 1);
+                for (size_t r = 0; r < reps; r++) {
+                    memcpy(td + r * ud, unit_d, ud);
+                    memcpy(tc + r * uc, unit_c, uc);
+                }
+                uint32_t *i1 = malloc(4 * uc * reps), *i2 = malloc(4 * uc * reps), n1 = 0, n2 = 0;
+                size_t sb2 = mf_tokenizer_scratch_bytes(&t, uc * reps);
+                void *big = malloc(sb2);
+                int q1 = mf_tokenizer_encode(&t, tc, uc * reps, i1, (uint32_t)(uc * reps), &n1, big, sb2);
+                for (int sz = 0; sz < 3; sz++) {
+                    static uint8_t small[MF_TOKENIZER_SCRATCH(200)];
+                    size_t ss = sz == 0 ? sizeof small : sz == 1 ? MF_TOKENIZER_SCRATCH(60) : sb2;
+                    void *buf = sz == 2 ? big : small;
+                    int q2 = mf_tokenizer_encode(&t, td, ud * reps, i2, (uint32_t)(uc * reps), &n2, buf, ss);
+                    CHECK(q1 == 0 && q2 == 0 && n1 == n2 && memcmp(i1, i2, 4 * n1) == 0,
+                          "NFC through a %zu-byte scratch: rc %d %d, %u vs %u ids", ss, q1, q2, n1, n2);
+                }
+                free(big);
+                free(i1);
+                free(i2);
+                free(td);
+                free(tc);
+            }
             free(scratch);
         }
         free(sec);
