@@ -1,0 +1,41 @@
+#!/bin/sh
+# Runs every host test program BUILD/tests/test_* under valgrind memcheck
+# (make test-valgrind, mk/sanitize.mk). One check per program: passed when
+# valgrind reports no error (exit status not 99) and the program itself
+# passed. Script tests are not run (they drive the CLI or QEMU).
+# VALGRIND_TIMEOUT (seconds per program, default 1200) bounds a run.
+BUILD=${1:-build}
+export BUILD
+vg=${VALGRIND:-valgrind}
+name=valgrind
+if ! command -v "$vg" >/dev/null 2>&1; then
+    echo "$name: 0 passed, 0 failed (SKIP: valgrind not installed)"; exit 0
+fi
+tmo=${VALGRIND_TIMEOUT:-1200}
+pass=0; fail=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+for t in "$BUILD"/tests/test_*; do
+    [ -x "$t" ] || continue
+    n=$(basename "$t")
+    start=$(date +%s)
+    timeout "$tmo" "$vg" --error-exitcode=99 --leak-check=full \
+        --errors-for-leak-kinds=definite,indirect --track-origins=yes \
+        "$t" >"$log" 2>&1
+    rc=$?
+    secs=$(( $(date +%s) - start ))
+    if [ $rc -eq 0 ]; then
+        pass=$((pass + 1)); echo "ok   $n (${secs}s)"
+    else
+        fail=$((fail + 1))
+        case $rc in
+            99) why="memcheck errors" ;;
+            124) why="timed out after ${tmo}s" ;;
+            *) why="exit status $rc" ;;
+        esac
+        echo "FAIL $n: $why (${secs}s)"
+        grep -E '^==[0-9]+== (Invalid|Conditional|Use of|Syscall|Mismatched|Source and|Argument|[0-9,]+ bytes in [0-9,]+ blocks are (definitely|indirectly))|FAIL ' "$log" | head -n 12
+    fi
+done
+echo "$name: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
