@@ -3,7 +3,7 @@
  * real expert weights, symmetric vs offset (min + scale), with and without
  * the scale search, at group 32 and 64. Builds quant.c with MF_QUANT_STUDY
  * so the choices can be flipped at run time.
- *   make -f bench/kernels/Makefile study   (see bench/kernels/README.md)
+ *   make enc-study   (mk/quant.mk) -> bench/results/encodings_study.csv
  */
 #define MF_QUANT_STUDY 1
 #include "../../runtime/quant.c"
