@@ -2,7 +2,7 @@
  * libFuzzer target for the tokenizer runtime.
  *
  *   clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -D_POSIX_C_SOURCE=200809L \
- *     fuzz/fuzz_tokenizer.c runtime/tokenizer.c runtime/unicode_tables.c \
+ *     fuzz/fuzz_tokenizer.c runtime/tokenizer.c runtime/unicode_tables.c runtime/unicode_nfc.c \
  *     tools/lib/tokconv.c tools/lib/json.c -o build/fuzz_tokenizer
  *   build/fuzz_tokenizer -max_total_time=60      (run from the repository root,
  *                                                 or set MF_TOK_DATA=<repo>/tests/data)
@@ -14,6 +14,9 @@
  *         (for SentencePiece only without U+2581, which it reads as a space).
  *   4     the text patches the byte-level section (pairs of offset, value):
  *         init must refuse it or encode/decode must stay in bounds.
+ *   5..6  the byte-level tokenizer with the NFC normalizer (Qwen2, OLMoE);
+ *         6 = a small scratch (NFC through a small window): for valid UTF-8
+ *         decode(encode(s)) == NFC(s), and the ids equal those of NFC(s).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -21,11 +24,13 @@
 #include <string.h>
 
 #include "../runtime/tokenizer.h"
+#include "../runtime/unicode_nfc.h"
+#include "../tools/lib/json.h"
 #include "../tools/lib/tokconv.h"
 
-static uint8_t *sec[2];
-static size_t sec_len[2];
-static mf_tokenizer tok[2];
+static uint8_t *sec[3];
+static size_t sec_len[3];
+static mf_tokenizer tok[3];
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -46,6 +51,25 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         }
         if (mf_tokenizer_init(&tok[i], sec[i], sec_len[i], 0)) abort();
     }
+    /* the byte-level tokenizer with "normalizer": {"type": "NFC"} */
+    char path[1024], tmp[] = "/tmp/mf_fuzz_tok_XXXXXX", err[256];
+    snprintf(path, sizeof path, "%s/tok-bytelevel/tokenizer.json", base);
+    size_t len;
+    char *json = mf_read_file(path, &len);
+    char *at = json ? strstr(json, "\"normalizer\": null") : NULL;
+    if (!at || !mkdtemp(tmp)) abort();
+    snprintf(path, sizeof path, "%s/tokenizer.json", tmp);
+    FILE *f = fopen(path, "wb");
+    fwrite(json, 1, (size_t)(at - json), f);
+    fputs("\"normalizer\": {\"type\": \"NFC\"}", f);
+    at += strlen("\"normalizer\": null");
+    fwrite(at, 1, len - (size_t)(at - json), f);
+    fclose(f);
+    free(json);
+    if (mf_tokconv_build(tmp, &sec[2], &sec_len[2], err, sizeof err) || !sec[2]) abort();
+    remove(path);
+    remove(tmp);
+    if (mf_tokenizer_init(&tok[2], sec[2], sec_len[2], 0)) abort();
     return 0;
 }
 
@@ -105,7 +129,7 @@ static size_t decode_all(mf_tokenizer *t, uint32_t n)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1 || size > 60000) return 0;
-    uint8_t sel = data[0] % 5;
+    uint8_t sel = data[0] % 7;
     const char *text = (const char *)data + 1;
     size_t len = size - 1;
     uint32_t n = 0;
@@ -120,6 +144,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (valid_utf8((const uint8_t *)text, len, &meta) && !(sel >= 2 && meta)) {
             if (ol != len || memcmp(out, text, len) != 0) {
                 fprintf(stderr, "round trip differs: %zu bytes in, %zu out\n", len, ol);
+                abort();
+            }
+        }
+        return 0;
+    }
+    if (sel >= 5) {
+        static uint8_t norm[3 * 60000 + 16];
+        static uint32_t ids2[70000];
+        mf_tokenizer *t = &tok[2];
+        size_t sb = sel == 6 ? MF_TOKENIZER_SCRATCH(100) : mf_tokenizer_scratch_bytes(t, len);
+        if (sb > sizeof scratch) sb = sizeof scratch;
+        if (mf_tokenizer_encode(t, text, len, ids, sizeof ids / sizeof ids[0], &n, scratch, sb)) abort();
+        int meta;
+        if (!valid_utf8((const uint8_t *)text, len, &meta)) return 0;
+        size_t nl = mf_unicode_nfc((const uint8_t *)text, len, norm, sizeof norm);
+        if (nl == (size_t)-1) abort();
+        size_t ol = decode_all(t, n);
+        if (ol != nl || memcmp(out, norm, nl) != 0) {
+            fprintf(stderr, "NFC round trip differs\n");
+            abort();
+        }
+        if (sel == 5) { /* ids of s == ids of NFC(s) encoded without a normalizer */
+            uint32_t n2 = 0;
+            if (mf_tokenizer_encode(&tok[0], (const char *)norm, nl, ids2, sizeof ids2 / sizeof ids2[0], &n2, scratch,
+                                    sizeof scratch))
+                abort();
+            if (n2 != n || memcmp(ids, ids2, 4 * (n < 70000 ? n : 70000)) != 0) {
+                fprintf(stderr, "NFC ids differ\n");
                 abort();
             }
         }
