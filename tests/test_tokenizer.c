@@ -494,6 +494,31 @@ static void test_malformed(void)
         free(model);
         unlink(path);
     }
+    /* an added token with lstrip/rstrip absorbs the whitespace beside it */
+    {
+        size_t blen2;
+        char *b2 = mf_read_file("tests/data/tok-bytelevel/tokenizer.json", &blen2);
+        char *q = b2 ? strstr(b2, "\"lstrip\": false,\n      \"rstrip\": false") : NULL;
+        CHECK(q != NULL, "lstrip/rstrip in tokenizer.json");
+        if (q) {
+            memcpy(q, "\"lstrip\": true ,\n      \"rstrip\": true ", strlen("\"lstrip\": true ,\n      \"rstrip\": true "));
+            snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+            write_file(path, b2, blen2);
+            uint8_t *sec = NULL;
+            size_t sl = 0;
+            CHECK(mf_tokconv_build(dir, &sec, &sl, err, sizeof err) == 0, "lstrip tokenizer: %s", err);
+            mf_tokenizer t2;
+            if (sec && mf_tokenizer_init(&t2, sec, sl, 1024) == 0) {
+                static uint8_t sc[MF_TOKENIZER_SCRATCH(64)];
+                uint32_t ids[16], n = 0;
+                mf_tokenizer_encode(&t2, "a  <|endoftext|> b", 18, ids, 16, &n, sc, sizeof sc);
+                CHECK(n == 3 && ids[0] == 65 && ids[1] == 0 && ids[2] == 66, "lstrip/rstrip: %u ids", n);
+            }
+            free(sec);
+            unlink(path);
+        }
+        free(b2);
+    }
     /* no tokenizer file at all: byte-level, no section */
     uint8_t *out = (uint8_t *)1;
     size_t ol = 1;
