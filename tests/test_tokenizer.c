@@ -203,11 +203,43 @@ static void test_bytelevel(void)
         CHECK(mf_tokenizer_encode(&t, "ab", 2, ids, 64, &n, scratch, 8) == MF_E_ARENA, "scratch too small");
     }
 
-    /* small-qwen3-moe-bpe ships the same tokenizer: same section */
+    /* small-qwen3-moe-bpe ships the same tokenizer: same section; its
+     * golden.json prompts encode to its tokens, greedy ids decode to greedy_text */
     size_t len2;
     uint8_t *sec2 = build("tests/data/small-qwen3-moe-bpe", &len2);
     CHECK(sec2 && len2 == len && memcmp(sec, sec2, len) == 0, "small-qwen3-moe-bpe tokenizer == tok-bytelevel");
     free(sec2);
+    {
+        size_t glen;
+        char *gtext = mf_read_file("tests/data/small-qwen3-moe-bpe/golden.json", &glen);
+        mf_json_doc g;
+        memset(&g, 0, sizeof g);
+        int parsed = gtext && mf_json_parse(&g, gtext, glen) == 0;
+        CHECK(parsed, "small-qwen3-moe-bpe/golden.json");
+        const mf_json *cases = parsed ? mf_json_get(g.root, "cases") : NULL;
+        int n_cases = 0;
+        for (const mf_json *c = cases ? cases->child : NULL; c; c = c->next) {
+            const mf_json *prompt = mf_json_get(c, "prompt"), *toks = mf_json_get(c, "tokens");
+            const mf_json *cont = mf_json_get(c, "greedy_continuation"), *gt = mf_json_get(c, "greedy_text");
+            if (!prompt || !toks || !cont || !gt) continue;
+            n_cases++;
+            static uint8_t sc[MF_TOKENIZER_SCRATCH(1024)];
+            uint32_t ids[512], n = 0;
+            mf_tokenizer_encode(&t, prompt->str, prompt->str_len, ids, 512, &n, sc, sizeof sc);
+            int same = n == toks->count;
+            for (size_t i = 0; same && i < n; i++) same = ids[i] == (uint32_t)mf_json_at(toks, i)->number;
+            CHECK(same, "small-qwen3-moe-bpe prompt %d tokens", n_cases);
+            uint32_t gi[512];
+            size_t ng = cont->count < 512 ? cont->count : 512;
+            for (size_t i = 0; i < ng; i++) gi[i] = (uint32_t)mf_json_at(cont, i)->number;
+            char out[4096];
+            size_t ol = decode_all(&t, gi, ng, out, sizeof out);
+            CHECK(ol == gt->str_len && memcmp(out, gt->str, ol) == 0, "small-qwen3-moe-bpe greedy_text %d", n_cases);
+        }
+        CHECK(n_cases >= 3, "small-qwen3-moe-bpe: %d cases", n_cases);
+        if (parsed) mf_json_free(&g);
+        free(gtext);
+    }
 
     /* a corrupted section: init refuses, or encode/decode stay in bounds */
     {
