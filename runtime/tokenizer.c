@@ -889,6 +889,11 @@ void mf_tokenizer_decode_reset(mf_tokenizer *t)
     t->at_start = 1;
 }
 
+void mf_tokenizer_decode_continue(mf_tokenizer *t)
+{
+    if (t) t->at_start = 0;
+}
+
 int mf_tokenizer_decode_flush(mf_tokenizer *t, char *out, size_t cap, size_t *len)
 {
     if (!t || !out || !len) return MF_E_ARG;

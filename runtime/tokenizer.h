@@ -58,6 +58,11 @@ int mf_tokenizer_decode(mf_tokenizer *t, uint32_t id, char *out, size_t cap, siz
  * (SentencePiece drops the dummy-prefix space of the first token). */
 void mf_tokenizer_decode_reset(mf_tokenizer *t);
 
+/* The next token continues a text already under way (e.g. the first
+ * generated token after a prompt): SentencePiece's leading-space strip, which
+ * only applies at the start of a text, is not done. Held-back bytes kept. */
+void mf_tokenizer_decode_continue(mf_tokenizer *t);
+
 /* Ends a text: held-back bytes of an incomplete sequence become U+FFFD
  * (cap >= 3 suffices). */
 int mf_tokenizer_decode_flush(mf_tokenizer *t, char *out, size_t cap, size_t *len);

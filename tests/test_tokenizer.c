@@ -301,6 +301,20 @@ static void test_sentencepiece(void)
     CHECK(mf_tokenizer_decode(&t, 1, out, sizeof out, &l) == 0 && l == 0, "<s> decodes to nothing");
     CHECK(mf_tokenizer_is_special(&t, 1) && mf_tokenizer_is_special(&t, 2), "<s> </s> special");
     CHECK(mf_tokenizer_bos(&t) == 1, "bos <s> = 1");
+    /* the dummy-prefix space is dropped at the start of a text only */
+    {
+        static uint8_t sc[MF_TOKENIZER_SCRATCH(64)];
+        uint32_t ids[8], n = 0;
+        mf_tokenizer_encode(&t, "a", 1, ids, 8, &n, sc, sizeof sc); /* "▁a" */
+        CHECK(n == 1, "\"a\" is one piece (%u)", n);
+        mf_tokenizer_decode_reset(&t);
+        CHECK(mf_tokenizer_decode(&t, ids[0], out, sizeof out, &l) == 0 && l == 1 && out[0] == 'a', "start: \"a\"");
+        CHECK(mf_tokenizer_decode(&t, ids[0], out, sizeof out, &l) == 0 && l == 2 && !memcmp(out, " a", 2),
+              "later: \" a\"");
+        mf_tokenizer_decode_reset(&t);
+        mf_tokenizer_decode_continue(&t);
+        CHECK(mf_tokenizer_decode(&t, ids[0], out, sizeof out, &l) == 0 && l == 2, "after a prompt: \" a\"");
+    }
     mf_json_free(&doc);
     free(sec);
 }
