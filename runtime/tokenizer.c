@@ -716,6 +716,7 @@ size_t mf_tokenizer_scratch_bytes(const mf_tokenizer *t, size_t len)
     if (n < 256) n = 256;
     size_t nfc = (HDR(t, MF_TOKH_FLAGS) & MF_TOKF_NFC) ? (3 * len + 7) & ~(size_t)3 : 0;
     if (nfc > MF_TOK_NFC_WINDOW) nfc = MF_TOK_NFC_WINDOW;
+    if (nfc && nfc < 256) nfc = 256;
     return MF_TOKENIZER_SCRATCH(n) + nfc + MF_TOK_CACHE_BYTES; /* + a pair cache */
 }
 
@@ -739,6 +740,7 @@ int mf_tokenizer_encode(const mf_tokenizer *t, const char *text, size_t len, uin
     size_t want = len + 1 < MF_TOKENIZER_MAX_CHUNK ? len + 1 : MF_TOKENIZER_MAX_CHUNK;
     size_t nfc_want = (HDR(t, MF_TOKH_FLAGS) & MF_TOKF_NFC) ? (3 * len + 7) & ~(size_t)3 : 0;
     if (nfc_want > MF_TOK_NFC_WINDOW) nfc_want = MF_TOK_NFC_WINDOW;
+    if (nfc_want && nfc_want < 256) nfc_want = 256;
     if (avail >= MF_TOK_CACHE_BYTES + nfc_want + MF_TOKENIZER_SCRATCH(want < 256 ? 256 : want)) {
         e.cache = (uint32_t *)al;
         for (uint32_t i = 0; i < MF_TOK_CACHE; i++) e.cache[4 * i] = MF_TOK_NONE;

@@ -714,6 +714,15 @@ static void test_nfc(void)
             char o[256];
             size_t ol = decode_all(&t, a, na, o, sizeof o);
             CHECK(ol == strlen(pre_c) && memcmp(o, pre_c, ol) == 0, "NFC: decodes to the composed text");
+            /* a lone combining mark with the scratch scratch_bytes asks for (fuzz case) */
+            {
+                const char *cm = "\xCC\x8C";
+                size_t sb3 = mf_tokenizer_scratch_bytes(&t, 2);
+                void *s3 = malloc(sb3);
+                uint32_t i3[8], n3 = 0;
+                CHECK(mf_tokenizer_encode(&t, cm, 2, i3, 8, &n3, s3, sb3) == 0 && n3 == 2, "lone U+030C: %u ids", n3);
+                free(s3);
+            }
             /* a long text, NFC'd through a small window: the ids of its precomposed form */
             {
                 const char *unit_d = "Ange\xCC\x81lique  cafe\xCC\x81\n\n 'RE 12 \xE1\x84\x80\xE1\x85\xA1 e\xCC\xA3\xCC\x82 ",
