@@ -97,6 +97,8 @@ static void test_crafted(void)
     expect_error("{" BASE_MIX ",\"rope_theta\":1,\"num_key_value_heads\":3}", "num_key_value_heads 3");
     expect_error("{" BASE_MIX ",\"rope_theta\":1,\"hidden_size\":64.5}", "hidden_size must be a positive integer");
     expect_error("{" BASE_MIX ",\"rope_theta\":1,\"head_dim\":15}", "head_dim 15 is odd");
+    expect_error("{" BASE_MIX ",\"rope_theta\":1,\"rms_norm_eps\":1e-55}", "rms_norm_eps"); /* 0 as f32 */
+    expect_error("{" BASE_MIX ",\"rope_theta\":1e39}", "rope_theta");
     expect_error("{\"model_type\":\"qwen2_moe\",\"hidden_size\":64,\"num_hidden_layers\":2,\"num_attention_heads\":4,"
                  "\"moe_intermediate_size\":48,\"num_experts\":8,\"num_experts_per_tok\":2,\"vocab_size\":256,"
                  "\"max_position_embeddings\":128,\"rms_norm_eps\":1e-6,\"rope_theta\":1}",

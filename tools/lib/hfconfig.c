@@ -65,8 +65,12 @@ static int opt_bool(const mf_json *root, const char *key, int dflt, int *out, ch
 
 static int positive_float(const mf_json *v, float *out)
 {
+    /* Positive as a float too: 1e-55 is positive as a double but 0 once
+     * stored in the image's f32 field. */
     if (!v || v->type != MF_JSON_NUMBER || !(v->number > 0) || v->number > 3.0e38) return -1;
-    *out = (float)v->number;
+    float f = (float)v->number;
+    if (!(f > 0)) return -1;
+    *out = f;
     return 0;
 }
 
