@@ -15,6 +15,9 @@ static const struct {
      "generate IMG --prompt TEXT --tokens N [--temperature T] [--top-p P] [--seed S]"},
     {"trace", cmd_trace, "trace IMG --text FILE --out OUT.json"},
     {"ppl", cmd_ppl, "ppl IMG --text FILE [--window 256]"},
+    {"bench", cmd_bench,
+     "bench IMG --text FILE [--tokens N] [--profile NAME] [--expert-ram BYTES | --slots N] "
+     "[--policy P] [--predictor Q] [--json | --csv] [--trace-out FILE]"},
     {"profile", cmd_profile,
      "profile IMG --text FILE [--out OUT.img] [--max-tokens N] | profile IMG --eval FILE [--tokens N]"},
 };

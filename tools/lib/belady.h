@@ -1,0 +1,49 @@
+/*
+ * Offline replay of an expert-routing trace through a cache of `slots`
+ * equal slots: Belady's optimal policy (MIN: on a miss with every slot
+ * full, evict the expert whose next use is farthest in the future) and LRU
+ * for comparison. Pure: no I/O, no global state (allocates its scratch).
+ *
+ * The trace is ids[npos][n_layers][k]: for every token and layer the k
+ * experts the router chose (any order). The access sequence replayed is the
+ * one the runtime performs when it feeds `batch` tokens per forward chunk
+ * (chunks aligned to position 0): for each chunk, for each layer in order,
+ * each distinct expert chosen by any token of the chunk, in ascending expert
+ * index. With batch = 1 that is token by token, layer by layer.
+ *
+ * Every access needs its expert in a slot (there is no bypass), and slots
+ * are as large as the largest expert, so with equal-size experts Belady's
+ * miss count is the minimum any policy (with any prediction, any prefetch)
+ * can achieve with that many slots; its bytes are then the least flash
+ * traffic. (With unequal sizes MIN minimises misses, not strictly bytes.)
+ */
+#ifndef MF_TOOLS_BELADY_H
+#define MF_TOOLS_BELADY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum { MF_REPLAY_BELADY = 0, MF_REPLAY_LRU = 1 };
+
+typedef struct {
+    uint64_t accesses; /* distinct (chunk, layer, expert) requests */
+    uint64_t hits, misses;
+    uint64_t bytes;    /* sum of expert_bytes[] over the misses */
+} mf_replay_result;
+
+/* Replays the trace. expert_bytes: [n_layers*n_experts] (layer-major) or
+ * NULL (then bytes counts 0). miss_count: [n_layers*n_experts] or NULL;
+ * when given it receives the misses per expert (so that a caller can price
+ * each read, e.g. with the flash simulator's page-aligned timing).
+ * Returns 0, or -1 for bad arguments (zero sizes, slots 0, an expert id
+ * >= n_experts) or out of memory. */
+int mf_replay(int policy, const uint32_t *ids, uint32_t npos, uint32_t n_layers, uint32_t k,
+              uint32_t n_experts, uint32_t batch, uint32_t slots, const uint64_t *expert_bytes,
+              uint32_t *miss_count, mf_replay_result *out);
+
+/* The access sequence alone: writes up to cap keys (layer*n_experts+expert)
+ * and returns how many there are (call with cap 0 to size), or -1. */
+long mf_replay_sequence(const uint32_t *ids, uint32_t npos, uint32_t n_layers, uint32_t k,
+                        uint32_t n_experts, uint32_t batch, uint32_t *keys, size_t cap);
+
+#endif
