@@ -95,6 +95,7 @@ int mf_store_init(mf_expert_store *s, mf_arena *a, const mf_port *port, const mf
                              : (opt->predictor == MF_PREDICT_COMBINED ? 2u : 1u) * h->top_k;
     size_t LE = (size_t)h->n_layers * h->n_experts;
     s->slots = mf_arena_alloc(a, sizeof(mf_store_slot) * n_slots);
+    s->dir = mf_arena_alloc(a, sizeof(mf_expert_entry) * LE);
     s->where = mf_arena_alloc(a, sizeof(int32_t) * LE);
     s->uses = mf_arena_alloc(a, sizeof(uint32_t) * LE);
     s->verified = mf_arena_alloc(a, (LE + 7) / 8);
@@ -132,7 +133,13 @@ int mf_store_init(mf_expert_store *s, mf_arena *a, const mf_port *port, const mf
     if (opt->pin_experts > 0 && opt->pin_experts + h->top_k > n_slots) return MF_E_ARG;
     if (a->overflow) return MF_E_ARENA;
     if (!a->base) return MF_OK;
-    for (size_t i = 0; i < LE; i++) s->where[i] = -1;
+    for (size_t i = 0; i < LE; i++) {
+        s->where[i] = -1;
+        int rc = mf_image_expert_entry(port, h, MF_SEC_EXPERT_DIR, (uint32_t)(i / h->n_experts),
+                                       (uint32_t)(i % h->n_experts), &s->dir[i]);
+        if (rc) return rc;
+        if (s->dir[i].bytes > s->slot_bytes) return MF_E_FORMAT;
+    }
     memset(s->uses, 0, sizeof(uint32_t) * LE);
     memset(s->verified, 0, (LE + 7) / 8);
     memset(s->hot, 0, LE);
@@ -191,11 +198,8 @@ static int check_blob(mf_expert_store *s, mf_store_slot *sl)
 /* Looks the entry up and decides whether this read is CRC-checked. */
 static int prepare_read(mf_expert_store *s, mf_store_slot *sl, mf_expert_entry *e)
 {
-    int rc = mf_image_expert_entry(s->port, s->h, MF_SEC_EXPERT_DIR, (uint32_t)sl->layer,
-                                   (uint32_t)sl->expert, e);
-    if (rc) return rc;
-    if (e->bytes > s->slot_bytes) return MF_E_FORMAT;
     size_t bit = (size_t)sl->layer * s->h->n_experts + (size_t)sl->expert;
+    *e = s->dir[bit];
     sl->check = s->verify == 1 ||
                 (s->verify == 2 && !(s->verified[bit / 8] & (1u << (bit % 8))));
     sl->expected_crc = e->crc32;

@@ -79,6 +79,7 @@ typedef struct {
     uint32_t n_slots;
     size_t slot_bytes;     /* the largest expert blob, rounded up */
     mf_store_slot *slots;
+    mf_expert_entry *dir;  /* [L*E] the expert directory, read once at init */
     int32_t *where;        /* [L*E] slot holding (l, e), or -1 */
     uint32_t *uses;        /* [L*E] times used since init (LFU, EdgeMoE) */
     uint8_t *verified;     /* one bit per (layer, expert) for verify mode 2 */
