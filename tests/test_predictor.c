@@ -1,0 +1,206 @@
+/*
+ * Predictors and `moeflash profile` on the tiny model.
+ *  - The MF_SEC_PREDICTOR section written by `moeflash profile` (first 3000
+ *    tokens of the training text, windows of 256) holds exactly the counts
+ *    that an independent replay of the router's choices over the same
+ *    windows gives (header, per-layer frequency, layer l-1 -> l and
+ *    l-2 -> l co-occurrence), as docs/predictor-format.md lays them out.
+ *  - On held-out text (the first 512 tokens of the validation split, one at
+ *    a time), recall per layer of each predictor against the figures
+ *    transformers gives (models/README: co-occurrence 0.56/0.52/0.55,
+ *    router lookahead 0.73/0.72/0.81 for layers 1-3), the combined
+ *    predictor's mean recall, and its budget of 2*top_k per layer and token.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../port/sim/sim_port.h"
+#include "../runtime/image.h"
+#include "../runtime/image_format.h"
+#include "../runtime/moeflash.h"
+#include "../tools/lib/json.h"
+#include "harness.h"
+
+#define L 4
+#define E 16
+#define K 2
+#define PROFILE_TOKENS 3000u
+#define WINDOW 256u
+#define EVAL_TOKENS 512u
+
+static uint8_t *img;
+static size_t img_len;
+
+typedef struct {
+    uint16_t rows[WINDOW][L][K];
+} rec_t;
+
+static void observe(void *user, uint32_t layer, uint32_t pos, const uint32_t *e, const float *w,
+                    uint32_t k)
+{
+    (void)w;
+    rec_t *r = user;
+    if (pos >= WINDOW || layer >= L || k != K) return;
+    for (uint32_t j = 0; j < K; j++) r->rows[pos][layer][j] = (uint16_t)e[j];
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static mf_model *open_model(mf_port *port, mf_mem_port_state *ms, const mf_options *opt, void **arena)
+{
+    mf_mem_port_open(port, ms, img, img_len);
+    size_t bytes;
+    mf_model *m = NULL;
+    if (mf_arena_bytes(port, opt, &bytes)) return NULL;
+    *arena = malloc(bytes);
+    if (mf_init(&m, port, opt, *arena, bytes)) return NULL;
+    return m;
+}
+
+int main(void)
+{
+    const char *build = getenv("BUILD") ? getenv("BUILD") : "build";
+    size_t tlen;
+    char *text = mf_read_file("tests/data/tinyshakespeare.txt", &tlen);
+    CHECK(text != NULL, "read text");
+    if (!text) return mf_test_done("test_predictor");
+    size_t split = (size_t)((double)tlen * 0.9);
+    char train[] = "/tmp/mf_pred_train_XXXXXX", path[] = "/tmp/mf_pred_img_XXXXXX";
+    int fd = mkstemp(train);
+    if (fd >= 0) {
+        if (write(fd, text, PROFILE_TOKENS) != (ssize_t)PROFILE_TOKENS) fprintf(stderr, "write\n");
+        close(fd);
+    }
+    fd = mkstemp(path);
+    if (fd >= 0) close(fd);
+    char cmd[768];
+    snprintf(cmd, sizeof cmd,
+             "%s/moeflash convert models/tiny-shakespeare-moe %s --weights f32 >/dev/null 2>&1 && "
+             "%s/moeflash profile %s --text %s --window %u --slots 64 >/dev/null 2>&1",
+             build, path, build, path, train, WINDOW);
+    int rc = system(cmd);
+    CHECK(rc == 0, "convert + profile (%d)", rc);
+    img = (uint8_t *)mf_read_file(path, &img_len);
+    unlink(path);
+    unlink(train);
+    if (rc || !img) return mf_test_done("test_predictor");
+
+    /* The section, found through the header. */
+    mf_mem_port_state ms;
+    mf_port port;
+    mf_mem_port_open(&port, &ms, img, img_len);
+    mf_image_header h;
+    uint8_t scratch[512];
+    CHECK(mf_image_read_header(&port, &h, 1, scratch, sizeof scratch) == MF_OK, "header + CRCs");
+    const mf_section *sec = mf_image_section(&h, MF_SEC_PREDICTOR);
+    size_t words = L * E + 2 * L * E * E;
+    CHECK(sec && sec->bytes == 32 + 4 * words, "predictor section present, %zu bytes",
+          32 + 4 * words);
+    if (!sec || sec->bytes != 32 + 4 * words) return mf_test_done("test_predictor");
+    const uint8_t *p = img + sec->offset;
+    CHECK(!memcmp(p, "MFPR", 4) && rd32(p + 4) == 1 && rd32(p + 8) == L && rd32(p + 12) == E &&
+              rd32(p + 16) == K && rd32(p + 20) == PROFILE_TOKENS,
+          "section header");
+
+    /* Independent replay of the routing over the same windows. */
+    static uint32_t freq[L][E], c1[L][E][E], c2[L][E][E];
+    static rec_t rec;
+    mf_options opt;
+    mf_options_default(&opt);
+    opt.expert_slots = L * E;
+    void *arena = NULL;
+    mf_model *m = open_model(&port, &ms, &opt, &arena);
+    CHECK(m != NULL, "model");
+    if (!m) return mf_test_done("test_predictor");
+    mf_set_route_observer(m, observe, &rec);
+    uint32_t ids[WINDOW];
+    for (uint32_t done = 0; done < PROFILE_TOKENS; done += WINDOW) {
+        uint32_t n = PROFILE_TOKENS - done < WINDOW ? PROFILE_TOKENS - done : WINDOW;
+        for (uint32_t i = 0; i < n; i++) ids[i] = (uint8_t)text[done + i];
+        mf_reset(m);
+        CHECK(mf_feed(m, ids, n) == MF_OK, "feed");
+        for (uint32_t t = 0; t < n; t++)
+            for (uint32_t l = 0; l < L; l++)
+                for (uint32_t j = 0; j < K; j++) {
+                    uint32_t b = rec.rows[t][l][j];
+                    freq[l][b]++;
+                    for (uint32_t i = 0; l >= 1 && i < K; i++) c1[l][rec.rows[t][l - 1][i]][b]++;
+                    for (uint32_t i = 0; l >= 2 && i < K; i++) c2[l][rec.rows[t][l - 2][i]][b]++;
+                }
+    }
+    free(arena);
+    size_t bad = 0, at = 0;
+    const uint8_t *w = p + 32;
+    for (uint32_t l = 0; l < L; l++)
+        for (uint32_t e = 0; e < E; e++) bad += rd32(w + 4 * at++) != freq[l][e];
+    for (uint32_t l = 0; l < L; l++)
+        for (uint32_t a = 0; a < E; a++)
+            for (uint32_t b = 0; b < E; b++) bad += rd32(w + 4 * at++) != c1[l][a][b];
+    for (uint32_t l = 0; l < L; l++)
+        for (uint32_t a = 0; a < E; a++)
+            for (uint32_t b = 0; b < E; b++) bad += rd32(w + 4 * at++) != c2[l][a][b];
+    CHECK(bad == 0, "%zu of %zu counts differ from the replay", bad, words);
+    uint64_t total = 0;
+    for (uint32_t e = 0; e < E; e++) total += freq[1][e];
+    CHECK(total == (uint64_t)PROFILE_TOKENS * K, "layer 1 frequencies sum to tokens * k");
+
+    /* Recall on held-out text. */
+    static const double ref_cooc[L] = {0, 0.56, 0.52, 0.55}, ref_look[L] = {0, 0.73, 0.72, 0.81};
+    double mean[4] = {0};
+    for (int pred = MF_PREDICT_COOC; pred <= MF_PREDICT_COMBINED; pred++) {
+        mf_options o;
+        mf_options_default(&o);
+        o.expert_slots = L * E;
+        o.predictor = pred;
+        o.prefill_batch = 1;
+        mf_mem_port_state ms2;
+        mf_port port2;
+        void *a2 = NULL;
+        mf_model *m2 = open_model(&port2, &ms2, &o, &a2);
+        CHECK(m2 != NULL, "model with predictor %d", pred);
+        if (!m2) continue;
+        int ok = 1;
+        for (uint32_t t = 0; t < EVAL_TOKENS && ok; t++) {
+            uint32_t id = (uint8_t)text[split + t];
+            ok = mf_feed(m2, &id, 1) == MF_OK;
+        }
+        CHECK(ok, "feed held-out text");
+        mf_stats st;
+        mf_get_stats(m2, &st);
+        printf("predictor %d recall per layer:", pred);
+        for (uint32_t l = 0; l < L; l++) {
+            double r = (double)st.layer_predicted_needed[l] / (double)st.layer_needed[l];
+            mean[pred] += r / L;
+            printf(" %.3f", r);
+            if (l >= 1 && pred == MF_PREDICT_COOC)
+                CHECK(r > ref_cooc[l] - 0.12 && r < ref_cooc[l] + 0.12,
+                      "cooc layer %u recall %.3f vs transformers %.2f", l, r, ref_cooc[l]);
+            if (l >= 1 && pred == MF_PREDICT_LOOKAHEAD)
+                CHECK(r > ref_look[l] - 0.08 && r < ref_look[l] + 0.08,
+                      "lookahead layer %u recall %.3f vs transformers %.2f", l, r, ref_look[l]);
+        }
+        printf("  mean %.3f, precision %.3f\n", mean[pred],
+               (double)st.predicted_needed / (double)st.predicted);
+        uint32_t per = pred == MF_PREDICT_COMBINED ? 2 * K : K;
+        CHECK(st.predicted <= (uint64_t)per * L * EVAL_TOKENS, "predictor %d: at most %u per layer",
+              pred, per);
+        CHECK(st.needed == st.layer_needed[0] + st.layer_needed[1] + st.layer_needed[2] +
+                               st.layer_needed[3],
+              "per-layer counters add up");
+        free(a2);
+    }
+    CHECK(mean[MF_PREDICT_COMBINED] >= 0.88, "combined mean recall %.3f >= 0.88",
+          mean[MF_PREDICT_COMBINED]);
+    CHECK(mean[MF_PREDICT_COMBINED] > mean[MF_PREDICT_LOOKAHEAD] &&
+              mean[MF_PREDICT_LOOKAHEAD] > mean[MF_PREDICT_COOC],
+          "combined > lookahead > cooc");
+
+    free(img);
+    free(text);
+    return mf_test_done("test_predictor");
+}
