@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../port/posix/posix_port.h"
@@ -514,6 +515,52 @@ static void test_writer_errors(void)
     CHECK(access(path, F_OK) != 0, "partial file removed");
 }
 
+/* Tied embeddings: no LM_HEAD entry (the runtime uses EMBED); a stored
+ * lm_head.weight copy is accepted and skipped. */
+static void test_tied(void)
+{
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/tied", tmpdir);
+    CHECK(mkdir(dir, 0755) == 0, "mkdir");
+    size_t len;
+    char *cfg = mf_read_file("tests/data/arch-mixtral/config.json", &len);
+    char *st = NULL;
+    size_t st_len = 0;
+    st = mf_read_file("tests/data/arch-mixtral/model.safetensors", &st_len);
+    char *pos = cfg ? strstr(cfg, "\"tie_word_embeddings\": false") : NULL;
+    CHECK(pos && st, "fixtures");
+    if (!pos || !st) return;
+    memcpy(pos, "\"tie_word_embeddings\": true ", 28);
+    char path[400];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    FILE *f = fopen(path, "wb");
+    CHECK(f && fwrite(cfg, 1, len, f) == len && fclose(f) == 0, "write config");
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    f = fopen(path, "wb");
+    CHECK(f && fwrite(st, 1, st_len, f) == st_len && fclose(f) == 0, "write safetensors");
+    free(cfg);
+    free(st);
+    char err[256];
+    mf_convert_result r;
+    const char *img_path = tmp("tied.img");
+    CHECK(mf_convert(dir, img_path, NULL, &r, err, sizeof err) == 0, "convert tied: %s", err);
+    CHECK(r.n_resident == 16, "16 tensors without lm_head: %u", r.n_resident);
+    uint8_t *img = (uint8_t *)mf_read_file(img_path, &len);
+    mf_image_header h;
+    CHECK(img && read_mem(img, len, &h, 0) == MF_OK, "verify");
+    mf_port p;
+    mf_mem_port_state ms;
+    mf_mem_port_open(&p, &ms, img, len);
+    int lm = 0;
+    for (uint32_t i = 0; i < sec(&h, MF_SEC_RESIDENT_TABLE)->count; i++) {
+        mf_resident_entry e;
+        CHECK(mf_image_resident_entry(&p, &h, i, &e) == MF_OK, "entry");
+        lm += e.kind == MF_T_LM_HEAD;
+    }
+    CHECK(lm == 0, "no LM_HEAD entry");
+    free(img);
+}
+
 int main(void)
 {
     const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
@@ -541,6 +588,7 @@ int main(void)
     test_fused_layout();
     test_encodings();
     test_writer_errors();
+    test_tied();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
