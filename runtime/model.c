@@ -209,6 +209,11 @@ static int build(mf_model *m, mf_arena *a, size_t max_blob)
     ALLOC_F(m->rope_sin, h->head_dim / 2);
     ALLOC_F(m->att, m->ctx);
 
+    if (!m->opt.float_activations) {
+        uint32_t mc = H > m->q_dim ? H : m->q_dim;
+        if (m->ffn_max > mc) mc = m->ffn_max;
+        m->qa = mf_arena_alloc(a, mf_qa_bytes(mc, h->group_size));
+    }
     ALLOC_F(m->logits, h->vocab);
     ALLOC_F(m->probs, h->vocab);
     ALLOC_U(m->prob_idx, h->vocab);
@@ -309,7 +314,8 @@ size_t mf_arena_used_bytes(const mf_model *m) { return m ? mf_arena_total(m->are
 /* Y[n][rows] = W . X[n][cols] for a resident tensor, charged to the port. */
 static void matmul(const mf_model *m, const mf_tensor *w, const float *x, float *y, uint32_t n)
 {
-    mf_matmul(w->enc, w->data, w->rows, w->cols, m->h.group_size, x, w->cols, y, w->rows, n);
+    mf_matmul_ex(w->enc, w->data, w->rows, w->cols, m->h.group_size, x, w->cols, y, w->rows, n,
+                 m->qa);
     mf_port_charge(m->port, MF_WORK_MATVEC, w->enc,
                    (uint64_t)mf_matrix_bytes(w->enc, w->rows, w->cols, m->h.group_size) * n);
 }
@@ -414,10 +420,10 @@ static void swiglu(mf_model *m, int enc, const void *gate, const void *up, const
                    uint32_t ffn, uint32_t n)
 {
     uint32_t H = m->h.hidden, g = m->h.group_size;
-    mf_matmul(enc, gate, ffn, H, g, m->gx, H, m->h1, ffn, n);
-    mf_matmul(enc, up, ffn, H, g, m->gx, H, m->h2, ffn, n);
+    mf_matmul_ex(enc, gate, ffn, H, g, m->gx, H, m->h1, ffn, n, m->qa);
+    mf_matmul_ex(enc, up, ffn, H, g, m->gx, H, m->h2, ffn, n, m->qa);
     for (size_t i = 0; i < (size_t)n * ffn; i++) m->h1[i] = mf_silu(m->h1[i]) * m->h2[i];
-    mf_matmul(enc, down, H, ffn, g, m->h1, ffn, m->gy, H, n);
+    mf_matmul_ex(enc, down, H, ffn, g, m->h1, ffn, m->gy, H, n, m->qa);
     mf_port_charge(m->port, MF_WORK_MATVEC, enc,
                    (uint64_t)mf_matrix_bytes(enc, ffn, H, g) * 3u * n);
 }

@@ -53,6 +53,7 @@ struct mf_model {
     float *rope_cos, *rope_sin;    /* [head_dim/2] */
     float *att;                    /* [ctx] attention scores */
 
+    void *qa;                      /* int8 activations of one row (NULL: f32 activations) */
     float *logits;                 /* [vocab] after the last token */
     float *probs;                  /* [vocab] sampler scratch */
     uint32_t *prob_idx;            /* [vocab] sampler scratch */

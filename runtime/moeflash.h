@@ -68,6 +68,11 @@ typedef struct {
                                for this many tokens live in the arena); 0 = 16 */
     uint32_t encode_scratch;/* arena bytes for mf_encode's scratch when the image
                                has a tokenizer section; 0 = 64 KiB */
+    int float_activations;  /* quantised weights (q8..q2): 0 (default) = activations
+                               quantised to int8 per group, integer kernels
+                               (mf_matvec_qa, SIMD on MVE/DSP/AVX2); 1 = f32
+                               activations (mf_matvec: slower, about half the
+                               error with q8 weights) */
     uint32_t pin_experts;   /* keep the N most frequently routed experts of the
                                image's profile in slots once read (needs
                                `moeflash profile`; N + top_k <= expert_slots) */

@@ -136,6 +136,20 @@ static void dot4_f32(const float *w, const float *x0, const float *x1, const flo
 #endif
 }
 
+void mf_matmul_ex(int enc, const void *w, uint32_t rows, uint32_t cols, uint32_t group,
+                  const float *x, size_t x_stride, float *y, size_t y_stride, uint32_t n_tok,
+                  void *qa)
+{
+    if (qa && enc >= MF_ENC_Q8 && enc < MF_ENC_COUNT) {
+        for (uint32_t t = 0; t < n_tok; t++) {
+            mf_quantize_activations(x + t * x_stride, cols, group, qa);
+            mf_matvec_qa(enc, w, qa, y + t * y_stride, rows, cols, group);
+        }
+        return;
+    }
+    mf_matmul(enc, w, rows, cols, group, x, x_stride, y, y_stride, n_tok);
+}
+
 void mf_matmul(int enc, const void *w, uint32_t rows, uint32_t cols, uint32_t group,
                const float *x, size_t x_stride, float *y, size_t y_stride, uint32_t n_tok)
 {

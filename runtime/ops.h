@@ -39,6 +39,15 @@ float mf_dot_f32(const float *a, const float *b, uint32_t n);
 void mf_matmul(int enc, const void *w, uint32_t rows, uint32_t cols, uint32_t group,
                const float *x, size_t x_stride, float *y, size_t y_stride, uint32_t n_tok);
 
+/* The same with int8 activations for quantised weights (Q8..Q2): when qa
+ * is not NULL (a buffer of mf_qa_bytes(cols, group) bytes, 4-byte aligned),
+ * each token's row of X is quantised per group (mf_quantize_activations)
+ * and multiplied by the integer kernels (mf_matvec_qa, SIMD where the
+ * target has it). Float encodings, or qa == NULL, behave as mf_matmul. */
+void mf_matmul_ex(int enc, const void *w, uint32_t rows, uint32_t cols, uint32_t group,
+                  const float *x, size_t x_stride, float *y, size_t y_stride, uint32_t n_tok,
+                  void *qa);
+
 /* Causal attention of one query head over positions [0, n_pos):
  * out[head_dim] = sum_t softmax(q . k_t / sqrt(head_dim)) v_t, where k_t and
  * v_t are at k + t*kv_stride and v + t*kv_stride. att needs n_pos floats. */

@@ -232,6 +232,39 @@ static void test_invariance(void)
               batches[i]);
         close_mem(&mm);
     }
+    /* A q8 image (int8 activations by default): slots and batch change no bit. */
+    {
+        char path[] = "/tmp/mf_api_q8_XXXXXX";
+        int fd = mkstemp(path);
+        if (fd >= 0) close(fd);
+        char cmd[1024];
+        const char *build = getenv("BUILD");
+        snprintf(cmd, sizeof cmd,
+                 "%s/moeflash convert tests/data/arch-mixtral %s --weights q8 >/dev/null 2>&1",
+                 build && *build ? build : "build", path);
+        size_t qlen = 0;
+        uint8_t *q8 = system(cmd) == 0 ? (uint8_t *)mf_read_file(path, &qlen) : NULL;
+        unlink(path);
+        CHECK(q8 != NULL, "q8 image");
+        float *q_ref = malloc(sizeof(float) * n);
+        const uint32_t cfg[][2] = {{0, 0}, {all, 1}, {2 * K, 64}};
+        for (int i = 0; q8 && i < 3; i++) {
+            mf_options_default(&opt);
+            opt.context_len = 64;
+            opt.expert_slots = cfg[i][0];
+            opt.prefill_batch = cfg[i][1];
+            rc = open_mem(&mm, q8, qlen, &opt);
+            CHECK(rc == MF_OK, "q8 init: %s", mf_strerror(rc));
+            if (rc) continue;
+            CHECK(run_logits(mm.m, i ? got : q_ref) == MF_OK, "q8 run");
+            if (i) CHECK(memcmp(q_ref, got, sizeof(float) * n) == 0, "q8 logits differ (config %d)", i);
+            close_mem(&mm);
+        }
+        free(q_ref);
+        free(q8);
+        mf_options_default(&opt);
+        opt.context_len = 64;
+    }
     /* The same through the file port (no map()). */
     {
         char path[] = "/tmp/mf_api_XXXXXX";

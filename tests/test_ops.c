@@ -174,6 +174,47 @@ static void test_dot_matmul(void)
         }
 }
 
+/* Int8 activations (mf_matmul_ex with a qa buffer): within the error of
+ * quantising x per group (relative L2 error of the output vs double math
+ * over the dequantised weights), and batching never changes a bit. */
+static void test_matmul_qa(void)
+{
+    const int encs[] = {MF_ENC_Q8, MF_ENC_Q4};
+    for (int e = 0; e < 2; e++) {
+        uint32_t R = 48, Cc = 160, G = 32, T = 6;
+        float *w = malloc(sizeof(float) * R * Cc), *x = malloc(sizeof(float) * T * Cc);
+        float *y = malloc(sizeof(float) * T * R), *y1 = malloc(sizeof(float) * R);
+        float *row = malloc(sizeof(float) * Cc), *yf = malloc(sizeof(float) * T * R);
+        void *qa = malloc(mf_qa_bytes(Cc, G) + 16);
+        fill(w, (size_t)R * Cc, 0.5f);
+        fill(x, (size_t)T * Cc, 1.0f);
+        void *enc = malloc(mf_matrix_bytes(encs[e], R, Cc, G));
+        mf_quantize_matrix(encs[e], w, R, Cc, G, enc);
+        mf_matmul_ex(encs[e], enc, R, Cc, G, x, Cc, y, R, T, qa);
+        mf_matmul_ex(encs[e], enc, R, Cc, G, x, Cc, yf, R, T, NULL);
+        double num = 0, den = 0;
+        int same = 1, float_same = 1;
+        for (uint32_t t = 0; t < T; t++) {
+            mf_matmul_ex(encs[e], enc, R, Cc, G, x + t * Cc, Cc, y1, R, 1, qa);
+            if (memcmp(y1, y + t * R, sizeof(float) * R)) same = 0;
+            mf_matmul(encs[e], enc, R, Cc, G, x + t * Cc, Cc, y1, R, 1);
+            if (memcmp(y1, yf + t * R, sizeof(float) * R)) float_same = 0;
+            for (uint32_t r = 0; r < R; r++) {
+                mf_dequantize_row(encs[e], enc, r, Cc, G, row);
+                double ref = dot_ref(row, x + t * Cc, Cc);
+                num += pow(y[t * R + r] - ref, 2);
+                den += ref * ref;
+            }
+        }
+        CHECK(sqrt(num / den) < 0.02, "int8 activations, enc %d: relative error %g", encs[e],
+              sqrt(num / den));
+        CHECK(sqrt(num / den) > 0, "int8 activations, enc %d: no quantisation happened", encs[e]);
+        CHECK(same, "int8 activations, enc %d: batching changed a result", encs[e]);
+        CHECK(float_same, "qa == NULL is not mf_matmul, enc %d", encs[e]);
+        free(w), free(x), free(y), free(y1), free(row), free(yf), free(qa), free(enc);
+    }
+}
+
 static void test_attention(void)
 {
     enum { HD = 32, NP = 11, STRIDE = 64 };
@@ -231,6 +272,7 @@ int main(void)
     test_softmax_silu();
     test_rope();
     test_dot_matmul();
+    test_matmul_qa();
     test_attention();
     test_topk();
     return mf_test_done("test_ops");
