@@ -17,7 +17,8 @@ fuzz_config)
 fuzz_image|fuzz_model_init)
     # A converted small checkpoint, when the converter works and it is small.
     img=$dir/../../conv-arch-mixtral-q8-p64.img
-    if [ ! -f "$img" ] && [ -x "$build/moeflash" ]; then
+    # Rebuilt when the converter is newer than the cached image.
+    if [ -x "$build/moeflash" ] && { [ ! -f "$img" ] || [ "$build/moeflash" -nt "$img" ]; }; then
         "$build/moeflash" convert tests/data/arch-mixtral "$img" --weights q8 --page-size 64 >/dev/null 2>&1 || rm -f "$img"
     fi
     if [ -f "$img" ] && [ "$(wc -c <"$img")" -le 1048576 ]; then
