@@ -88,6 +88,7 @@ typedef struct {
     mf_stats st;
     mf_replay_result bel, lru;
     double nll, host_seconds;
+    const mf_sim_profile *prof;
 } result;
 
 static void fill(record *r, const result *x)
@@ -97,6 +98,11 @@ static void fill(record *r, const result *x)
     put_s(r, "profile", x->profile);
     put_s(r, "policy", x->policy);
     put_s(r, "predictor", x->predictor);
+    /* The profile's flash, so that the bound can be recomputed from --trace-out. */
+    put_d(r, "flash_bandwidth", x->prof ? x->prof->bandwidth : 0);
+    put_d(r, "flash_latency_ns", x->prof ? x->prof->latency_ns : 0);
+    put_u(r, "flash_latency_on_bus", x->prof ? (uint64_t)x->prof->latency_on_bus : 0);
+    put_u(r, "flash_page_size", x->prof ? x->prof->page_size : 0);
     put_u(r, "tokens", x->tokens);
     put_u(r, "batch", x->batch);
     put_u(r, "slots", x->slots);
@@ -505,6 +511,7 @@ int cmd_bench(int argc, char **argv)
     }
     x.image = img;
     x.profile = prof->name;
+    x.prof = prof;
     x.policy = POLICY_NAMES[cm.opt.policy];
     x.predictor = PREDICTOR_NAMES[cm.opt.predictor];
     x.tokens = T;
