@@ -2,6 +2,7 @@
 # (bench/kernels/). Not part of `all`.
 #   make bench-kernels   -> bench/results/kernels.csv
 #   make enc-study       -> bench/results/encodings_study.csv
+#   make e2e-ppl         -> bench/results/encodings_e2e.csv (slow: minutes)
 
 $(BUILD)/bench/kernels_bench: bench/kernels/bench.c $(BUILD)/libmoeflash.a
 	@mkdir -p $(dir $@)
@@ -20,3 +21,20 @@ enc-study: $(BUILD)/bench/encstudy
 	@cat bench/results/encodings_study.csv
 
 .PHONY: bench-kernels enc-study
+
+# End-to-end: validation bits/byte of the tiny model with its experts in each
+# encoding (resident bf16), q8 vs f32 activations, first E2E_WINDOWS windows.
+E2E_WINDOWS ?= 100
+$(BUILD)/bench/e2e_ppl: bench/kernels/e2e_ppl.c $(BUILD)/libmoeflash.a
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_CFLAGS) -o $@ $< $(BUILD)/libmoeflash.a $(HOST_LDLIBS)
+
+e2e-ppl: $(BUILD)/bench/e2e_ppl $(BUILD)/moeflash
+	@echo "image,windows,bits_per_byte_q8_activations,bits_per_byte_f32_activations" > bench/results/encodings_e2e.csv
+	for e in bf16 q8 q4 q3 q2; do \
+	    $(BUILD)/moeflash convert models/tiny-shakespeare-moe $(BUILD)/bench/tiny_$$e.img --experts $$e --resident bf16 >/dev/null 2>&1 && \
+	    $(BUILD)/bench/e2e_ppl $(BUILD)/bench/tiny_$$e.img tests/data/tinyshakespeare.txt $(E2E_WINDOWS) >> bench/results/encodings_e2e.csv || exit 1; \
+	done
+	@cat bench/results/encodings_e2e.csv
+
+.PHONY: e2e-ppl

@@ -463,11 +463,22 @@ static uint8_t *quantize_group_low(int enc, const float *x, uint32_t n, uint8_t 
     return p + plane_bytes(enc, n);
 }
 
+/* The encoding exists and the group suits it (quantised encodings need
+ * group >= 1; Q4/Q3/Q2 at most MF_QMAX_GROUP). Everything below does
+ * nothing (or writes zeros) otherwise, rather than loop or overrun. */
+static int valid(int enc, uint32_t group)
+{
+    if (enc < 0 || enc >= MF_ENC_COUNT) return 0;
+    if (enc < MF_ENC_Q8) return 1;
+    return group >= 1u && (enc == MF_ENC_Q8 || group <= MF_QMAX_GROUP);
+}
+
 void mf_quantize_matrix(int enc, const float *src, uint32_t rows, uint32_t cols, uint32_t group,
                         void *dst)
 {
     uint8_t *p = (uint8_t *)dst;
     uint32_t r, c;
+    if (!valid(enc, group)) return;
     for (r = 0; r < rows; r++) {
         const float *x = src + (size_t)r * cols;
         switch (enc) {
@@ -501,6 +512,10 @@ void mf_dequantize_row(int enc, const void *w, uint32_t row, uint32_t cols, uint
 {
     const uint8_t *p = (const uint8_t *)w + (size_t)row * mf_row_bytes(enc, cols, group);
     uint32_t c, i;
+    if (!valid(enc, group)) {
+        memset(out, 0, sizeof(float) * cols);
+        return;
+    }
     switch (enc) {
     case MF_ENC_F32: memcpy(out, p, 4u * (size_t)cols); return;
     case MF_ENC_BF16:
@@ -664,6 +679,10 @@ void mf_matvec(int enc, const void *w, const float *x, float *y, uint32_t rows, 
     const uint8_t *p = (const uint8_t *)w;
     size_t rb = mf_row_bytes(enc, cols, group);
     uint32_t r;
+    if (!valid(enc, group)) {
+        memset(y, 0, sizeof(float) * rows);
+        return;
+    }
     for (r = 0; r < rows; r++, p += rb) {
         float s = 0.0f;
         switch (enc) {
@@ -703,6 +722,7 @@ void mf_quantize_activations(const float *x, uint32_t cols, uint32_t group, void
     float *d = (float *)(void *)((uint8_t *)xq + ((cols + 3u) & ~3u));
     int32_t *s = (int32_t *)(void *)(d + ngroups_of(cols, group));
     uint32_t c, i, g = 0;
+    if (group == 0) return;
     for (c = cols; c < ((cols + 3u) & ~3u); c++) q[c] = 0;
     for (c = 0; c < cols; c += group, g++) {
         uint32_t n = cols - c < group ? cols - c : group;
@@ -770,6 +790,10 @@ void mf_matvec_qa(int enc, const void *w, const void *xq, float *y, uint32_t row
     const float *xd = qa_d(xq, cols);
     size_t rb = mf_row_bytes(enc, cols, group);
     uint32_t r, c;
+    if (!valid(enc, group) || group == 0) {
+        memset(y, 0, sizeof(float) * rows);
+        return;
+    }
 #if defined(MF_HAVE_X86_KERNELS)
     if (use_simd && (enc == MF_ENC_Q8 || enc == MF_ENC_Q4) && group % 32u == 0 &&
         cols % group == 0 && mf_x86_have_avx2()) {

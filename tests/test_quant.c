@@ -178,6 +178,24 @@ static void test_sizes(void)
     CHECK(fabs(mf_encoding_bits(MF_ENC_Q3, 32) - 3.5) < 1e-9, "q3 bits");
     CHECK(fabs(mf_encoding_bits(MF_ENC_Q2, 64) - 2.25) < 1e-9, "q2 bits");
     CHECK(MF_QA_BYTES(70, 32) == 72 + 24 && mf_qa_bytes(70, 32) == 96, "activation bytes");
+    /* Invalid groups: no size, and the kernels write zeros instead of
+     * looping or overrunning. */
+    {
+        static float x[300] = {1.0f}, y[4] = {1, 1, 1, 1};
+        static uint8_t w[4096], xq[MF_QA_BYTES(300, 1)];
+        CHECK(mf_row_bytes(MF_ENC_Q4, 300, 300) == 0 && mf_row_bytes(MF_ENC_Q8, 32, 0) == 0,
+              "invalid groups have no size");
+        CHECK(mf_row_bytes(MF_ENC_Q8, 300, 300) == 302, "q8 takes any group");
+        mf_matvec(MF_ENC_Q4, w, x, y, 4, 300, 300);
+        CHECK(y[0] == 0 && y[3] == 0, "q4 group 300: zeros");
+        y[0] = 1;
+        mf_matvec(MF_ENC_Q8, w, x, y, 4, 32, 0);
+        CHECK(y[0] == 0, "group 0: zeros");
+        y[0] = 1;
+        mf_quantize_activations(x, 300, 0, xq);
+        mf_matvec_qa(MF_ENC_Q8, w, xq, y, 4, 300, 0);
+        CHECK(y[0] == 0, "qa group 0: zeros");
+    }
 }
 
 /* ------------------------------------------------------------ decoding of spec bytes */
