@@ -253,6 +253,13 @@ static size_t pretok_next(span *x, size_t i, int kind)
     return i + n0;
 }
 
+size_t mf_tokenizer_pretok_next(int kind, const char *s, size_t len, size_t i)
+{
+    if (!s || i >= len || kind < MF_TOKPRE_GPT2 || kind > MF_TOKPRE_LLAMA3) return len;
+    span x = {(const uint8_t *)s, len, 0};
+    return pretok_next(&x, i, kind);
+}
+
 /* ---- Tables ------------------------------------------------------------ */
 
 static int region_ok(uint32_t total, uint32_t off, uint64_t bytes)

@@ -76,6 +76,10 @@ int mf_tokenizer_is_special(const mf_tokenizer *t, uint32_t id);
  * none (Qwen, OLMoE, byte-level). mf_tokenizer_encode never adds it. */
 uint32_t mf_tokenizer_bos(const mf_tokenizer *t);
 
+/* End of the pre-token that starts at s[i] (i < len) under pre-tokenizer
+ * `kind` (MF_TOKPRE_GPT2/QWEN2/LLAMA3 of tokenizer_format.h); for tests. */
+size_t mf_tokenizer_pretok_next(int kind, const char *s, size_t len, size_t i);
+
 /* The token's decoded bytes as stored (no UTF-8 assembly), or NULL. */
 const uint8_t *mf_tokenizer_token_bytes(const mf_tokenizer *t, uint32_t id, size_t *len);
 

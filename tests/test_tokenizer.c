@@ -611,6 +611,50 @@ static size_t utf8_of(const char *hex, uint8_t *o)
     return n;
 }
 
+/* The hand-written pre-tokenizers against Python's regex engine
+ * (tests/data/tok-pretok/pretok_vectors.txt: Qwen2, Llama 3 and GPT-2
+ * patterns over random strings of ASCII and Unicode letters, numbers,
+ * spaces, marks, emoji). */
+static void test_pretok(void)
+{
+    FILE *f = fopen("tests/data/tok-pretok/pretok_vectors.txt", "r");
+    CHECK(f != NULL, "pretok_vectors.txt");
+    if (!f) return;
+    static char line[8192];
+    int n = 0, bad = 0, kinds[4] = {0};
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#') continue;
+        char *hex = strchr(line, '\t');
+        char *ends = hex ? strchr(hex + 1, '\t') : NULL;
+        if (!ends) continue;
+        int kind = atoi(line);
+        char text[1024];
+        size_t len = 0;
+        for (char *p = hex + 1; p + 1 < ends && len < sizeof text; p += 2) {
+            unsigned v;
+            sscanf(p, "%2x", &v);
+            text[len++] = (char)v;
+        }
+        char got[2048];
+        size_t gl = 0, i = 0;
+        while (i < len) {
+            size_t j = mf_tokenizer_pretok_next(kind, text, len, i);
+            if (j <= i) break;
+            gl += (size_t)snprintf(got + gl, sizeof got - gl, "%s%zu", gl ? "," : "", j);
+            i = j;
+        }
+        char *want = ends + 1;
+        want[strcspn(want, "\r\n")] = 0;
+        n++;
+        if (kind >= 1 && kind <= 3) kinds[kind]++;
+        if (strcmp(got, want) != 0 && bad++ < 3)
+            fprintf(stderr, "  pretok kind %d text %.*s: got %s want %s\n", kind, (int)(ends - hex - 1), hex + 1, got, want);
+    }
+    fclose(f);
+    CHECK(n >= 4500 && kinds[1] && kinds[2] && kinds[3], "pretok vectors: %d", n);
+    CHECK(bad == 0, "pretok: %d of %d splits differ from the regex engine's", bad, n);
+}
+
 /* NFC against a few hand-checked cases and, when the Unicode Character
  * Database is installed (Debian unicode-data), every line of its
  * NormalizationTest.txt: NFC(c1) = NFC(c2) = NFC(c3) = c2, NFC(c4) = NFC(c5) = c4. */
@@ -768,5 +812,6 @@ int main(void)
     test_roundtrip();
     test_malformed();
     test_nfc();
+    test_pretok();
     return mf_test_done("test_tokenizer");
 }
