@@ -97,7 +97,11 @@ size_t mf_arena_used_bytes(const mf_model *m);
 /* Forget the context (position 0); experts stay cached. */
 int mf_reset(mf_model *m);
 
-/* Append n tokens to the context and compute the logits after the last. */
+/* Append n tokens to the context and compute the logits after the last.
+ * Arguments are checked first (MF_E_ARG, MF_E_TOKEN, MF_E_CONTEXT: nothing
+ * consumed). A flash/CRC error mid-way (MF_E_FLASH, MF_E_CRC, MF_E_IO)
+ * leaves the chunks already done in the context (mf_position() says how
+ * many tokens) and no logits until the next successful feed. */
 int mf_feed(mf_model *m, const uint32_t *tokens, uint32_t n);
 
 /* Like mf_feed, and also writes the logits after every one of the n tokens
