@@ -186,10 +186,26 @@ void mf_attention_head(float *out, const float *q, const float *k, const float *
     for (uint32_t t = 0; t < n_pos; t++) att[t] = mf_dot_f32(q, k + t * kv_stride, head_dim) * scale;
     mf_softmax(att, n_pos);
     memset(out, 0, sizeof(float) * head_dim);
+    uint32_t i0 = 0;
+#ifdef MF_VEC
+    /* Element-wise (no reduction), so vector lanes give the same bits. */
+    i0 = head_dim & ~7u;
+    for (uint32_t i = 0; i < i0; i += 8) {
+        v4f lo = ld4(out + i), hi = ld4(out + i + 4);
+        for (uint32_t t = 0; t < n_pos; t++) {
+            const float *vt = v + t * kv_stride + i;
+            v4f a = {att[t], att[t], att[t], att[t]};
+            lo += a * ld4(vt);
+            hi += a * ld4(vt + 4);
+        }
+        memcpy(out + i, &lo, sizeof lo);
+        memcpy(out + i + 4, &hi, sizeof hi);
+    }
+#endif
     for (uint32_t t = 0; t < n_pos; t++) {
         const float *vt = v + t * kv_stride;
         float a = att[t];
-        for (uint32_t i = 0; i < head_dim; i++) out[i] += a * vt[i];
+        for (uint32_t i = i0; i < head_dim; i++) out[i] += a * vt[i];
     }
 }
 
