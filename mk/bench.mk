@@ -44,3 +44,14 @@ bench: $(BUILD)/moeflash $(BUILD)/bench/stream_plot $(BENCH_IMG) $(BENCH_DIR)/va
 	    $(BENCH_DIR)/valid.txt $(BENCH_RESULTS)
 
 .PHONY: bench
+
+# Redraw the plots and tables from the committed CSVs (no runs).
+bench-plot: $(BUILD)/bench/stream_plot
+	@for c in $(BENCH_RESULTS)/stream_*.csv; do \
+	    [ -f $$c ] || continue; p=$$(basename $$c .csv); p=$${p#stream_}; \
+	    $(BUILD)/bench/stream_plot $$c $(BENCH_RESULTS)/stream_$$p.svg \
+	        "moeflash, tiny model, $$p: tokens/s vs expert RAM" \
+	        > $(BENCH_RESULTS)/stream_$$p.md && echo "bench-plot: $$p"; \
+	done
+
+.PHONY: bench-plot

@@ -1,7 +1,7 @@
 /* bench/stream/plot: turns the CSV written by bench/stream/sweep.sh (one row
  * per `moeflash bench --csv` run, with a leading `sweep` column: wide or
  * headline) into
- *   - OUT.svg: tokens/s (virtual time) against expert RAM, log x, one line
+ *   - OUT.svg: tokens/s (virtual time) against expert RAM, log-log, one line
  *     per policy+predictor from the wide rows, plus the Belady bound
  *     (tokens / bound_seconds);
  *   - on stdout: a Markdown table of the headline rows (those of the most
@@ -111,8 +111,15 @@ int main(int argc, char **argv)
             if (!strcmp(names[k], c)) break;
         if (k == nconf && nconf < 64) strcpy(names[nconf++], c);
     }
-    svgplot *p = svgplot_new(argv[3], "expert RAM (MiB, log scale)", "tokens/s (virtual time)");
+    double wide_tokens = 0;
+    for (int i = 0; i < nrows; i++)
+        if (!strcmp(S(&rows[i], "sweep"), "wide")) wide_tokens = N(&rows[i], "tokens");
+    char title[512];
+    snprintf(title, sizeof title, "%s (%.0f tokens)", argv[3], wide_tokens);
+    svgplot *p = svgplot_new(title, "expert RAM (MiB, log scale)",
+                             "tokens/s, virtual time (log scale)");
     svgplot_set_log_x(p, 1);
+    svgplot_set_log_y(p, 1);
     double *x = malloc(sizeof(double) * (size_t)(nrows + 1));
     double *y = malloc(sizeof(double) * (size_t)(nrows + 1));
     double *pair = malloc(sizeof(double) * 2 * (size_t)(nrows + 1));
@@ -161,6 +168,31 @@ int main(int argc, char **argv)
         if (k == nfr && nfr < 16) fr[nfr++] = v;
     }
     qsort(fr, (size_t)nfr, sizeof(double), cmp_double);
+    /* Summary against the targets: the fastest configuration that needs no
+     * future (not belady) at each fraction. */
+    printf("| profile | expert RAM | best online configuration | tokens/s | x none (target >= 3) "
+           "| efficiency (target >= 0.90) | flash bytes / Belady (target <= 1.2) | recall | "
+           "bound tokens/s |\n|---|---|---|---|---|---|---|---|---|\n");
+    for (int k = 0; k < nfr; k++) {
+        const row *best = NULL, *base = NULL;
+        for (int i = 0; i < nrows; i++) {
+            const row *r = &rows[i];
+            if (strcmp(S(r, "sweep"), "headline") || N(r, "tokens") != maxtok ||
+                fabs(N(r, "expert_ram_fraction") - fr[k]) >= 1e-9)
+                continue;
+            if (!strcmp(S(r, "policy"), "none") && !strcmp(S(r, "predictor"), "none")) base = r;
+            if (strcmp(S(r, "policy"), "belady") &&
+                (!best || N(r, "tokens_per_second") > N(best, "tokens_per_second")))
+                best = r;
+        }
+        if (!best) continue;
+        char c[64];
+        printf("| %s | %.1f%% | %s | %.2f | %.2f | %.3f | %.2f | %.3f | %.2f |\n", S(best, "profile"),
+               100 * fr[k], config_of(best, c, sizeof c), N(best, "tokens_per_second"),
+               base ? N(best, "tokens_per_second") / N(base, "tokens_per_second") : NAN,
+               N(best, "efficiency"), N(best, "flash_bytes_over_belady"),
+               N(best, "prefetch_recall"), N(best, "tokens") / N(best, "bound_seconds"));
+    }
     for (int k = 0; k < nfr; k++) {
         const row *base = NULL;
         for (int i = 0; i < nrows; i++) {

@@ -77,7 +77,7 @@ for prof in $PROFILES; do
     cat "$TMP/rows.$prof"/* >>"$csv"
     echo "sweep: $prof done in $(($(date +%s) - t0)) s -> $csv" >&2
     "$PLOT" "$csv" "$OUT/stream_$prof.svg" \
-        "moeflash, tiny model, $prof: tokens/s vs expert RAM ($WIDE_TOKENS tokens)" \
+        "moeflash, tiny model, $prof: tokens/s vs expert RAM" \
         >"$OUT/stream_$prof.md"
     cat "$OUT/stream_$prof.md"
 done
