@@ -240,6 +240,146 @@ rows2_mve(int q4, const uint8_t *r0, const uint8_t *r1, const int8_t *xq, const 
     *y1 = s1;
 }
 
+/* Sequential s += t[0]; s += t[1]; s += t[2]; s += t[3] (the order of
+ * quant.c) with t pinned to q1 so its lanes are s4..s7. */
+static inline float add4_in_order(float s, float32x4_t t)
+{
+    register float32x4_t v __asm__("q1") = t;
+    __asm__("vadd.f32 %0, %0, s4\n\t"
+            "vadd.f32 %0, %0, s5\n\t"
+            "vadd.f32 %0, %0, s6\n\t"
+            "vadd.f32 %0, %0, s7"
+            : "+t"(s)
+            : "w"(v));
+    return s;
+}
+
+/* The common shape, group a multiple of 32 and cols a multiple of
+ * 4 * group: all rows in one call, four rows at a time, four groups per
+ * block. Per 32 values of a group and row: two 16-byte weight loads and two
+ * VMLADAVA (Q8) or one load, VAND, VSHR and two VMLADAVA (Q4); the two
+ * activation loads are shared by the four rows; one store of each group's
+ * integer sum. Per block and row: the four sums, the four scales (one
+ * gather) and the float products as vectors, then four scalar VADDs in
+ * group order. */
+__attribute__((always_inline)) static inline void
+rows4_all(int q4, const uint8_t *p, size_t rb, uint32_t rows, const int8_t *xq0,
+          const float *xd0, const int32_t *xs0, uint32_t group, uint32_t nblocks, float *y)
+{
+    const uint32_t gs = 2u + (q4 ? group / 2u : group);
+    const uint32_t off[4] = {0, gs, 2u * gs, 3u * gs};
+    const uint32x4_t offv = vldrwq_u32(off);
+    int32_t acc[16] __attribute__((aligned(16)));
+    for (uint32_t r = 0; r + 4u <= rows; r += 4u, p += 4u * rb, y += 4) {
+        const uint8_t *w0 = p + 2, *w1 = w0 + rb, *w2 = w1 + rb, *w3 = w2 + rb;
+        const int8_t *xq = xq0;
+        const float *xd = xd0;
+        const int32_t *xs = xs0;
+        float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+        for (uint32_t b = 0; b < nblocks; b++) {
+            const uint8_t *h0 = w0 - 2, *h1 = w1 - 2, *h2 = w2 - 2, *h3 = w3 - 2;
+            for (uint32_t j = 0; j < 4u; j++) {
+                int32_t c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+                if (q4) {
+                    /* packed: low nibbles = first half, high = second */
+                    const uint32_t h = group / 2u;
+                    const uint8x16_t m = vdupq_n_u8(15);
+                    for (uint32_t k = 0; k < h; k += 16u) {
+                        int8x16_t xl = vldrbq_s8(xq + k), xh = vldrbq_s8(xq + h + k);
+                        uint8x16_t v0 = vldrbq_u8(w0), v1 = vldrbq_u8(w1);
+                        uint8x16_t v2 = vldrbq_u8(w2), v3 = vldrbq_u8(w3);
+                        w0 += 16;
+                        w1 += 16;
+                        w2 += 16;
+                        w3 += 16;
+#define MF_Q4_STEP(c, v)                                                                        \
+    c = (k == 0 ? vmladavq_s8(vreinterpretq_s8_u8(vandq_u8(v, m)), xl)                          \
+                : vmladavaq_s8(c, vreinterpretq_s8_u8(vandq_u8(v, m)), xl));                   \
+    c = vmladavaq_s8(c, vreinterpretq_s8_u8(vshrq_n_u8(v, 4)), xh)
+                        MF_Q4_STEP(c0, v0);
+                        MF_Q4_STEP(c1, v1);
+                        MF_Q4_STEP(c2, v2);
+                        MF_Q4_STEP(c3, v3);
+#undef MF_Q4_STEP
+                    }
+                } else {
+                    for (uint32_t k = 0; k < group; k += 16u) {
+                        int8x16_t x0 = vldrbq_s8(xq + k);
+                        int8x16_t v0 = vldrbq_s8((const int8_t *)w0);
+                        int8x16_t v1 = vldrbq_s8((const int8_t *)w1);
+                        int8x16_t v2 = vldrbq_s8((const int8_t *)w2);
+                        int8x16_t v3 = vldrbq_s8((const int8_t *)w3);
+                        w0 += 16;
+                        w1 += 16;
+                        w2 += 16;
+                        w3 += 16;
+                        c0 = k == 0 ? vmladavq_s8(v0, x0) : vmladavaq_s8(c0, v0, x0);
+                        c1 = k == 0 ? vmladavq_s8(v1, x0) : vmladavaq_s8(c1, v1, x0);
+                        c2 = k == 0 ? vmladavq_s8(v2, x0) : vmladavaq_s8(c2, v2, x0);
+                        c3 = k == 0 ? vmladavq_s8(v3, x0) : vmladavaq_s8(c3, v3, x0);
+                    }
+                }
+                acc[j] = c0;
+                acc[4 + j] = c1;
+                acc[8 + j] = c2;
+                acc[12 + j] = c3;
+                xq += group;
+                /* skip the next group's 2-byte scale */
+                w0 += 2;
+                w1 += 2;
+                w2 += 2;
+                w3 += 2;
+            }
+            float32x4_t xdv = vldrwq_f32(xd);
+            xd += 4;
+            int32x4_t a0 = vldrwq_s32(acc), a1 = vldrwq_s32(acc + 4);
+            int32x4_t a2 = vldrwq_s32(acc + 8), a3 = vldrwq_s32(acc + 12);
+            if (q4) {
+                int32x4_t z = vshlq_n_s32(vldrwq_s32(xs), 3); /* zero point 8 x sum(q) */
+                xs += 4;
+                a0 = vsubq_s32(a0, z);
+                a1 = vsubq_s32(a1, z);
+                a2 = vsubq_s32(a2, z);
+                a3 = vsubq_s32(a3, z);
+            }
+            float32x4_t t;
+            t = vmulq_f32(vmulq_f32(cvtb_f32_f16(vldrhq_gather_offset_u32((const uint16_t *)(const void *)h0, offv)), xdv),
+                          vcvtq_f32_s32(a0));
+            s0 = add4_in_order(s0, t);
+            t = vmulq_f32(vmulq_f32(cvtb_f32_f16(vldrhq_gather_offset_u32((const uint16_t *)(const void *)h1, offv)), xdv),
+                          vcvtq_f32_s32(a1));
+            s1 = add4_in_order(s1, t);
+            t = vmulq_f32(vmulq_f32(cvtb_f32_f16(vldrhq_gather_offset_u32((const uint16_t *)(const void *)h2, offv)), xdv),
+                          vcvtq_f32_s32(a2));
+            s2 = add4_in_order(s2, t);
+            t = vmulq_f32(vmulq_f32(cvtb_f32_f16(vldrhq_gather_offset_u32((const uint16_t *)(const void *)h3, offv)), xdv),
+                          vcvtq_f32_s32(a3));
+            s3 = add4_in_order(s3, t);
+        }
+        y[0] = s0;
+        y[1] = s1;
+        y[2] = s2;
+        y[3] = s3;
+    }
+}
+
+__attribute__((noinline)) static void rows4_q8(const uint8_t *p, size_t rb, uint32_t rows,
+                                               const int8_t *xq, const float *xd, uint32_t group,
+                                               uint32_t nblocks, float *y)
+{
+    if (group == 32u) rows4_all(0, p, rb, rows, xq, xd, 0, 32u, nblocks, y); /* unrolled */
+    else rows4_all(0, p, rb, rows, xq, xd, 0, group, nblocks, y);
+}
+
+__attribute__((noinline)) static void rows4_q4(const uint8_t *p, size_t rb, uint32_t rows,
+                                               const int8_t *xq, const float *xd,
+                                               const int32_t *xs, uint32_t group,
+                                               uint32_t nblocks, float *y)
+{
+    if (group == 32u) rows4_all(1, p, rb, rows, xq, xd, xs, 32u, nblocks, y);
+    else rows4_all(1, p, rb, rows, xq, xd, xs, group, nblocks, y);
+}
+
 __attribute__((noinline)) static void rows2_q8_mve(const uint8_t *r0, const uint8_t *r1,
                                                    const int8_t *xq, const float *xd,
                                                    uint32_t ngroups, uint32_t group, float *y0,
@@ -266,6 +406,11 @@ void mf_matvec_qa_q8_arm(const void *w, const void *xq, float *y, uint32_t rows,
     size_t rb = mf_row_bytes(MF_ENC_Q8, cols, group);
     uint32_t r = 0;
 #if defined(MF_ARM_KERNEL_MVE)
+    if (group && group % 32u == 0 && cols % (4u * group) == 0 && rows >= 4u) {
+        rows4_q8(p, rb, rows, q, xd, group, cols / (4u * group), y);
+        r = rows & ~3u;
+        p += (size_t)r * rb;
+    }
     if (group && group % 16u == 0 && cols % group == 0) {
         for (; r + 2u <= rows; r += 2u, p += 2u * rb)
             rows2_q8_mve(p, p + rb, q, xd, cols / group, group, &y[r], &y[r + 1]);
@@ -284,6 +429,11 @@ void mf_matvec_qa_q4_arm(const void *w, const void *xq, float *y, uint32_t rows,
     size_t rb = mf_row_bytes(MF_ENC_Q4, cols, group);
     uint32_t r = 0;
 #if defined(MF_ARM_KERNEL_MVE)
+    if (group && group % 32u == 0 && cols % (4u * group) == 0 && rows >= 4u) {
+        rows4_q4(p, rb, rows, q, xd, xs, group, cols / (4u * group), y);
+        r = rows & ~3u;
+        p += (size_t)r * rb;
+    }
     if (group && group % 32u == 0 && cols % group == 0) {
         for (; r + 2u <= rows; r += 2u, p += 2u * rb)
             rows2_q4_mve(p, p + rb, q, xd, xs, cols / group, group, &y[r], &y[r + 1]);

@@ -13,7 +13,7 @@ FW_CC ?= arm-none-eabi-gcc
 FW_SIZE ?= arm-none-eabi-size
 FW_NM ?= arm-none-eabi-nm
 FW_OBJDUMP ?= arm-none-eabi-objdump
-FW_DIR := $(BUILD)/$(BOARD)
+FW_DIR ?= $(BUILD)/$(BOARD)
 FW_OPT ?= -O2
 FW_STACK ?= 16384
 FW_MODEL ?= models/tiny-shakespeare-moe
@@ -108,3 +108,19 @@ fw-test-run: $(FW_TEST_ELF)
 	  timeout $(QEMU_TIMEOUT) $(QEMU) $(FW_QEMU) -kernel $$t || exit 1; done
 
 .PHONY: fw-tests fw-test-run
+
+# make BOARD=mps3-an547 fw-bench: exact instruction counts (see bench.sh),
+# written under bench/results/BOARD/. The per-token runs use a build with the
+# arena in DDR so that every expert can be resident (slots up to 64).
+# (`make BOARD=... bench` reaches this once mk/bench.mk defines its host
+# `bench` only for BOARD=host; until then use fw-bench.)
+FW_BENCH_DIR ?= bench/results/$(BOARD)
+fw-bench: $(FW_DIR)/tests/test_kernels.elf $(FW_DIR)/model.img
+	$(MAKE) --no-print-directory BOARD=$(BOARD) FW_DIR=$(BUILD)/$(BOARD)-bench \
+	  FW_ARENA=8388608 FW_LDDEFS=-DARENA_IN_DDR $(BUILD)/$(BOARD)-bench/moeflash.elf
+	sh boards/common/bench.sh $(FW_MACHINE) $(FW_BENCH_DIR) $(FW_DIR)/tests/test_kernels.elf \
+	  $(BUILD)/$(BOARD)-bench/moeflash.elf $(FW_DIR)/model.img
+
+bench: fw-bench
+
+.PHONY: bench fw-bench

@@ -8,6 +8,7 @@ FW_ARENA ?= 966656
 FW_STACK ?= 16384
 FW_LDDEFS ?=
 FW_CONVERT ?= --resident q8 --experts q4
+FW_MACHINE := mps3-an547
 FW_QEMU := -M mps3-an547 -nographic -monitor none -serial none \
   -semihosting-config enable=on,target=native
 FW_QEMU_IMG = -device loader,file=$(FW_DIR)/model.img,addr=0x28000000

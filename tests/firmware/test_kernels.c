@@ -114,27 +114,38 @@ static void run_case(int enc, uint32_t rows, uint32_t cols, uint32_t group)
     }
 }
 
+/* Each case: mark, portable kernel, mark, Arm kernel, mark (setup of the
+ * next case follows). Interval 3i+1 is the portable kernel of case i,
+ * 3i+2 the Arm kernel (1-based, as boards/common/kcount.sh numbers them). */
 static int bench(void)
 {
-    /* q8 and q4, 16 rows x 128 cols (the tiny model's hidden size), group 32 */
-    const uint32_t rows = 16, cols = 128, group = 32;
-    setup(MF_ENC_Q8, rows, cols, group, 0.5f);
-    mf_bench_mark(1);
-    mf_matvec_qa(MF_ENC_Q8, wq, xq, y_ref, rows, cols, group);
-    mf_bench_mark(2);
+    static const uint32_t shapes[][3] = {{16, 128, 32}, {32, 256, 32}, {16, 512, 128}};
+    for (unsigned i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        for (int e = 0; e < 2; e++) {
+            int enc = e == 0 ? MF_ENC_Q8 : MF_ENC_Q4;
+            uint32_t rows = shapes[i][0], cols = shapes[i][1], group = shapes[i][2];
+            setup(enc, rows, cols, group, 0.5f);
+            mf_bench_mark(1);
+            mf_matvec_qa(enc, wq, xq, y_ref, rows, cols, group);
+            mf_bench_mark(2);
 #if defined(MF_ARM_KERNEL_MVE) || defined(MF_ARM_KERNEL_DSP)
-    mf_matvec_qa_q8_arm(wq, xq, y_arm, rows, cols, group);
+            if (enc == MF_ENC_Q8) mf_matvec_qa_q8_arm(wq, xq, y_arm, rows, cols, group);
+            else mf_matvec_qa_q4_arm(wq, xq, y_arm, rows, cols, group);
 #endif
-    mf_bench_mark(3);
-    setup(MF_ENC_Q4, rows, cols, group, 0.5f);
-    mf_bench_mark(4);
-    mf_matvec_qa(MF_ENC_Q4, wq, xq, y_ref, rows, cols, group);
-    mf_bench_mark(5);
-#if defined(MF_ARM_KERNEL_MVE) || defined(MF_ARM_KERNEL_DSP)
-    mf_matvec_qa_q4_arm(wq, xq, y_arm, rows, cols, group);
-#endif
-    mf_bench_mark(6);
-    con_puts("bench kernel=" MF_ARM_KERNEL_NAME " rows=16 cols=128 group=32 macs=2048\n");
+            mf_bench_mark(3);
+            con_puts("bench case ");
+            con_putu(i * 2u + (unsigned)e);
+            con_puts(e == 0 ? " q8 " : " q4 ");
+            con_putu(rows);
+            con_puts("x");
+            con_putu(cols);
+            con_puts(" group ");
+            con_putu(group);
+            con_puts(" macs ");
+            con_putu((uint64_t)rows * cols);
+            con_puts(" kernel " MF_ARM_KERNEL_NAME "\n");
+        }
+    }
     return 0;
 }
 

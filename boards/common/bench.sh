@@ -1,0 +1,128 @@
+#!/bin/sh
+# Deterministic cost of the firmware on a QEMU Cortex-M board: exact
+# executed-instruction counts from `qemu-system-arm -singlestep -d
+# exec,nochain` (one log line per executed instruction), never -icount time
+# (which is not an instruction count for Helium code, see shared NOTES).
+#
+#   sh boards/common/bench.sh MACHINE OUTDIR TEST_ELF FW_ELF IMAGE
+#
+# 1. kernels: test_kernels.elf "bench" mode, instructions between marks for
+#    the portable and the Arm q8/q4 matvec on several shapes -> MAC/instr.
+# 2. per token: the firmware with its image in the QSPI window, greedy
+#    generation, instructions between the per-token marks (mf_token_mark),
+#    split by function into matvec kernels, flash reads (memcpy: the
+#    memory-mapped port's read) and the rest, for several expert-slot counts
+#    (2 = top_k = pure streaming ... 64 = every expert resident).
+# Writes OUTDIR/kernels.txt and OUTDIR/tokens.txt (and prints them).
+M=$1; OUT=$2; TELF=$3; FELF=$4; IMG=$5
+TOKENS=${BENCH_TOKENS:-5}
+SLOTS=${BENCH_SLOTS:-2 8 32 64}
+mkdir -p "$OUT"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+QEMU="qemu-system-arm -M $M -nographic -monitor none -serial none -semihosting-config enable=on,target=native"
+
+# Counts instructions per interval between executions of the mark function
+# [lo, hi) (excluded), and per function class for the PCs given in the
+# class file (lines "lo hi class", 8-digit hex; 8-digit lower-case hex
+# strings compare like the numbers they spell).
+cat >"$tmp/count.awk" <<'AWK'
+FNR == NR { clo[++nc] = $1; chi[nc] = $2; cname[nc] = $3; next }
+/^Trace/ {
+    split($4, a, "/"); pc = a[2];
+    if (pc == lo) { id++; next }
+    if (pc > lo && pc < hi) next
+    if (!id) next
+    n[id]++
+    if (!(pc in cls)) {
+        cls[pc] = "other"
+        for (i = 1; i <= nc; i++) if (pc >= clo[i] && pc < chi[i]) { cls[pc] = cname[i]; break }
+    }
+    byc[id, cls[pc]]++
+    seen[cls[pc]] = 1
+}
+END {
+    for (i = 1; i <= id; i++) {
+        line = i " " n[i] + 0
+        for (c in seen) line = line " " c "=" (byc[i, c] + 0)
+        print line
+    }
+}
+AWK
+
+# class file from the ELF's symbols: matvec kernels, memcpy, everything else
+classes() {
+    arm-none-eabi-nm -S "$1" | awk '
+        NF == 4 && ($3 == "T" || $3 == "t") {
+            c = ""
+            if ($4 ~ /^(mf_matvec|rows[24]_|row_q|dot_|mf_matvec_qa)/) c = "kernel"
+            if ($4 == "memcpy") c = "flashread"
+            if (c != "") printf "%s %08x %s\n", $1, strtonum_hex($1) + strtonum_hex($2), c
+        }
+        function strtonum_hex(h,   i, v, d) {
+            v = 0; h = tolower(h)
+            for (i = 1; i <= length(h); i++) { d = index("0123456789abcdef", substr(h, i, 1)) - 1; v = v * 16 + d }
+            return v
+        }'
+}
+
+markrange() {
+    arm-none-eabi-nm -S "$1" | awk -v s="$2" '$4 == s { print $1, $2 }' | head -n 1 |
+        while read a n; do printf '%s %08x\n' "$a" $((0x$a + 0x$n)); done
+}
+
+traced() { # elf append-args stdout-file extra-qemu-args...
+    elf=$1; args=$2; out=$3; shift 3
+    set -- $(markrange "$elf" "$MARK") "$@"
+    lo=$1; hi=$2; shift 2
+    classes "$elf" >"$tmp/classes"
+    mkfifo "$tmp/log"
+    awk -v lo="$lo" -v hi="$hi" -f "$tmp/count.awk" "$tmp/classes" "$tmp/log" >"$tmp/awk.out" &
+    timeout 3600 $QEMU -kernel "$elf" "$@" -append "$args" \
+        -singlestep -d exec,nochain -D "$tmp/log" >"$out" 2>&1
+    rc=$?
+    wait
+    rm -f "$tmp/log"
+    return $rc
+}
+
+# ---- 1. kernels ----
+MARK=mf_bench_mark traced "$TELF" bench "$tmp/k.stdout"
+{
+    echo "# Executed instructions per matvec call (QEMU $M, -singlestep -d exec,nochain),"
+    echo "# from $(basename "$TELF") bench mode; MAC = rows x cols multiply-accumulates."
+    echo "# case enc rows x cols group MACs | portable: instr MAC/instr | arm ($(grep -o 'kernel [a-z]*' "$tmp/k.stdout" | head -n 1 | cut -d' ' -f2)): instr MAC/instr | speed-up"
+    grep '^bench case' "$tmp/k.stdout" | while read _ _ c enc shape _ g _ macs _ _; do
+        p=$(awk -v i=$((3 * c + 1)) '$1 == i { print $2 }' "$tmp/awk.out")
+        a=$(awk -v i=$((3 * c + 2)) '$1 == i { print $2 }' "$tmp/awk.out")
+        awk -v c="$c" -v e="$enc" -v s="$shape" -v g="$g" -v m="$macs" -v p="$p" -v a="$a" 'BEGIN {
+            printf "%2d %s %-8s g%-4d %7d | %8d %5.3f | %7d %5.3f | %5.1fx\n", c, e, s, g, m, p, m / p, a, m / a, p / a }'
+    done
+} >"$OUT/kernels.txt"
+cat "$OUT/kernels.txt"
+
+# ---- 2. per token ----
+{
+    echo "# Executed instructions per generated token (QEMU $M, image $(basename "$IMG") in the QSPI window,"
+    echo "# greedy, prompt R, $TOKENS tokens; the first token after the prompt is dropped from the mean)."
+    echo "# kernel = matvec kernels; flashread = memcpy out of the memory-mapped flash (expert and table reads);"
+    echo "# other = attention, norms, routing, sampling, runtime bookkeeping."
+    echo "# slots | instr/token | kernel | flashread | other | flash bytes/token"
+} >"$OUT/tokens.txt"
+for s in $SLOTS; do
+    MARK=mf_token_mark traced "$FELF" "tokens=$TOKENS slots=$s prompt=R" "$tmp/f.stdout" \
+        -device loader,file="$IMG",addr=0x28000000 || { echo "run slots=$s failed"; cat "$tmp/f.stdout"; continue; }
+    fb=$(sed -n 's/.* flash_bytes \([0-9]*\).*/\1/p' "$tmp/f.stdout")
+    awk -v s="$s" -v T="$TOKENS" -v fb="$fb" '
+        { for (i = 3; i <= NF; i++) { split($i, kv, "="); v[$1, kv[1]] = kv[2] } tot[$1] = $2; n = $1 }
+        END {
+            # intervals 1..n: token k generated between mark k-1 and mark k;
+            # skip interval 1 (its expert misses are not steady state) and the
+            # last (from the last mark to the exit: final sample, statistics)
+            c = 0; t = 0; k = 0; f = 0; o = 0
+            for (i = 2; i < n; i++) { c++; t += tot[i]; k += v[i, "kernel"]; f += v[i, "flashread"]; o += v[i, "other"] }
+            if (!c) { print s " no data"; exit }
+            printf "%5d | %11d | %9d | %9d | %9d | %d (whole run incl. prompt: %d bytes)\n", s, t / c, k / c, f / c, o / c, fb / (T + 1), fb
+        }' "$tmp/awk.out" >>"$OUT/tokens.txt"
+done
+cat "$OUT/tokens.txt"
