@@ -6,6 +6,10 @@
 #include "../runtime/ops.h"
 #include "../runtime/quant.h"
 
+#ifndef COMBINED_LATE_COOC
+#define COMBINED_LATE_COOC 0.07f /* tuned on the first 1024 validation tokens */
+#endif
+
 /* Router probabilities of layer `layer` for the n rows of x, into s->ps:
  * rows normalised with that layer's post-attention norm weights. */
 static void lookahead_probs(mf_model *m, uint32_t layer, const float *x, uint32_t n)
@@ -153,6 +157,10 @@ static void late_lookahead(mf_model *m, uint32_t layer, uint32_t n, uint32_t tot
     mf_expert_store *s = &m->store;
     uint32_t E = m->h.n_experts;
     lookahead_probs(m, layer, m->x, n);
+    if (s->predictor == MF_PREDICT_COMBINED && s->have_profile && layer >= 1)
+        for (uint32_t t = 0; t < n; t++)
+            add_cooc(m, layer, m->topk_idx + (size_t)t * m->h.top_k, NULL, s->ps + (size_t)t * E,
+                     COMBINED_LATE_COOC);
     uint64_t cap = (uint64_t)total * n;
     for (uint32_t rank = 0; rank < E; rank++)
         for (uint32_t t = 0; t < n; t++) {
