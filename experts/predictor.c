@@ -72,6 +72,7 @@ static void prefetch_top(mf_model *m, uint32_t layer, uint32_t n, uint32_t per_t
     for (uint32_t rank = 0; rank < per_token; rank++)
         for (uint32_t t = 0; t < n; t++) {
             mf_topk(s->ps + (size_t)t * E, E, rank + 1, s->pidx);
+            if (rank > 0 && s->ps[(size_t)t * E + s->pidx[rank]] < s->min_prob) continue;
             (void)mf_store_prefetch(s, layer, s->pidx[rank]);
         }
 }
@@ -166,6 +167,7 @@ static void late_lookahead(mf_model *m, uint32_t layer, uint32_t n, uint32_t tot
         for (uint32_t t = 0; t < n; t++) {
             if (n_predicted(s, layer) >= cap) return;
             mf_topk(s->ps + (size_t)t * E, E, rank + 1, s->pidx);
+            if (rank > 0 && s->ps[(size_t)t * E + s->pidx[rank]] < s->min_prob) continue;
             (void)mf_store_prefetch(s, layer, s->pidx[rank]);
         }
 }

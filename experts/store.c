@@ -88,6 +88,7 @@ int mf_store_init(mf_expert_store *s, mf_arena *a, const mf_port *port, const mf
     s->policy = opt->policy;
     s->predictor = opt->predictor;
     s->batch = batch;
+    s->min_prob = opt->prefetch_min_prob;
     s->stats = stats;
     s->queue_depth = (port->read_start && port->poll && port->wait) ? port->queue_depth : 0;
     s->prefetch_budget = opt->prefetch_budget

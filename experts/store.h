@@ -90,6 +90,7 @@ typedef struct {
     int verify, policy, predictor;
     uint32_t max_retries, inflight, queue_depth, prefetch_budget;
     uint32_t batch;
+    float min_prob;        /* opt.prefetch_min_prob */
     uint32_t layer;        /* the layer being computed */
     uint32_t n_chunk;      /* tokens in the current chunk */
     mf_stats *stats;

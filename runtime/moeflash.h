@@ -78,6 +78,10 @@ typedef struct {
                                `moeflash profile`; N + top_k <= expert_slots) */
     uint32_t prefetch_budget;/* most experts a predictor reads ahead per layer and
                                token; 0 = top_k (cooc, lookahead), 2*top_k (combined) */
+    float prefetch_min_prob;/* lookahead/combined: a candidate whose predicted
+                               router probability is below this is neither
+                               predicted nor read (saves flash bandwidth on
+                               flash-bound boards); 0 = no threshold */
 } mf_options;
 
 void mf_options_default(mf_options *opt);

@@ -115,6 +115,17 @@ int cli_runtime_option(const char *cmd, int argc, char **argv, int *i, cli_model
         cm->opt.float_activations = 1;
         return 1;
     }
+    if (!strcmp(a, "--prefetch-min")) {
+        double x;
+        if (!(v = cli_value(cmd, argc, argv, i))) return -1;
+        if (cli_parse_f(v, &x) || x < 0 || x > 1) {
+            fprintf(stderr, "moeflash %s: --prefetch-min: expected a probability in [0,1], got '%s'\n",
+                    cmd, v);
+            return -1;
+        }
+        cm->opt.prefetch_min_prob = (float)x;
+        return 1;
+    }
     if (!strcmp(a, "--expert-ram")) {
         if (!(v = cli_value(cmd, argc, argv, i))) return -1;
         if (cli_parse_u64(v, &cm->expert_ram) || cm->expert_ram == 0) {
