@@ -8,18 +8,23 @@
  *              P(b at l+1 | a at l), plus half the same over layer l-1
  *              (two layers back); the top prefetch_budget experts. Layer 0:
  *              the most frequent experts of the profile.
- *   lookahead  layer l+1's router applied to the hidden state available
- *              when layer l routes (the residual after layer l's
- *              attention), normalised with layer l+1's post-attention norm
- *              weights; the top prefetch_budget experts. Layer 0: the same
- *              on the embedding.
- *   combined   two stages per layer, at most 2*top_k reads per layer and
- *              token: (A) when layer l routes, the top_k of layer l+1's
- *              router probabilities (as lookahead) plus half the
- *              co-occurrence probabilities when the image has a profile;
- *              (B) when layer l has finished, layer l+1's router on layer
- *              l's output (only layer l+1's attention is still missing),
- *              its top_k not already read. Layer 0: (B) on the embedding.
+ *   lookahead  when layer l has finished: layer l+1's router applied to
+ *              layer l's output normalised with layer l+1's post-attention
+ *              norm weights (only layer l+1's attention is still missing);
+ *              the top prefetch_budget experts. The reads overlap layer
+ *              l+1's attention. Layer 0: the same on the embedding.
+ *   combined   two stages per layer, at most prefetch_budget (2*top_k)
+ *              experts per layer and token: (A) when layer l routes (reads
+ *              overlap layer l's expert compute): layer l+1's router on the
+ *              residual after layer l's attention (normalised as above),
+ *              plus half the co-occurrence probabilities when the image has
+ *              a profile, its top budget/2; (B) when layer l has finished:
+ *              the lookahead probabilities plus 0.07 x co-occurrence with
+ *              layer l's choices, topping the layer's predicted set up to
+ *              the budget. Layer 0: (B) on the embedding.
+ *
+ * opt.prefetch_min_prob: beyond each token's first candidate, candidates
+ * scored below it are neither predicted nor read.
  *
  * The forward pass calls the three hooks below; each costs one router
  * matvec per token at most, charged to the port as compute.
