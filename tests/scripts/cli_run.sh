@@ -89,6 +89,7 @@ expect_fail "cannot open" generate "$T/nonexistent.img" --prompt hi --tokens 5
 expect_fail "not a moeflash image" generate "$T/val.txt" --prompt hi --tokens 5
 expect_fail "expert-ram" generate "$T/tiny.img" --prompt hi --tokens 5 --expert-ram 1000
 expect_fail "slots" generate "$T/tiny.img" --prompt hi --tokens 5 --slots 0
+expect_fail "not both" generate "$T/tiny.img" --prompt hi --tokens 5 --slots 4 --expert-ram 2000000
 expect_fail "context" generate "$T/tiny.img" --prompt hi --tokens 50 --context 20
 expect_fail "invalid argument" generate "$T/tiny.img" --prompt hi --tokens 5 --context 100000
 expect_fail "window" ppl "$T/tiny.img" --text "$T/val.txt" --window 1

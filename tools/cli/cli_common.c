@@ -55,6 +55,11 @@ int cli_runtime_option(const char *cmd, int argc, char **argv, int *i, cli_model
 {
     const char *a = argv[*i];
     const char *v;
+    if ((!strcmp(a, "--slots") && cm->expert_ram) ||
+        (!strcmp(a, "--expert-ram") && cm->opt.expert_slots)) {
+        fprintf(stderr, "moeflash %s: give either --slots or --expert-ram, not both\n", cmd);
+        return -1;
+    }
     if (!strcmp(a, "--slots")) {
         if (!(v = cli_value(cmd, argc, argv, i))) return -1;
         return u32_opt(cmd, a, v, 1, &cm->opt.expert_slots) ? -1 : 1;

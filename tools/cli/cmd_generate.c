@@ -10,7 +10,7 @@
 
 static const char *USAGE =
     "usage: moeflash generate IMG --prompt TEXT --tokens N [--temperature T] [--top-p P] "
-    "[--seed S] [--slots N | --expert-ram BYTES] [--context N] [--batch N] [--verify 0|1|2]\n";
+    "[--seed S] [--slots N | --expert-ram BYTES] [--context N] [--batch N] [--verify 0|1|2] [--float-activations] [--quiet]\n";
 
 int cmd_generate(int argc, char **argv)
 {
