@@ -91,7 +91,8 @@ expect_fail "expert-ram" generate "$T/tiny.img" --prompt hi --tokens 5 --expert-
 expect_fail "slots" generate "$T/tiny.img" --prompt hi --tokens 5 --slots 0
 expect_fail "not both" generate "$T/tiny.img" --prompt hi --tokens 5 --slots 4 --expert-ram 2000000
 expect_fail "context" generate "$T/tiny.img" --prompt hi --tokens 50 --context 20
-expect_fail "invalid argument" generate "$T/tiny.img" --prompt hi --tokens 5 --context 100000
+expect_fail "exceeds the image's max_seq" generate "$T/tiny.img" --prompt hi --tokens 5 --context 100000
+expect_fail "fewer than the model's top_k" generate "$T/tiny.img" --prompt hi --tokens 5 --slots 1
 expect_fail "window" ppl "$T/tiny.img" --text "$T/val.txt" --window 1
 expect_fail "cannot read" ppl "$T/tiny.img" --text "$T/nonexistent.txt"
 expect_fail "fewer than one window" ppl "$T/tiny.img" --text "$T/p.txt"

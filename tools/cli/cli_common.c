@@ -150,13 +150,24 @@ int cli_open(const char *cmd, const char *path, cli_model *cm)
         return 1;
     }
     cm->open = 1;
+    mf_info info;
+    int rc = mf_image_info(&cm->port, &info);
+    if (rc) {
+        fprintf(stderr, "moeflash %s: %s: %s\n", cmd, path, mf_strerror(rc));
+        return 1;
+    }
+    /* The runtime would say MF_E_ARG; name the option instead. */
+    if (cm->opt.context_len > info.max_seq) {
+        fprintf(stderr, "moeflash %s: --context %u exceeds the image's max_seq (%u)\n", cmd,
+                cm->opt.context_len, info.max_seq);
+        return 1;
+    }
+    if (cm->opt.expert_slots && cm->opt.expert_slots < info.top_k) {
+        fprintf(stderr, "moeflash %s: --slots %u is fewer than the model's top_k (%u)\n", cmd,
+                cm->opt.expert_slots, info.top_k);
+        return 1;
+    }
     if (cm->expert_ram) {
-        mf_info info;
-        int rc = mf_image_info(&cm->port, &info);
-        if (rc) {
-            fprintf(stderr, "moeflash %s: %s: %s\n", cmd, path, mf_strerror(rc));
-            return 1;
-        }
         uint64_t slots = info.expert_bytes ? cm->expert_ram / info.expert_bytes : 0;
         if (slots < info.top_k) {
             fprintf(stderr,
@@ -169,7 +180,7 @@ int cli_open(const char *cmd, const char *path, cli_model *cm)
         }
         cm->opt.expert_slots = slots > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)slots;
     }
-    int rc = mf_arena_bytes(&cm->port, &cm->opt, &cm->arena_bytes);
+    rc = mf_arena_bytes(&cm->port, &cm->opt, &cm->arena_bytes);
     if (rc) {
         fprintf(stderr, "moeflash %s: %s: %s\n", cmd, path, mf_strerror(rc));
         return 1;
