@@ -32,6 +32,9 @@ uint64_t board_now_ns(void);
 /* Stops the program with this status (QEMU exits with it). */
 void board_exit(int status) __attribute__((noreturn));
 
+/* Bytes of stack used so far (high-water mark; boards/common/startup.c). */
+size_t board_stack_used(void);
+
 /* Console helpers (console.c), no printf and no heap. */
 void con_puts(const char *s);
 void con_putu(uint64_t v);

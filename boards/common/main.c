@@ -218,6 +218,8 @@ int main(void)
         con_putu(st.hits);
         con_puts(" misses ");
         con_putu(st.misses);
+        con_puts(" stack_used ");
+        con_putu(board_stack_used());
         con_puts("\n# host-time ms: init ");
         con_putf((double)(t1 - t0) / 1e6, 1);
         con_puts(" prompt ");

@@ -11,7 +11,9 @@
 
 extern uint32_t __data_load[], __data_start[], __data_end[];
 extern uint32_t __bss_start[], __bss_end[];
-extern uint32_t __stack_top[];
+extern uint32_t __stack_top[], __stack_bottom[];
+
+#define STACK_PAINT 0x5AC3A55Cu
 
 int main(void);
 void Reset_Handler(void) __attribute__((noreturn));
@@ -38,6 +40,13 @@ __attribute__((section(".vectors"), used)) const vector_fn mf_vectors[16] = {
 };
 
 void Default_Handler(void) {}
+
+size_t board_stack_used(void)
+{
+    const uint32_t *q = __stack_bottom;
+    while (q < __stack_top && *q == STACK_PAINT) q++;
+    return (size_t)((const uint8_t *)__stack_top - (const uint8_t *)q);
+}
 
 /* newlib's libc may reference these through __libc_init_array; nothing to do. */
 void _init(void) {}
@@ -81,6 +90,13 @@ void Reset_Handler(void)
     volatile uint32_t *s = __data_load, *d = __data_start;
     while (d < __data_end) *d++ = *s++;
     for (volatile uint32_t *b = __bss_start; b < __bss_end;) *b++ = 0;
+    /* Paint the stack below the current frame so that board_stack_used()
+     * can report the high-water mark. */
+    {
+        uint32_t sp;
+        __asm__ volatile("mov %0, sp" : "=r"(sp));
+        for (volatile uint32_t *q = __stack_bottom; (uint32_t)(uintptr_t)q < sp - 64u;) *q++ = STACK_PAINT;
+    }
 
 #if defined(__ARM_FP) || defined(__ARM_FEATURE_MVE)
     /* CPACR: full access to CP10/CP11 (FPU and, on v8.1-M, MVE). */

@@ -3,7 +3,7 @@
 FW_CPU := -mcpu=cortex-m3 -mthumb -mfloat-abi=soft
 FW_LDSCRIPT := boards/mps2-an385/link.ld.S
 FW_BOARD_SRC := boards/common/board_qemu.c port/semihost/semihost.c
-FW_ARENA ?= 966656
+FW_ARENA ?= 999424
 FW_STACK ?= 16384
 FW_LDDEFS ?=
 FW_CONVERT ?= --resident q8 --experts q4

@@ -5,7 +5,7 @@ FW_CPU := -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16
 FW_EXTRA_DEFS := -DMF_HAVE_ARM_KERNELS
 FW_LDSCRIPT := boards/mps2-an386/link.ld.S
 FW_BOARD_SRC := boards/common/board_qemu.c port/semihost/semihost.c
-FW_ARENA ?= 966656
+FW_ARENA ?= 999424
 FW_STACK ?= 16384
 FW_LDDEFS ?=
 FW_CONVERT ?= --resident q8 --experts q4
