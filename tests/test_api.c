@@ -167,6 +167,39 @@ static void test_errors(void)
     CHECK(mf_arena_bytes(&port, &o2, &need) == MF_E_ARG, "context beyond max_seq");
     free(arena);
 
+    /* The computed size is exact for every combination of options: init
+     * succeeds with it and fails one byte short. */
+    {
+        mf_info info;
+        mf_image_info(&port, &info);
+        const uint32_t ctxs[] = {1, 33, 0}, batches[] = {1, 5, 64},
+                       slots[] = {0, 3, info.n_layers * info.n_experts};
+        int exact = 1, short_fails = 1;
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 3; j++)
+                for (int k = 0; k < 3; k++) {
+                    mf_options_default(&o2);
+                    o2.context_len = ctxs[i];
+                    o2.prefill_batch = batches[j];
+                    o2.expert_slots = slots[k];
+                    o2.float_activations = (i + j + k) & 1;
+                    size_t b = 0;
+                    if (mf_arena_bytes(&port, &o2, &b) != MF_OK) {
+                        exact = 0;
+                        continue;
+                    }
+                    uint8_t *ar = malloc(b + 1);
+                    mf_model *mm2;
+                    /* an odd start address exercises the alignment slack */
+                    if (mf_init(&mm2, &port, &o2, ar + 1, b) != MF_OK || mf_arena_used_bytes(mm2) != b)
+                        exact = 0;
+                    if (mf_init(&mm2, &port, &o2, ar + 1, b - 1) != MF_E_ARENA) short_fails = 0;
+                    free(ar);
+                }
+        CHECK(exact, "arena size not exact for some options");
+        CHECK(short_fails, "one byte short did not give MF_E_ARENA for some options");
+    }
+
     /* Error strings: one per code, distinct. */
     int codes[] = {MF_OK,    MF_E_ARG,     MF_E_IO,    MF_E_FORMAT, MF_E_VERSION,
                    MF_E_CRC, MF_E_RANGE,   MF_E_ARENA, MF_E_CONTEXT, MF_E_STATE,
