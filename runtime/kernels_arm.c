@@ -363,11 +363,96 @@ rows4_all(int q4, const uint8_t *p, size_t rb, uint32_t rows, const int8_t *xq0,
     }
 }
 
+/* Q8, group 32, four rows: one group of all four rows in hand-scheduled
+ * Helium (two activation loads, eight weight loads with post-increment
+ * that also skips the next group's scale, eight VMLADAV(A)). "Te" = an even
+ * general-purpose register, which VMLADAV's accumulator must be. */
+static inline void group4_q8_g32(const int8_t **px, const uint8_t **pw0, const uint8_t **pw1,
+                                 const uint8_t **pw2, const uint8_t **pw3, int32_t *a0p,
+                                 int32_t *a1p, int32_t *a2p, int32_t *a3p)
+{
+    const int8_t *x = *px;
+    const uint8_t *w0 = *pw0, *w1 = *pw1, *w2 = *pw2, *w3 = *pw3;
+    int32_t a0, a1, a2, a3;
+    __asm__ volatile("vldrb.s8 q0, [%[x]], #16\n\t"
+                     "vldrb.s8 q1, [%[x]], #16\n\t"
+                     "vldrb.s8 q2, [%[w0]], #16\n\t"
+                     "vldrb.s8 q3, [%[w1]], #16\n\t"
+                     "vmladav.s8 %[a0], q2, q0\n\t"
+                     "vldrb.s8 q2, [%[w0]], #18\n\t"
+                     "vmladav.s8 %[a1], q3, q0\n\t"
+                     "vldrb.s8 q3, [%[w1]], #18\n\t"
+                     "vmladava.s8 %[a0], q2, q1\n\t"
+                     "vldrb.s8 q2, [%[w2]], #16\n\t"
+                     "vmladava.s8 %[a1], q3, q1\n\t"
+                     "vldrb.s8 q3, [%[w3]], #16\n\t"
+                     "vmladav.s8 %[a2], q2, q0\n\t"
+                     "vldrb.s8 q2, [%[w2]], #18\n\t"
+                     "vmladav.s8 %[a3], q3, q0\n\t"
+                     "vldrb.s8 q3, [%[w3]], #18\n\t"
+                     "vmladava.s8 %[a2], q2, q1\n\t"
+                     "vmladava.s8 %[a3], q3, q1"
+                     : [x] "+r"(x), [w0] "+r"(w0), [w1] "+r"(w1), [w2] "+r"(w2), [w3] "+r"(w3),
+                       [a0] "=&Te"(a0), [a1] "=&Te"(a1), [a2] "=&Te"(a2), [a3] "=&Te"(a3)
+                     :
+                     : "q0", "q1", "q2", "q3", "memory");
+    *px = x;
+    *pw0 = w0;
+    *pw1 = w1;
+    *pw2 = w2;
+    *pw3 = w3;
+    *a0p = a0;
+    *a1p = a1;
+    *a2p = a2;
+    *a3p = a3;
+}
+
+__attribute__((noinline)) static void rows4_q8_g32(const uint8_t *p, size_t rb, uint32_t rows,
+                                                   const int8_t *xq0, const float *xd0,
+                                                   uint32_t nblocks, float *y)
+{
+    const uint32_t off[4] = {0, 34u, 68u, 102u};
+    const uint32x4_t offv = vldrwq_u32(off);
+    int32_t acc[16] __attribute__((aligned(16)));
+    for (uint32_t r = 0; r + 4u <= rows; r += 4u, p += 4u * rb, y += 4) {
+        const uint8_t *w0 = p + 2, *w1 = w0 + rb, *w2 = w1 + rb, *w3 = w2 + rb;
+        const int8_t *xq = xq0;
+        const float *xd = xd0;
+        float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+        for (uint32_t b = 0; b < nblocks; b++) {
+            const uint8_t *h0 = w0 - 2, *h1 = w1 - 2, *h2 = w2 - 2, *h3 = w3 - 2;
+            group4_q8_g32(&xq, &w0, &w1, &w2, &w3, &acc[0], &acc[4], &acc[8], &acc[12]);
+            group4_q8_g32(&xq, &w0, &w1, &w2, &w3, &acc[1], &acc[5], &acc[9], &acc[13]);
+            group4_q8_g32(&xq, &w0, &w1, &w2, &w3, &acc[2], &acc[6], &acc[10], &acc[14]);
+            group4_q8_g32(&xq, &w0, &w1, &w2, &w3, &acc[3], &acc[7], &acc[11], &acc[15]);
+            float32x4_t xdv = vldrwq_f32(xd);
+            xd += 4;
+            float32x4_t t;
+            t = vmulq_f32(vmulq_f32(cvtb_f32_f16(vldrhq_gather_offset_u32((const uint16_t *)(const void *)h0, offv)), xdv),
+                          vcvtq_f32_s32(vldrwq_s32(acc)));
+            s0 = add4_in_order(s0, t);
+            t = vmulq_f32(vmulq_f32(cvtb_f32_f16(vldrhq_gather_offset_u32((const uint16_t *)(const void *)h1, offv)), xdv),
+                          vcvtq_f32_s32(vldrwq_s32(acc + 4)));
+            s1 = add4_in_order(s1, t);
+            t = vmulq_f32(vmulq_f32(cvtb_f32_f16(vldrhq_gather_offset_u32((const uint16_t *)(const void *)h2, offv)), xdv),
+                          vcvtq_f32_s32(vldrwq_s32(acc + 8)));
+            s2 = add4_in_order(s2, t);
+            t = vmulq_f32(vmulq_f32(cvtb_f32_f16(vldrhq_gather_offset_u32((const uint16_t *)(const void *)h3, offv)), xdv),
+                          vcvtq_f32_s32(vldrwq_s32(acc + 12)));
+            s3 = add4_in_order(s3, t);
+        }
+        y[0] = s0;
+        y[1] = s1;
+        y[2] = s2;
+        y[3] = s3;
+    }
+}
+
 __attribute__((noinline)) static void rows4_q8(const uint8_t *p, size_t rb, uint32_t rows,
                                                const int8_t *xq, const float *xd, uint32_t group,
                                                uint32_t nblocks, float *y)
 {
-    if (group == 32u) rows4_all(0, p, rb, rows, xq, xd, 0, 32u, nblocks, y); /* unrolled */
+    if (group == 32u) rows4_q8_g32(p, rb, rows, xq, xd, nblocks, y);
     else rows4_all(0, p, rb, rows, xq, xd, 0, group, nblocks, y);
 }
 
