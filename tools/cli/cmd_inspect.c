@@ -236,6 +236,35 @@ static int print_dir(ctx *c, uint32_t kind, const char *key, uint64_t *total)
     return 0;
 }
 
+/* Text mode: the encoding of every expert as a layer x expert grid (rows of
+ * at most 32 experts), a count per encoding and the average bits per expert
+ * weight (all expert bytes, scales included). */
+static int print_grid(ctx *c, uint32_t kind, uint64_t total)
+{
+    const mf_image_header *h = c->h;
+    uint64_t count[MF_ENC_COUNT + 1] = {0};
+    printf("%s encodings (layer x expert):\n", kind == MF_SEC_EXPERT_DIR ? "expert" : "fallback");
+    for (uint32_t l = 0; l < h->n_layers; l++)
+        for (uint32_t x0 = 0; x0 < h->n_experts; x0 += 32) {
+            if (x0 == 0) printf("  L%-4u", l);
+            else printf("  %-5s", "");
+            printf("%4u:", x0);
+            for (uint32_t x = x0; x < h->n_experts && x < x0 + 32; x++) {
+                mf_expert_entry e;
+                if (mf_image_expert_entry(c->port, h, kind, l, x, &e)) return -1;
+                printf(" %-4s", enc_name(e.encoding));
+                count[e.encoding < MF_ENC_COUNT ? e.encoding : MF_ENC_COUNT]++;
+            }
+            printf("\n");
+        }
+    printf("  counts:");
+    for (int e = 0; e < MF_ENC_COUNT; e++)
+        if (count[e]) printf(" %s %llu", enc_name(e), (unsigned long long)count[e]);
+    double weights = 3.0 * h->hidden * h->expert_ffn * h->n_layers * h->n_experts;
+    printf("; average %.3f bits per expert weight\n", weights > 0 ? 8.0 * (double)total / weights : 0.0);
+    return 0;
+}
+
 int cmd_inspect(int argc, char **argv)
 {
     const char *path = NULL;
@@ -274,6 +303,8 @@ int cmd_inspect(int argc, char **argv)
     print_header(&c, path);
     int bad = print_resident(&c, &res_bytes) || print_dir(&c, MF_SEC_EXPERT_DIR, "experts", &exp_bytes) ||
               (has_fb && print_dir(&c, MF_SEC_FALLBACK_DIR, "fallback", &fb_bytes));
+    if (!bad && !c.json)
+        bad = print_grid(&c, MF_SEC_EXPERT_DIR, exp_bytes) || (has_fb && print_grid(&c, MF_SEC_FALLBACK_DIR, fb_bytes));
     if (!bad) {
         if (c.json) {
             printf(", \"resident_bytes\": %llu, \"expert_bytes\": %llu, \"fallback_bytes\": %llu",
