@@ -13,7 +13,8 @@
 #    split by function into matvec kernels, flash reads (memcpy: the
 #    memory-mapped port's read) and the rest, for several expert-slot counts
 #    (2 = top_k = pure streaming ... 64 = every expert resident).
-# Writes OUTDIR/kernels.txt and OUTDIR/tokens.txt (and prints them).
+# Writes OUTDIR/kernels.txt, OUTDIR/tokens.txt and OUTDIR/functions_slotsN.txt
+# (instructions per token by function) and prints them.
 M=$1; OUT=$2; TELF=$3; FELF=$4; IMG=$5
 TOKENS=${BENCH_TOKENS:-5}
 SLOTS=${BENCH_SLOTS:-2 8 32 64}
@@ -34,34 +35,39 @@ FNR == NR { clo[++nc] = $1; chi[nc] = $2; cname[nc] = $3; next }
     if (pc > lo && pc < hi) next
     if (!id) next
     n[id]++
-    if (!(pc in cls)) {
-        cls[pc] = "other"
-        for (i = 1; i <= nc; i++) if (pc >= clo[i] && pc < chi[i]) { cls[pc] = cname[i]; break }
+    if (!(pc in fn)) {
+        fn[pc] = "?"
+        for (i = 1; i <= nc; i++) if (pc >= clo[i] && pc < chi[i]) { fn[pc] = cname[i]; break }
     }
-    byc[id, cls[pc]]++
-    seen[cls[pc]] = 1
+    byf[id, fn[pc]]++
+    seen[fn[pc]] = 1
+}
+function cls(f) {
+    if (f ~ /^(mf_matvec|rows[24]_|row_q|dot_)/) return "kernel"
+    if (f ~ /^mm_/) return "flashread"
+    return "other"
 }
 END {
     for (i = 1; i <= id; i++) {
-        line = i " " n[i] + 0
-        for (c in seen) line = line " " c "=" (byc[i, c] + 0)
-        print line
+        k = 0; fr = 0; o = 0
+        for (f in seen) { c = cls(f); v = byf[i, f] + 0
+            if (c == "kernel") k += v; else if (c == "flashread") fr += v; else o += v }
+        print i, n[i] + 0, "kernel=" k, "flashread=" fr, "other=" o
     }
+    # per function over the steady-state intervals 2 .. id-1
+    for (f in seen) { t = 0; for (i = 2; i < id; i++) t += byf[i, f]; if (t) print "F", f, t }
 }
 AWK
 
-# class file from the ELF's symbols: matvec kernels, memcpy, everything else
+# function table from the ELF's symbols: "lo hi name" (8-digit hex)
 classes() {
     arm-none-eabi-nm -S "$1" | awk '
-        NF == 4 && ($3 == "T" || $3 == "t") {
-            c = ""
-            if ($4 ~ /^(mf_matvec|rows[24]_|row_q|dot_|mf_matvec_qa)/) c = "kernel"
-            if ($4 == "memcpy") c = "flashread"
-            if (c != "") printf "%s %08x %s\n", $1, strtonum_hex($1) + strtonum_hex($2), c
+        NF == 4 && ($3 == "T" || $3 == "t" || $3 == "W") {
+            printf "%s %08x %s\n", $1, hex($1) + hex($2), $4
         }
-        function strtonum_hex(h,   i, v, d) {
+        function hex(h,   i, v) {
             v = 0; h = tolower(h)
-            for (i = 1; i <= length(h); i++) { d = index("0123456789abcdef", substr(h, i, 1)) - 1; v = v * 16 + d }
+            for (i = 1; i <= length(h); i++) v = v * 16 + index("0123456789abcdef", substr(h, i, 1)) - 1
             return v
         }'
 }
@@ -105,15 +111,21 @@ cat "$OUT/kernels.txt"
 {
     echo "# Executed instructions per generated token (QEMU $M, image $(basename "$IMG") in the QSPI window,"
     echo "# greedy, prompt R, $TOKENS tokens; the first token after the prompt is dropped from the mean)."
-    echo "# kernel = matvec kernels; flashread = memcpy out of the memory-mapped flash (expert and table reads);"
-    echo "# other = attention, norms, routing, sampling, runtime bookkeeping."
+    echo "# kernel = matvec kernels; flashread = port/memmap copying out of the memory-mapped flash (expert reads);"
+    echo "# other = everything else (attention, norms, activation quantisation, routing, sampling, bookkeeping)."
+    echo "# Only $TOKENS tokens run (singlestep logging is slow), so even 64 slots (every expert) still miss on"
+    echo "# first use: kernel + other is the per-token compute, flashread scales with the bytes read."
     echo "# slots | instr/token | kernel | flashread | other | flash bytes/token"
 } >"$OUT/tokens.txt"
 for s in $SLOTS; do
     MARK=mf_token_mark traced "$FELF" "tokens=$TOKENS slots=$s prompt=R" "$tmp/f.stdout" \
         -device loader,file="$IMG",addr=0x28000000 || { echo "run slots=$s failed"; cat "$tmp/f.stdout"; continue; }
     fb=$(sed -n 's/.* flash_bytes \([0-9]*\).*/\1/p' "$tmp/f.stdout")
+    ntok=$(awk '$1 != "F"' "$tmp/awk.out" | wc -l)
+    awk -v s="$s" -v nt="$ntok" '$1 == "F" { printf "%10d  %s\n", $3 / (nt - 2), $2 }' "$tmp/awk.out" |
+        sort -rn | head -n 25 >"$OUT/functions_slots$s.txt"
     awk -v s="$s" -v T="$TOKENS" -v fb="$fb" '
+        $1 == "F" { next }
         { for (i = 3; i <= NF; i++) { split($i, kv, "="); v[$1, kv[1]] = kv[2] } tot[$1] = $2; n = $1 }
         END {
             # intervals 1..n: token k generated between mark k-1 and mark k;
@@ -126,3 +138,5 @@ for s in $SLOTS; do
         }' "$tmp/awk.out" >>"$OUT/tokens.txt"
 done
 cat "$OUT/tokens.txt"
+echo "# top functions, instructions per token (slots 2):"
+cat "$OUT/functions_slots2.txt" 2>/dev/null

@@ -15,6 +15,7 @@ FW_NM ?= arm-none-eabi-nm
 FW_OBJDUMP ?= arm-none-eabi-objdump
 FW_DIR ?= $(BUILD)/$(BOARD)
 FW_OPT ?= -O2
+FW_SPECS ?= --specs=nano.specs
 FW_STACK ?= 16384
 FW_MODEL ?= models/tiny-shakespeare-moe
 PROMPT ?= ROMEO:
@@ -25,7 +26,7 @@ QEMU_TIMEOUT ?= 300
 FW_DEFS := -DMF_ARENA_BYTES=$(FW_ARENA)u $(FW_EXTRA_DEFS)
 FW_CFLAGS := $(CFLAGS_WARN) $(FW_OPT) -g $(FW_CPU) -ffunction-sections -fdata-sections \
     -fno-common -Iboards/$(BOARD) -Iboards/common $(FW_DEFS)
-FW_LDFLAGS := $(FW_CPU) -nostartfiles --specs=nano.specs -Wl,--gc-sections \
+FW_LDFLAGS := $(FW_CPU) -nostartfiles $(FW_SPECS) -Wl,--gc-sections \
     -Wl,-Map=$(FW_DIR)/moeflash.map -Wl,--print-memory-usage
 
 FW_CORE_SRC := $(CORE_SRC)
