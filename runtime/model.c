@@ -526,6 +526,9 @@ static int feed(mf_model *m, const uint32_t *tokens, uint32_t n, float *logits)
         done += c;
     }
     m->have_logits = 1;
+    /* What is decoded next continues the fed text, so SentencePiece keeps
+     * the leading space of the first generated token. */
+    mf_tokenizer_decode_continue(&m->tok);
     return MF_OK;
 }
 
@@ -624,6 +627,13 @@ int mf_decode_token(mf_model *m, uint32_t id, char *out, size_t cap, size_t *len
     if (!m) return MF_E_ARG;
     if (id >= m->h.vocab) return MF_E_TOKEN;
     return mf_tokenizer_decode(&m->tok, id, out, cap, len);
+}
+
+uint32_t mf_token_bos(const mf_model *m) { return m ? mf_tokenizer_bos(&m->tok) : MF_NO_TOKEN; }
+
+int mf_token_is_special(const mf_model *m, uint32_t id)
+{
+    return m ? mf_tokenizer_is_special(&m->tok, id) : 0;
 }
 
 int mf_decode_flush(mf_model *m, char *out, size_t cap, size_t *len)

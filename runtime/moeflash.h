@@ -196,4 +196,11 @@ int mf_decode_token(mf_model *m, uint32_t id, char *out, size_t cap, size_t *len
  * come out as U+FFFD (cap >= 3 suffices); *len may be 0. */
 int mf_decode_flush(mf_model *m, char *out, size_t cap, size_t *len);
 
+#define MF_NO_TOKEN 0xFFFFFFFFu
+/* The id transformers puts before a text (Mixtral/Llama <s>), or
+ * MF_NO_TOKEN when the model has none; mf_encode never adds it. */
+uint32_t mf_token_bos(const mf_model *m);
+/* 1 for special tokens (<|endoftext|>, <s>, ...), which printers skip. */
+int mf_token_is_special(const mf_model *m, uint32_t id);
+
 #endif

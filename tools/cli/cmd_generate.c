@@ -81,14 +81,18 @@ int cmd_generate(int argc, char **argv)
     size_t plen = strlen(prompt);
     uint32_t n_ids = 0;
     uint32_t *ids = NULL;
+    /* Like transformers, a model with a BOS token (Mixtral's <s>) sees it first. */
+    uint32_t bos = mf_token_bos(m), n_bos = bos != MF_NO_TOKEN;
     rc = mf_encode(m, prompt, plen, NULL, 0, &n_ids);
     if (rc == MF_OK) {
-        ids = malloc(sizeof(uint32_t) * (n_ids ? n_ids : 1));
+        ids = malloc(sizeof(uint32_t) * (n_ids + n_bos));
         if (!ids) {
             fprintf(stderr, "moeflash generate: out of memory\n");
             goto done;
         }
-        rc = mf_encode(m, prompt, plen, ids, n_ids, &n_ids);
+        if (n_bos) ids[0] = bos;
+        rc = mf_encode(m, prompt, plen, ids + n_bos, n_ids, &n_ids);
+        n_ids += n_bos;
     }
     if (rc) {
         fprintf(stderr, "moeflash generate: cannot encode the prompt: %s\n", mf_strerror(rc));
@@ -122,7 +126,7 @@ int cmd_generate(int argc, char **argv)
             fprintf(stderr, "moeflash generate: %s\n", mf_strerror(rc));
             goto done;
         }
-        fwrite(buf, 1, len, stdout);
+        if (!mf_token_is_special(m, tok)) fwrite(buf, 1, len, stdout);
         if (i + 1 < n_tokens && (rc = mf_feed(m, &tok, 1))) {
             fprintf(stderr, "moeflash generate: %s\n", mf_strerror(rc));
             goto done;
