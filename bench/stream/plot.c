@@ -63,6 +63,12 @@ static char *config_of(const row *r, char *buf, size_t cap)
     const char *pol = S(r, "policy"), *pred = S(r, "predictor");
     if (!strcmp(pred, "none")) snprintf(buf, cap, "%s", pol);
     else snprintf(buf, cap, "%s+%s", pol, pred);
+    /* Older CSVs have no prefetch_min column. */
+    for (int i = 0; i < header.n; i++)
+        if (!strcmp(header.cell[i], "prefetch_min") && atof(r->cell[i]) > 0) {
+            size_t n = strlen(buf);
+            snprintf(buf + n, cap - n, " (min p %s)", r->cell[i]);
+        }
     return buf;
 }
 

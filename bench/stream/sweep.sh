@@ -5,7 +5,8 @@
 #
 # For every board profile ($PROFILES), runs `moeflash bench` over
 #   - wide:     expert RAM from top_k slots up to all experts ($SLOTS, in
-#               slots; clipped to the image) x every configuration ($CONFIGS),
+#               slots; clipped to the image) x every configuration ($CONFIGS:
+#               policy/predictor[/prefetch-min]),
 #               $WIDE_TOKENS tokens each;
 #   - headline: 12.5 %, 25 % and 50 % of the image's expert bytes x every
 #               configuration, $HEAD_TOKENS tokens each;
@@ -20,7 +21,7 @@ JOBS=${JOBS:-2}
 WIDE_TOKENS=${WIDE_TOKENS:-256}
 HEAD_TOKENS=${HEAD_TOKENS:-1024}
 SLOTS=${SLOTS:-"2 3 4 6 8 12 16 24 32 48 64"}
-CONFIGS=${CONFIGS:-"none/none lru/none lfu/none edgemoe/none lru/cooc lru/lookahead lru/combined lfu/lookahead edgemoe/lookahead edgemoe/combined belady/none"}
+CONFIGS=${CONFIGS:-"none/none lru/none lfu/none edgemoe/none lru/cooc lru/lookahead lru/combined lfu/lookahead edgemoe/lookahead edgemoe/combined lfu/combined/0.5 belady/none"}
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/mfsweep.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT INT TERM
@@ -46,14 +47,18 @@ for prof in $PROFILES; do
     jobs="$TMP/jobs.$prof"
     : >"$jobs"
     for cfg in $CONFIGS; do
-        pol=${cfg%/*} pred=${cfg#*/}
+        # policy/predictor[/prefetch-min]
+        pol=$(echo "$cfg" | cut -d/ -f1) pred=$(echo "$cfg" | cut -d/ -f2)
+        pmin=$(echo "$cfg" | cut -s -d/ -f3)
+        extra=""
+        [ -z "$pmin" ] || extra="--prefetch-min $pmin"
         for s in $SLOTS; do
             [ "$s" -le "$MAXSLOTS" ] || continue
-            echo "wide $WIDE_TOKENS --slots $s --policy $pol --predictor $pred" >>"$jobs"
+            echo "wide $WIDE_TOKENS --slots $s --policy $pol --predictor $pred $extra" >>"$jobs"
         done
         for pct in 125 250 500; do
             ram=$((TOTAL * pct / 1000))
-            echo "headline $HEAD_TOKENS --expert-ram $ram --policy $pol --predictor $pred" >>"$jobs"
+            echo "headline $HEAD_TOKENS --expert-ram $ram --policy $pol --predictor $pred $extra" >>"$jobs"
         done
     done
     n=$(wc -l <"$jobs")

@@ -41,6 +41,7 @@ static const char *USAGE =
     "usage: moeflash bench IMG --text FILE [--tokens N] [--profile NAME]\n"
     "         [--expert-ram BYTES | --slots N] [--policy none|lru|lfu|edgemoe|belady]\n"
     "         [--predictor none|cooc|lookahead|combined] [--pin N] [--prefetch N]\n"
+    "         [--prefetch-min P]"
     "         [--batch N] [--json | --csv] [--trace-out FILE]\n"
     "       moeflash bench --csv-header\n";
 
@@ -83,6 +84,7 @@ static double ratio(double a, double b) { return b > 0 ? a / b : 0.0; }
 typedef struct {
     const char *image, *profile, *policy, *predictor;
     uint64_t tokens, batch, slots, slot_bytes, expert_ram, expert_bytes_total, pin, prefetch_budget;
+    double prefetch_min;
     double virtual_ns, compute_ns, stall_ns, init_ns, bound_ns, belady_read_ns;
     uint64_t flash_bytes, flash_bytes_device;
     mf_stats st;
@@ -112,6 +114,7 @@ static void fill(record *r, const result *x)
     put_d(r, "expert_ram_fraction", ratio((double)x->expert_ram, (double)x->expert_bytes_total));
     put_u(r, "pin", x->pin);
     put_u(r, "prefetch_budget", x->prefetch_budget);
+    put_d(r, "prefetch_min", x->prefetch_min);
     put_d(r, "virtual_seconds", vs);
     put_d(r, "compute_seconds", x->compute_ns * 1e-9);
     put_d(r, "stall_seconds", x->stall_ns * 1e-9);
@@ -521,6 +524,7 @@ int cmd_bench(int argc, char **argv)
     x.expert_ram = (uint64_t)mi.expert_slots * info.expert_bytes;
     x.pin = cm.opt.pin_experts;
     x.prefetch_budget = cm.opt.prefetch_budget;
+    x.prefetch_min = cm.opt.prefetch_min_prob;
     x.nll = nll_n ? nll / (double)nll_n : 0.0;
     x.host_seconds = cli_now() - host0;
     record out = {.n = 0};
