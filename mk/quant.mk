@@ -8,9 +8,9 @@ $(BUILD)/bench/kernels_bench: bench/kernels/bench.c $(BUILD)/libmoeflash.a
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) -o $@ $< $(BUILD)/libmoeflash.a $(HOST_LDLIBS)
 
-$(BUILD)/bench/encstudy: bench/kernels/encstudy.c runtime/quant.c runtime/quant.h bench/kernels/st_mini.h
+$(BUILD)/bench/encstudy: bench/kernels/encstudy.c runtime/quant.c runtime/quant.h runtime/kernels_x86.c bench/kernels/st_mini.h
 	@mkdir -p $(dir $@)
-	$(CC) $(HOST_CFLAGS) -o $@ $< $(HOST_LDLIBS)
+	$(CC) $(HOST_CFLAGS) -o $@ $< runtime/kernels_x86.c $(HOST_LDLIBS)
 
 bench-kernels: $(BUILD)/bench/kernels_bench
 	$(BUILD)/bench/kernels_bench > bench/results/kernels.csv

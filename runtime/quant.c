@@ -41,8 +41,12 @@ static inline uint32_t ngroups_of(uint32_t cols, uint32_t group)
     return (cols + group - 1u) / group;
 }
 
-static inline int round_int(float v)
+/* Rounds half away from zero after clamping to [lo, hi] in float, so that
+ * NaN (-> lo), infinities and huge values never reach the int conversion. */
+static inline int round_int(float v, int lo, int hi)
 {
+    if (!(v > (float)lo)) return lo;
+    if (v >= (float)hi) return hi;
     return v >= 0.0f ? (int)(v + 0.5f) : -(int)(-v + 0.5f);
 }
 
@@ -304,16 +308,13 @@ static uint8_t *quantize_group_q8(const float *x, uint32_t n, uint8_t *p)
     inv = d > 0.0f ? 1.0f / d : 0.0f;
     wr16(p, dh);
     for (i = 0; i < n; i++) {
-        int q = round_int(x[i] * inv);
-        if (q > 127) q = 127;
-        if (q < -127) q = -127;
+        int q = round_int(x[i] * inv, -127, 127);
         p[2 + i] = (uint8_t)(int8_t)q;
     }
     return p + 2 + n;
 }
 
-/* Search widths (0 = no search) and refinement passes, measured in
- * docs/encodings.md. */
+/* Search widths (0 = no search), measured in docs/encodings.md. */
 #ifdef MF_QUANT_STUDY
 static int quant_nstep = 9, quant_nstep_off = 10;
 #else
@@ -327,10 +328,8 @@ static float assign_levels(const float *x, uint32_t n, int L, float d, float m, 
     float err = 0.0f, inv = d != 0.0f ? 1.0f / d : 0.0f;
     uint32_t i;
     for (i = 0; i < n; i++) {
-        int q = round_int((x[i] - m) * inv);
+        int q = round_int((x[i] - m) * inv, 0, L - 1);
         float e;
-        if (q < 0) q = 0;
-        if (q > L - 1) q = L - 1;
         u[i] = (uint8_t)q;
         e = x[i] - (d * (float)q + m);
         err += e * e;
@@ -368,10 +367,8 @@ static uint16_t fit_sym(const float *x, uint32_t n, int L, float z, int nstep, u
         uint16_t dh;
         if (z + 0.1f * (float)is <= 0.5f) continue;
         for (i = 0; i < n && !plain; i++) {
-            int q = round_int(iscale * x[i] + z);
+            int q = round_int(iscale * x[i] + z, 0, L - 1);
             float v;
-            if (q < 0) q = 0;
-            if (q > L - 1) q = L - 1;
             v = (float)q - z;
             sqx += v * x[i];
             sq2 += v * v;
@@ -419,9 +416,7 @@ static void fit_offset(const float *x, uint32_t n, int L, int nstep, uint8_t *u,
         if (nstep > 0) {
             float sq = 0.0f, sq2 = 0.0f, sx = 0.0f, sqx = 0.0f, det;
             for (i = 0; i < n; i++) {
-                int q = round_int(iscale * (x[i] - mn));
-                if (q < 0) q = 0;
-                if (q > L - 1) q = L - 1;
+                int q = round_int(iscale * (x[i] - mn), 0, L - 1);
                 sq += (float)q;
                 sq2 += (float)(q * q);
                 sx += x[i];
@@ -720,9 +715,10 @@ void mf_quantize_activations(const float *x, uint32_t cols, uint32_t group, void
 {
     int8_t *q = (int8_t *)xq;
     float *d = (float *)(void *)((uint8_t *)xq + ((cols + 3u) & ~3u));
-    int32_t *s = (int32_t *)(void *)(d + ngroups_of(cols, group));
+    int32_t *s;
     uint32_t c, i, g = 0;
     if (group == 0) return;
+    s = (int32_t *)(void *)(d + ngroups_of(cols, group));
     for (c = cols; c < ((cols + 3u) & ~3u); c++) q[c] = 0;
     for (c = 0; c < cols; c += group, g++) {
         uint32_t n = cols - c < group ? cols - c : group;
@@ -735,9 +731,7 @@ void mf_quantize_activations(const float *x, uint32_t cols, uint32_t group, void
         d[g] = amax / 127.0f;
         inv = amax > 0.0f ? 127.0f / amax : 0.0f;
         for (i = 0; i < n; i++) {
-            int v = round_int(x[c + i] * inv);
-            if (v > 127) v = 127;
-            if (v < -127) v = -127;
+            int v = round_int(x[c + i] * inv, -127, 127);
             q[c + i] = (int8_t)v;
             sum += v;
         }

@@ -196,6 +196,23 @@ static void test_sizes(void)
         mf_matvec_qa(MF_ENC_Q8, w, xq, y, 4, 300, 0);
         CHECK(y[0] == 0, "qa group 0: zeros");
     }
+    /* Non-finite activations and weights: levels stay in range (no
+     * undefined float-to-int conversion). */
+    {
+        static float x[64], W[64];
+        static uint8_t xq[MF_QA_BYTES(64, 32)], w[64 * 2];
+        const int8_t *q = (const int8_t *)xq;
+        int i, ok = 1;
+        for (i = 0; i < 64; i++) x[i] = W[i] = (float)(i - 32);
+        x[3] = W[3] = NAN;
+        x[40] = W[40] = INFINITY;
+        mf_quantize_activations(x, 64, 32, xq);
+        for (i = 0; i < 64; i++) ok &= q[i] != -128;
+        CHECK(ok, "activation levels in range with NaN/inf");
+        mf_quantize_matrix(MF_ENC_Q8, W, 1, 64, 32, w);
+        for (i = 0; i < 64; i++) ok &= (int8_t)w[2 + i + (i >= 32 ? 2 : 0)] >= -127;
+        CHECK(ok, "q8 levels in range with NaN/inf");
+    }
 }
 
 /* ------------------------------------------------------------ decoding of spec bytes */
@@ -569,6 +586,11 @@ static void test_real_weights(void)
     }
     mf_json_free(&doc);
     free(text);
+    for (l = 0; l < NL; l++) {
+        free(norm_w[l]);
+        for (e = 0; e < NE; e++)
+            for (k = 0; k < 3; k++) free(expert_w[l][e][k]);
+    }
 }
 
 int main(void)
