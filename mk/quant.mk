@@ -3,6 +3,7 @@
 #   make bench-kernels   -> bench/results/kernels.csv
 #   make enc-study       -> bench/results/encodings_study.csv
 #   make e2e-ppl         -> bench/results/encodings_e2e.csv (slow: minutes)
+#   make imatrix-study   -> bench/results/encodings_imatrix.csv
 
 $(BUILD)/bench/kernels_bench: bench/kernels/bench.c $(BUILD)/libmoeflash.a
 	@mkdir -p $(dir $@)
@@ -38,3 +39,14 @@ e2e-ppl: $(BUILD)/bench/e2e_ppl $(BUILD)/moeflash
 	@cat bench/results/encodings_e2e.csv
 
 .PHONY: e2e-ppl
+
+# Importance-weighted quantisation vs plain on expert outputs.
+$(BUILD)/bench/imatrix_study: bench/kernels/imatrix_study.c $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_CFLAGS) -o $@ $< $(LIBS) $(HOST_LDLIBS)
+
+imatrix-study: $(BUILD)/bench/imatrix_study
+	$(BUILD)/bench/imatrix_study > bench/results/encodings_imatrix.csv
+	@cat bench/results/encodings_imatrix.csv
+
+.PHONY: imatrix-study

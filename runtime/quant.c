@@ -321,9 +321,10 @@ static int quant_nstep = 9, quant_nstep_off = 10;
 static const int quant_nstep = 9, quant_nstep_off = 10;
 #endif
 
-/* Squared error of x against d*u + m with u chosen optimally in [0, L-1]
- * for the stored (f16) d and m; writes u. */
-static float assign_levels(const float *x, uint32_t n, int L, float d, float m, uint8_t *u)
+/* Squared error of x against d*u + m, weighted by imp[i] (NULL: 1), with u
+ * chosen optimally in [0, L-1] for the stored (f16) d and m; writes u. */
+static float assign_levels(const float *x, const float *imp, uint32_t n, int L, float d, float m,
+                           uint8_t *u)
 {
     float err = 0.0f, inv = d != 0.0f ? 1.0f / d : 0.0f;
     uint32_t i;
@@ -332,7 +333,7 @@ static float assign_levels(const float *x, uint32_t n, int L, float d, float m, 
         float e;
         u[i] = (uint8_t)q;
         e = x[i] - (d * (float)q + m);
-        err += e * e;
+        err += imp ? imp[i] * e * e : e * e;
     }
     return err;
 }
@@ -342,7 +343,8 @@ static float assign_levels(const float *x, uint32_t n, int L, float d, float m, 
  * widened by 0.1*is, refits d by least squares for each, and keeps the
  * lowest error after f16 rounding (the rmse search of llama.cpp's
  * make_qx_quants). nstep = 0: plain max-abs scale. */
-static uint16_t fit_sym(const float *x, uint32_t n, int L, float z, int nstep, uint8_t *u)
+static uint16_t fit_sym(const float *x, const float *imp, uint32_t n, int L, float z, int nstep,
+                        uint8_t *u)
 {
     uint8_t t[MF_QMAX_GROUP];
     float amax = 0.0f, vmax = 0.0f, best = -1.0f;
@@ -370,13 +372,13 @@ static uint16_t fit_sym(const float *x, uint32_t n, int L, float z, int nstep, u
             int q = round_int(iscale * x[i] + z, 0, L - 1);
             float v;
             v = (float)q - z;
-            sqx += v * x[i];
-            sq2 += v * v;
+            sqx += (imp ? imp[i] : 1.0f) * v * x[i];
+            sq2 += (imp ? imp[i] : 1.0f) * v * v;
         }
         d = (!plain && sq2 > 0.0f) ? sqx / sq2 : 1.0f / iscale;
         dh = mf_f32_to_f16(d);
         df = mf_f16_to_f32(dh);
-        err = assign_levels(x, n, L, df, -z * df, t);
+        err = assign_levels(x, imp, n, L, df, -z * df, t);
         if (best < 0.0f || err < best) {
             best = err;
             bestd = dh;
@@ -430,7 +432,7 @@ static void fit_offset(const float *x, uint32_t n, int L, int nstep, uint8_t *u,
         }
         dc = mf_f32_to_f16(d);
         mc = mf_f32_to_f16(m);
-        err = assign_levels(x, n, L, mf_f16_to_f32(dc), mf_f16_to_f32(mc), t);
+        err = assign_levels(x, NULL, n, L, mf_f16_to_f32(dc), mf_f16_to_f32(mc), t);
         if (best < 0.0f || err < best) {
             best = err;
             *dh = dc;
@@ -441,7 +443,8 @@ static void fit_offset(const float *x, uint32_t n, int L, int nstep, uint8_t *u,
 }
 
 
-static uint8_t *quantize_group_low(int enc, const float *x, uint32_t n, uint8_t *p)
+static uint8_t *quantize_group_low(int enc, const float *x, const float *imp, uint32_t n,
+                                   uint8_t *p)
 {
     uint8_t u[MF_QMAX_GROUP];
     int L = 1 << enc_bits(enc);
@@ -451,7 +454,7 @@ static uint8_t *quantize_group_low(int enc, const float *x, uint32_t n, uint8_t 
         wr16(p, dh);
         wr16(p + 2, mh);
     } else {
-        wr16(p, fit_sym(x, n, L, enc_zero(enc), quant_nstep, u));
+        wr16(p, fit_sym(x, imp, n, L, enc_zero(enc), quant_nstep, u));
     }
     p += header_bytes(enc);
     pack_levels(enc, u, n, p);
@@ -470,6 +473,12 @@ static int valid(int enc, uint32_t group)
 
 void mf_quantize_matrix(int enc, const float *src, uint32_t rows, uint32_t cols, uint32_t group,
                         void *dst)
+{
+    mf_quantize_matrix_weighted(enc, src, rows, cols, group, NULL, dst);
+}
+
+void mf_quantize_matrix_weighted(int enc, const float *src, uint32_t rows, uint32_t cols,
+                                 uint32_t group, const float *importance, void *dst)
 {
     uint8_t *p = (uint8_t *)dst;
     uint32_t r, c;
@@ -493,7 +502,8 @@ void mf_quantize_matrix(int enc, const float *src, uint32_t rows, uint32_t cols,
         case MF_ENC_Q2:
             if (group > MF_QMAX_GROUP) return;
             for (c = 0; c < cols; c += group)
-                p = quantize_group_low(enc, x + c, cols - c < group ? cols - c : group, p);
+                p = quantize_group_low(enc, x + c, importance ? importance + c : NULL,
+                                       cols - c < group ? cols - c : group, p);
             break;
         default: return;
         }

@@ -47,6 +47,13 @@ size_t mf_matrix_bytes(int enc, uint32_t rows, uint32_t cols, uint32_t group);
 void mf_quantize_matrix(int enc, const float *src, uint32_t rows, uint32_t cols, uint32_t group,
                         void *dst);
 
+/* Same, with the Q4/Q3/Q2 scale search minimising the squared error
+ * weighted by importance[cols] (e.g. the mean square of each input
+ * element over calibration activations; NULL = uniform). Same layout:
+ * readers do not know the difference. Q8 and float encodings ignore it. */
+void mf_quantize_matrix_weighted(int enc, const float *src, uint32_t rows, uint32_t cols,
+                                 uint32_t group, const float *importance, void *dst);
+
 /* Decodes row `row` of an encoded matrix into out[cols]. */
 void mf_dequantize_row(int enc, const void *w, uint32_t row, uint32_t cols, uint32_t group,
                        float *out);

@@ -428,6 +428,54 @@ static void test_random(void)
         }
 }
 
+/* Importance-weighted quantisation: uniform importance gives the same bytes
+ * as none; with skewed importance the weighted error of every group is no
+ * worse than plain max-abs quantisation's (computed here). */
+static void test_weighted(void)
+{
+    enum { R = 6, C = 96, G = 32 };
+    static float W[R * C], imp[C], ones[C], dq[C];
+    static uint8_t a[R * C * 2], b[R * C * 2];
+    int enc, i, r;
+    for (i = 0; i < R * C; i++) W[i] = grand();
+    for (i = 0; i < C; i++) {
+        ones[i] = 1.0f;
+        imp[i] = (i % 7 == 0) ? 50.0f : 0.1f + (float)(i % 5);
+    }
+    for (enc = MF_ENC_Q8; enc <= MF_ENC_Q2; enc++) {
+        int bad = 0, L = 1 << bits_of(enc), z = L / 2;
+        size_t nb = mf_matrix_bytes(enc, R, C, G);
+        mf_quantize_matrix(enc, W, R, C, G, a);
+        mf_quantize_matrix_weighted(enc, W, R, C, G, ones, b);
+        CHECK(memcmp(a, b, nb) == 0, "%s: uniform importance changes the bytes", mf_encoding_name(enc));
+        mf_quantize_matrix_weighted(enc, W, R, C, G, NULL, b);
+        CHECK(memcmp(a, b, nb) == 0, "%s: NULL importance changes the bytes", mf_encoding_name(enc));
+        if (enc == MF_ENC_Q8) continue;
+        mf_quantize_matrix_weighted(enc, W, R, C, G, imp, b);
+        for (r = 0; r < R; r++) {
+            int g;
+            mf_dequantize_row(enc, b, (uint32_t)r, C, G, dq);
+            for (g = 0; g < C / G; g++) {
+                const float *w = W + r * C + g * G;
+                double amax = 0, vmax = 0, dp, e2 = 0, e2p = 0;
+                for (i = 0; i < G; i++)
+                    if (fabs(w[i]) > amax) amax = fabs(w[i]), vmax = w[i];
+                dp = mf_f16_to_f32(mf_f32_to_f16((float)(-vmax / z)));
+                for (i = 0; i < G; i++) {
+                    double q = floor(w[i] / dp + z + 0.5), e;
+                    q = q < 0 ? 0 : q > L - 1 ? L - 1 : q;
+                    e = w[i] - dp * (q - z);
+                    e2p += imp[g * G + i] * e * e;
+                    e = w[i] - dq[g * G + i];
+                    e2 += imp[g * G + i] * e * e;
+                }
+                bad += e2 > e2p * (1 + 1e-5);
+            }
+        }
+        CHECK(bad == 0, "%s: %d groups with weighted error above max-abs", mf_encoding_name(enc), bad);
+    }
+}
+
 /* ------------------------------------------------------------ real weights */
 
 #define NL 4
@@ -599,6 +647,7 @@ int main(void)
     test_sizes();
     test_spec_decode();
     test_random();
+    test_weighted();
     test_real_weights();
     return mf_test_done("test_quant");
 }
