@@ -129,8 +129,9 @@ int mf_encoding_from_name(const char *name)
  * packed levels u in [0, 2^bits); a value decodes as d*(u - 2^(bits-1)).
  * The study build (bench/kernels/encstudy.c) can switch an encoding to
  * mode 1, an offset form (f16 d, f16 m, value d*u + m), or mode 2, a
- * mid-rise zero point (bits-1)/2: both were measured and not adopted (see
- * docs/encodings.md); the integer kernels support mode 0 only. */
+ * mid-rise zero point (2^bits - 1)/2: both were measured and not adopted
+ * (see docs/encodings.md). Only quantisation and mf_dequantize_row follow
+ * the modes; the matvec kernels know mode 0 only. */
 #ifdef MF_QUANT_STUDY
 static int enc_offset[MF_ENC_COUNT] = {0, 0, 0, 0, 0, 0, 0};
 #else
