@@ -103,6 +103,10 @@ int mf_store_init(mf_expert_store *s, mf_arena *a, const mf_port *port, const mf
     s->hot = mf_arena_alloc(a, LE);
     s->chosen = mf_arena_alloc(a, LE);
     s->predicted = mf_arena_alloc(a, LE);
+    s->fallback_stall_ns = opt->fallback_stall_ns;
+    s->ns_per_byte = opt->flash_ns_per_byte > 0 ? (double)opt->flash_ns_per_byte : 0;
+    if (opt->fallback_stall_ns && mf_image_section(h, MF_SEC_FALLBACK_DIR))
+        s->fb_dir = mf_arena_alloc(a, sizeof(mf_expert_entry) * LE);
     if (opt->predictor != MF_PREDICT_NONE) {
         s->px = mf_arena_alloc(a, sizeof(float) * batch * h->hidden);
         s->ps = mf_arena_alloc(a, sizeof(float) * batch * h->n_experts);
@@ -140,6 +144,12 @@ int mf_store_init(mf_expert_store *s, mf_arena *a, const mf_port *port, const mf
                                        (uint32_t)(i % h->n_experts), &s->dir[i]);
         if (rc) return rc;
         if (s->dir[i].bytes > s->slot_bytes) return MF_E_FORMAT;
+        if (s->fb_dir) {
+            rc = mf_image_expert_entry(port, h, MF_SEC_FALLBACK_DIR, (uint32_t)(i / h->n_experts),
+                                       (uint32_t)(i % h->n_experts), &s->fb_dir[i]);
+            if (rc) return rc;
+            if (s->fb_dir[i].bytes > s->slot_bytes) return MF_E_FORMAT;
+        }
     }
     memset(s->uses, 0, sizeof(uint32_t) * LE);
     memset(s->verified, 0, (LE + 7) / 8);
@@ -162,6 +172,7 @@ static void slot_clear(mf_expert_store *s, mf_store_slot *sl)
     sl->state = MF_SLOT_EMPTY;
     sl->prefetched = 0;
     sl->demand = 0;
+    sl->fallback = 0;
     sl->pins = 0;
     sl->ticket = -1;
 }
@@ -191,7 +202,7 @@ static int check_blob(mf_expert_store *s, mf_store_slot *sl)
             s->stats->crc_failures++;
             return MF_E_CRC;
         }
-        s->verified[bit / 8] |= (uint8_t)(1u << (bit % 8));
+        if (!sl->fallback) s->verified[bit / 8] |= (uint8_t)(1u << (bit % 8));
     }
     return MF_OK;
 }
@@ -200,13 +211,29 @@ static int check_blob(mf_expert_store *s, mf_store_slot *sl)
 static int prepare_read(mf_expert_store *s, mf_store_slot *sl, mf_expert_entry *e)
 {
     size_t bit = (size_t)sl->layer * s->h->n_experts + (size_t)sl->expert;
-    *e = s->dir[bit];
+    *e = sl->fallback ? s->fb_dir[bit] : s->dir[bit];
     sl->check = s->verify == 1 ||
-                (s->verify == 2 && !(s->verified[bit / 8] & (1u << (bit % 8))));
+                (s->verify == 2 && (sl->fallback || !(s->verified[bit / 8] & (1u << (bit % 8)))));
     sl->expected_crc = e->crc32;
     sl->bytes = e->bytes;
     sl->encoding = e->encoding;
     return MF_OK;
+}
+
+/* Flash speed estimate for the fallback decision: moving average of the
+ * service time per byte of completed reads. */
+static void learn_speed(mf_expert_store *s, uint64_t ns, uint32_t bytes)
+{
+    double v = (double)ns / (double)bytes;
+    s->ns_per_byte = s->ns_per_byte > 0 ? 0.75 * s->ns_per_byte + 0.25 * v : v;
+}
+
+/* Dual precision: read (layer, expert)'s low-bit copy when the full read
+ * would wait longer than the threshold behind `ahead` bytes in flight. */
+static int want_fallback(const mf_expert_store *s, size_t idx, uint64_t ahead)
+{
+    if (!s->fb_dir || !s->fallback_stall_ns || !(s->ns_per_byte > 0)) return 0;
+    return (double)(ahead + s->dir[idx].bytes) * s->ns_per_byte > (double)s->fallback_stall_ns;
 }
 
 /* Synchronous read with retries into an assigned slot; READY or EMPTY. */
@@ -223,7 +250,9 @@ static int fill_sync(mf_expert_store *s, mf_store_slot *sl, uint32_t attempts_do
         if (attempt) s->stats->retries++;
         uint64_t t0 = mf_port_now_ns(s->port);
         int prc = mf_port_read(s->port, e.offset, sl->data, e.bytes);
-        s->stats->stall_ns += mf_port_now_ns(s->port) - t0;
+        uint64_t t1 = mf_port_now_ns(s->port);
+        s->stats->stall_ns += t1 - t0;
+        if (prc == MF_PORT_OK && e.bytes && t1 > t0) learn_speed(s, t1 - t0, e.bytes);
         if (prc != MF_PORT_OK) {
             s->stats->flash_errors++;
             last = map_port_error(prc);
@@ -253,6 +282,8 @@ static int start_async(mf_expert_store *s, mf_store_slot *sl)
     if (prc != MF_PORT_OK) return map_port_error(prc);
     sl->state = MF_SLOT_LOADING;
     sl->ticket = ticket;
+    sl->t_start = mf_port_now_ns(s->port);
+    s->inflight_bytes += e.bytes;
     s->inflight++;
     return MF_OK;
 }
@@ -262,9 +293,16 @@ static int complete(mf_expert_store *s, mf_store_slot *sl)
 {
     uint64_t t0 = mf_port_now_ns(s->port);
     int prc = s->port->wait(s->port, sl->ticket);
-    s->stats->stall_ns += mf_port_now_ns(s->port) - t0;
+    uint64_t t1 = mf_port_now_ns(s->port);
+    s->stats->stall_ns += t1 - t0;
     sl->ticket = -1;
     s->inflight--;
+    s->inflight_bytes -= sl->bytes;
+    if (prc == MF_PORT_OK) { /* service time: from its start or the previous completion */
+        uint64_t from = sl->t_start > s->last_done_ns ? sl->t_start : s->last_done_ns;
+        if (t1 > from && sl->bytes) learn_speed(s, t1 - from, sl->bytes);
+        s->last_done_ns = t1;
+    }
     int rc;
     if (prc != MF_PORT_OK) {
         s->stats->flash_errors++;
@@ -370,6 +408,10 @@ int mf_store_get(mf_expert_store *s, uint32_t layer, uint32_t expert, const uint
     if (!sl) {
         sl = claim(s, layer, expert, 0);
         if (!sl) return MF_E_STATE; /* every slot pinned */
+        if (!attempts && want_fallback(s, idx, s->inflight_bytes)) {
+            sl->fallback = 1;
+            s->stats->fallback_reads++;
+        }
         int rc = fill_sync(s, sl, attempts);
         if (rc) return rc;
     }
@@ -388,6 +430,9 @@ void mf_store_release(mf_expert_store *s, uint32_t layer, uint32_t expert)
     if (!s || layer >= s->h->n_layers || expert >= s->h->n_experts) return;
     int32_t w = s->where[(size_t)layer * s->h->n_experts + expert];
     if (w >= 0 && s->slots[w].pins) s->slots[w].pins--;
+    /* a low-bit copy serves the get() it was read for, never a later one */
+    if (w >= 0 && !s->slots[w].pins && s->slots[w].fallback && s->slots[w].state == MF_SLOT_READY)
+        slot_clear(s, &s->slots[w]);
 }
 
 void mf_store_chunk_start(mf_expert_store *s, uint32_t n)
@@ -453,10 +498,12 @@ void mf_store_routed(mf_expert_store *s, uint32_t layer, const uint8_t *chosen)
         if (s->inflight >= s->queue_depth) break;
         mf_store_slot *sl = claim(s, layer, e, 1);
         if (!sl) break;
+        sl->fallback = (uint8_t)want_fallback(s, (size_t)layer * E + e, s->inflight_bytes);
         if (start_async(s, sl) != MF_OK) {
             slot_clear(s, sl);
             break;
         }
+        if (sl->fallback) s->stats->fallback_reads++;
         sl->demand = 1;
     }
 }

@@ -55,11 +55,14 @@ typedef struct {
     uint8_t prefetched;    /* read by a prediction and not used yet */
     uint8_t check;         /* CRC-check when the read completes */
     uint8_t demand;        /* read on demand when the layer routed, not got yet */
+    uint8_t fallback;      /* holds the low-bit copy (opt.fallback_stall_ns): served
+                              to the get() it was read for, dropped on release */
     int ticket;            /* LOADING: the port's ticket */
     uint32_t pins;
     uint32_t expected_crc, bytes;
     uint64_t last_use;     /* tick of the last get (or of the read) */
     uint64_t epoch;        /* chunk counter when read (policy NONE) */
+    uint64_t t_start;      /* LOADING: port time the read started */
     uint64_t used_epoch;   /* chunk counter of the last get */
     uint8_t *data;
 } mf_store_slot;
@@ -86,6 +89,23 @@ typedef struct {
     uint8_t *hot;          /* [L*E] 1 = pinned hot expert (opt.pin_experts) */
     uint8_t *chosen;       /* [L*E] chosen by the router in the current chunk */
     uint8_t *predicted;    /* [L*E] predicted for the current chunk */
+    mf_expert_entry *fb_dir;/* [L*E] fallback directory; NULL when unused */
+    uint64_t fallback_stall_ns;
+    double ns_per_byte;    /* flash speed estimate for the fallback decision */
+    uint64_t inflight_bytes, last_done_ns;
+    /* Predictor-aware eviction and prefetch admission (policy.c, store.c):
+     * lprob[l*E+e] = predicted probability that e is chosen at layer l's
+     * next run, valid while lvalid[l]; tokens_seen counts tokens fed;
+     * w_routed / w_done = moving averages of the compute time (port clock
+     * minus stall) from a layer's routing / end to the next routing. */
+    float *lprob;          /* [L*E], NULL without a predictor */
+    uint8_t *lvalid;       /* [L] */
+    uint64_t tokens_seen;
+    double w_routed, w_done;
+    uint64_t hook_t[2], hook_stall[2]; /* at the last routing [0] / layer end [1] */
+    uint8_t hook_ok[2];
+    int hook_kind;         /* the last hook: 0 routing, 1 layer end */
+    float pf_prob;         /* the prediction being admitted (claim) */
     uint64_t tick, epoch;
     int verify, policy, predictor;
     uint32_t max_retries, inflight, queue_depth, prefetch_budget;
@@ -137,6 +157,26 @@ void mf_store_routed(mf_expert_store *s, uint32_t layer, const uint8_t *chosen);
  * when a read was started, 0 when the expert is already in a slot or in
  * flight, -1 when no slot or queue entry could be had. */
 int mf_store_prefetch(mf_expert_store *s, uint32_t layer, uint32_t expert);
+
+/* The same with the predicted probability p that the expert is chosen at
+ * the layer's next run. With a predictor and policy LRU/LFU/EdgeMoE the read
+ * is admitted only when it pays: its expected overlap gain p * min(read,
+ * compute window) exceeds the expected bus time wasted (1 - p) * read, and
+ * (EdgeMoE) the victim's expected next use is later than this expert's. */
+int mf_store_prefetch_p(mf_expert_store *s, uint32_t layer, uint32_t expert, float p);
+
+/* Predicted probabilities p[e] (max over the chunk's tokens) that layer
+ * `layer` chooses e at its next run; used by eviction until it routes. */
+void mf_store_set_probs(mf_expert_store *s, uint32_t layer, const float *p);
+
+/* Layer `layer` finished (its experts computed). */
+void mf_store_layer_done(mf_expert_store *s, uint32_t layer);
+
+/* Expected distance to the next use of slot sl's expert, in layer steps
+ * (policy.c): d + S (1 - p) / q, d = layers until its layer runs again,
+ * q = its estimated frequency per token, p = the predicted probability for
+ * the next run (q without a prediction). */
+double mf_policy_expected_next(const mf_expert_store *s, uint32_t layer, uint32_t expert);
 
 /* Completes every read in flight (waiting for each). */
 void mf_store_drain(mf_expert_store *s);

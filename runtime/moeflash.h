@@ -82,6 +82,15 @@ typedef struct {
                                router probability is below this is neither
                                predicted nor read (saves flash bandwidth on
                                flash-bound boards); 0 = no threshold */
+    uint64_t fallback_stall_ns;/* dual precision (image with `convert --fallback`):
+                               a demand read whose estimated stall (bytes queued
+                               ahead + its own, times flash ns/byte) exceeds this
+                               reads the expert's low-bit copy instead; the copy
+                               is used once and dropped, never served as the
+                               full expert. 0 = never (default). The output then
+                               depends on timing (docs/quantization.md) */
+    float flash_ns_per_byte;/* the estimate's flash speed; 0 = learned from the
+                               reads completed so far (no fallback before one) */
 } mf_options;
 
 void mf_options_default(mf_options *opt);
