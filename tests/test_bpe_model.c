@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../port/posix/posix_port.h"
@@ -80,6 +81,94 @@ static void check_case(mf_model *m, const mf_json *c, size_t idx)
           greedy_text);
 }
 
+/* `trace --ids` and `ppl --ids` take ids directly: the trace of a golden
+ * case's ids matches golden's logits and experts, and ppl over the ids
+ * equals ppl over the prompt text they encode. */
+static void check_ids_commands(const char *img, const char *dir, const mf_json *c)
+{
+    const mf_json *tokens = mf_json_get(c, "tokens"), *prompt = mf_json_get(c, "prompt");
+    const mf_json *logits = mf_json_get(c, "logits"), *topk = mf_json_get(c, "topk_experts");
+    if (!tokens || !prompt || !logits || !topk) {
+        CHECK(0, "golden case lacks tokens/prompt/logits/topk_experts");
+        return;
+    }
+    char ids_path[512], text_path[512], out_path[512], cmd[2048];
+    snprintf(ids_path, sizeof ids_path, "%s/ids.txt", dir);
+    snprintf(text_path, sizeof text_path, "%s/prompt.txt", dir);
+    snprintf(out_path, sizeof out_path, "%s/trace.json", dir);
+    FILE *f = fopen(ids_path, "w"), *t = fopen(text_path, "wb");
+    if (!f || !t) {
+        CHECK(0, "cannot write %s", dir);
+        if (f) fclose(f);
+        if (t) fclose(t);
+        return;
+    }
+    for (size_t i = 0; i < tokens->count; i++)
+        fprintf(f, "%s%.0f", i % 16 ? " " : "\n", mf_json_at(tokens, i)->number);
+    fputc('\n', f);
+    fclose(f);
+    fwrite(prompt->str, 1, prompt->str_len, t);
+    fclose(t);
+
+    snprintf(cmd, sizeof cmd, "%s/moeflash trace %s --ids %s --out %s 2>/dev/null", BUILD, img,
+             ids_path, out_path);
+    CHECK(system(cmd) == 0, "%s failed", cmd);
+    size_t len = 0;
+    char *json = mf_read_file(out_path, &len);
+    mf_json_doc doc = {0};
+    CHECK(json && mf_json_parse(&doc, json, len) == 0, "trace output: %s", doc.error);
+    const mf_json *tl = doc.root ? mf_json_get(doc.root, "logits") : NULL;
+    const mf_json *te = doc.root ? mf_json_get(doc.root, "experts") : NULL;
+    CHECK(tl && te && tl->count == tokens->count, "trace output lacks logits/experts");
+    if (tl && te && tl->count == tokens->count) {
+        double worst = 0;
+        size_t sets_differ = 0;
+        for (size_t p = 0; p < tokens->count; p++) {
+            const mf_json *g = mf_json_at(logits, p), *o = mf_json_at(tl, p);
+            double mx = 0, d = 0;
+            for (size_t j = 0; j < g->count; j++) {
+                double gv = mf_json_at(g, j)->number;
+                if (fabs(gv) > mx) mx = fabs(gv);
+                if (fabs(gv - mf_json_at(o, j)->number) > d) d = fabs(gv - mf_json_at(o, j)->number);
+            }
+            if (d / mx > worst) worst = d / mx;
+            for (size_t l = 0; l < te->count; l++) {
+                const mf_json *ge = mf_json_at(mf_json_at(topk, l), p);
+                const mf_json *oe = mf_json_at(mf_json_at(te, l), p);
+                for (size_t a = 0; a < ge->count; a++) {
+                    int found = 0;
+                    for (size_t b = 0; b < oe->count; b++)
+                        found |= mf_json_at(ge, a)->number == mf_json_at(oe, b)->number;
+                    sets_differ += !found;
+                }
+            }
+        }
+        printf("trace --ids: max relative logit error %.2e\n", worst);
+        CHECK(worst <= 1e-4, "trace --ids logits off by %.2e of max", worst);
+        CHECK(sets_differ == 0, "trace --ids: %zu experts differ from golden", sets_differ);
+    }
+    mf_json_free(&doc);
+    free(json);
+
+    char a[256] = "", b[256] = "";
+    snprintf(cmd, sizeof cmd, "%s/moeflash ppl %s --ids %s --window 8 --quiet 2>/dev/null", BUILD,
+             img, ids_path);
+    FILE *p = popen(cmd, "r");
+    if (p && !fgets(a, sizeof a, p)) a[0] = 0;
+    if (p) pclose(p);
+    snprintf(cmd, sizeof cmd, "%s/moeflash ppl %s --text %s --window 8 --quiet 2>/dev/null", BUILD,
+             img, text_path);
+    p = popen(cmd, "r");
+    if (p && !fgets(b, sizeof b, p)) b[0] = 0;
+    if (p) pclose(p);
+    CHECK(a[0] && !strcmp(a, b), "ppl --ids '%s' vs ppl --text '%s'", a, b);
+
+    snprintf(cmd, sizeof cmd, "echo '1 2 999999' > %s && %s/moeflash ppl %s --ids %s 2>/dev/null",
+             ids_path, BUILD, img, ids_path);
+    int rc = system(cmd);
+    CHECK(rc != 0 && WIFEXITED(rc) && WEXITSTATUS(rc) < 128, "an id past the vocabulary is accepted");
+}
+
 int main(void)
 {
     const char *b = getenv("BUILD");
@@ -125,6 +214,8 @@ int main(void)
         mf_posix_port_close(&port);
     }
     free(arena);
+    const mf_json *cases = mf_json_get(doc.root, "cases");
+    if (cases && cases->count) check_ids_commands(img, dir, mf_json_at(cases, cases->count - 1));
 
     /* Validation split: the last 10% of the text's bytes, tokenized whole. */
     size_t tlen = 0;

@@ -1,6 +1,7 @@
 /* Option parsing and image opening shared by generate, trace and ppl. */
 #include "cli_common.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -219,4 +220,74 @@ double cli_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Whitespace-separated decimal ids, each below the vocabulary. */
+static int parse_ids(const char *cmd, const char *path, const char *s, size_t len, uint32_t vocab,
+                     uint32_t **ids, uint32_t *n)
+{
+    size_t cap = len / 2 + 1, count = 0, i = 0;
+    uint32_t *out = malloc(sizeof(uint32_t) * cap);
+    if (!out) {
+        fprintf(stderr, "moeflash %s: out of memory\n", cmd);
+        return -1;
+    }
+    while (i < len) {
+        if (isspace((unsigned char)s[i])) {
+            i++;
+            continue;
+        }
+        uint64_t v = 0;
+        size_t start = i;
+        while (i < len && isdigit((unsigned char)s[i]) && v < vocab) v = v * 10 + (uint64_t)(s[i++] - '0');
+        if (i == start || (i < len && !isspace((unsigned char)s[i])) || v >= vocab) {
+            fprintf(stderr, "moeflash %s: '%s': id %zu is not an integer below the vocabulary (%u)\n",
+                    cmd, path, count + 1, vocab);
+            free(out);
+            return -1;
+        }
+        out[count++] = (uint32_t)v;
+    }
+    *ids = out;
+    *n = (uint32_t)count;
+    return 0;
+}
+
+int cli_load_tokens(const char *cmd, cli_model *cm, const char *text_path, const char *ids_path,
+                    uint32_t **ids, uint32_t *n)
+{
+    const char *path = ids_path ? ids_path : text_path;
+    size_t len;
+    *ids = NULL;
+    *n = 0;
+    char *text = cli_read_file(cmd, path, &len);
+    if (!text) return -1;
+    int rc = 0;
+    if (ids_path) {
+        rc = parse_ids(cmd, path, text, len, mf_vocab_size(cm->m), ids, n);
+    } else {
+        uint32_t count = 0;
+        int err = mf_encode(cm->m, text, len, NULL, 0, &count);
+        if (!err) {
+            *ids = malloc(sizeof(uint32_t) * ((size_t)count + 1));
+            err = *ids ? mf_encode(cm->m, text, len, *ids, count, &count) : MF_E_ARG;
+        }
+        if (err) {
+            fprintf(stderr, "moeflash %s: cannot encode '%s': %s\n", cmd, path,
+                    *ids ? mf_strerror(err) : "out of memory");
+            free(*ids);
+            *ids = NULL;
+            rc = -1;
+        } else {
+            *n = count;
+        }
+    }
+    if (!rc && *n == 0) {
+        fprintf(stderr, "moeflash %s: '%s' holds no tokens\n", cmd, path);
+        free(*ids);
+        *ids = NULL;
+        rc = -1;
+    }
+    free(text);
+    return rc;
 }

@@ -46,6 +46,13 @@ void cli_close(cli_model *cm);
 /* Reads a whole file; prints an error and returns NULL on failure. */
 char *cli_read_file(const char *cmd, const char *path, size_t *len);
 
+/* The tokens of a run: the text of text_path through the model's tokenizer,
+ * or, when ids_path is set, its whitespace-separated ids (each checked
+ * against the vocabulary). Heap array in *ids; prints one line and returns
+ * -1 on failure (also for an empty input). */
+int cli_load_tokens(const char *cmd, cli_model *cm, const char *text_path, const char *ids_path,
+                    uint32_t **ids, uint32_t *n);
+
 double cli_now(void);
 
 #endif

@@ -1,4 +1,4 @@
-/* moeflash ppl IMG --text FILE [--window 256] [--windows N] [runtime options]
+/* moeflash ppl IMG (--text FILE | --ids FILE) [--window 256] [--windows N] [runtime options]
  * Perplexity by the golden val_protocol: the text's tokens cut into
  * non-overlapping windows from offset 0 (the tail that does not fill a
  * window is dropped), each window scored from an empty context on its
@@ -12,7 +12,7 @@
 #include "cli_common.h"
 #include "commands.h"
 
-static const char *USAGE = "usage: moeflash ppl IMG --text FILE [--window 256] [--windows N] "
+static const char *USAGE = "usage: moeflash ppl IMG (--text FILE | --ids FILE) [--window 256] [--windows N] "
                            "[--slots N | --expert-ram BYTES] [--batch N] [--quiet]\n";
 
 int cmd_ppl(int argc, char **argv)
@@ -21,7 +21,7 @@ int cmd_ppl(int argc, char **argv)
     static cli_model cm;
     memset(&cm, 0, sizeof cm);
     mf_options_default(&cm.opt);
-    const char *img = NULL, *text_path = NULL;
+    const char *img = NULL, *text_path = NULL, *ids_path = NULL;
     uint64_t window = 256, max_windows = 0;
     int quiet = 0;
     for (int i = 0; i < argc; i++) {
@@ -31,6 +31,8 @@ int cmd_ppl(int argc, char **argv)
         if (r > 0) continue;
         if (!strcmp(a, "--text")) {
             if (!(text_path = cli_value(C, argc, argv, &i))) return 2;
+        } else if (!strcmp(a, "--ids")) {
+            if (!(ids_path = cli_value(C, argc, argv, &i))) return 2;
         } else if (!strcmp(a, "--window") || !strcmp(a, "--windows")) {
             uint64_t *dst = !strcmp(a, "--window") ? &window : &max_windows;
             if (!(v = cli_value(C, argc, argv, &i))) return 2;
@@ -51,15 +53,17 @@ int cmd_ppl(int argc, char **argv)
             return 2;
         }
     }
-    if (!img || !text_path) {
-        fprintf(stderr, "moeflash ppl: %s\n%s", !img ? "missing IMG" : "missing --text", USAGE);
+    if (!img || !(text_path || ids_path) || (text_path && ids_path)) {
+        fprintf(stderr, "moeflash ppl: %s\n%s",
+                !img                       ? "missing IMG"
+                : !(text_path || ids_path) ? "missing --text or --ids"
+                                           : "--text and --ids exclude each other",
+                USAGE);
         return 2;
     }
+    const char *input = ids_path ? ids_path : text_path;
     if (!cm.opt.context_len) cm.opt.context_len = (uint32_t)window;
     if (!cm.opt.prefill_batch) cm.opt.prefill_batch = (uint32_t)window;
-    size_t len;
-    char *text = cli_read_file(C, text_path, &len);
-    if (!text) return 1;
     int status = 1, rc;
     uint32_t *ids = NULL;
     float *logits = NULL;
@@ -73,24 +77,12 @@ int cmd_ppl(int argc, char **argv)
                 (unsigned long long)window, info.context_len);
         goto done;
     }
-    rc = mf_encode(m, text, len, NULL, 0, &n_ids);
-    if (!rc) {
-        ids = malloc(sizeof(uint32_t) * ((size_t)n_ids + 1));
-        if (!ids) {
-            fprintf(stderr, "moeflash ppl: out of memory\n");
-            goto done;
-        }
-        rc = mf_encode(m, text, len, ids, n_ids, &n_ids);
-    }
-    if (rc) {
-        fprintf(stderr, "moeflash ppl: cannot encode '%s': %s\n", text_path, mf_strerror(rc));
-        goto done;
-    }
+    if (cli_load_tokens(C, &cm, text_path, ids_path, &ids, &n_ids)) goto done;
     uint64_t n_win = n_ids / window;
     if (max_windows && n_win > max_windows) n_win = max_windows;
     if (n_win == 0) {
         fprintf(stderr, "moeflash ppl: '%s' has %u tokens, fewer than one window of %llu\n",
-                text_path, n_ids, (unsigned long long)window);
+                input, n_ids, (unsigned long long)window);
         goto done;
     }
     logits = malloc(sizeof(float) * (size_t)window * V);
@@ -130,7 +122,6 @@ int cmd_ppl(int argc, char **argv)
 done:
     free(logits);
     free(ids);
-    free(text);
     cli_close(&cm);
     return status;
 }

@@ -1,5 +1,5 @@
-/* moeflash trace IMG --text FILE --out OUT.json [runtime options]
- * Teacher-forces FILE's tokens and writes
+/* moeflash trace IMG (--text FILE | --ids FILE) --out OUT.json [runtime options]
+ * Teacher-forces FILE's tokens (or the ids listed in FILE) and writes
  *   {"tokens": [T], "logits": [T][vocab], "experts": [L][T][k], "weights": [L][T][k]}
  * (experts ordered by weight, highest first, as the route observer sees them). */
 #include <stdio.h>
@@ -9,7 +9,7 @@
 #include "cli_common.h"
 #include "commands.h"
 
-static const char *USAGE = "usage: moeflash trace IMG --text FILE --out OUT.json "
+static const char *USAGE = "usage: moeflash trace IMG (--text FILE | --ids FILE) --out OUT.json "
                            "[--slots N | --expert-ram BYTES] [--batch N]\n";
 
 typedef struct {
@@ -35,7 +35,7 @@ int cmd_trace(int argc, char **argv)
     static cli_model cm;
     memset(&cm, 0, sizeof cm);
     mf_options_default(&cm.opt);
-    const char *img = NULL, *text_path = NULL, *out_path = NULL;
+    const char *img = NULL, *text_path = NULL, *ids_path = NULL, *out_path = NULL;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         int r = cli_runtime_option(C, argc, argv, &i, &cm);
@@ -43,6 +43,8 @@ int cmd_trace(int argc, char **argv)
         if (r > 0) continue;
         if (!strcmp(a, "--text")) {
             if (!(text_path = cli_value(C, argc, argv, &i))) return 2;
+        } else if (!strcmp(a, "--ids")) {
+            if (!(ids_path = cli_value(C, argc, argv, &i))) return 2;
         } else if (!strcmp(a, "--out")) {
             if (!(out_path = cli_value(C, argc, argv, &i))) return 2;
         } else if (a[0] == '-' && a[1]) {
@@ -55,14 +57,16 @@ int cmd_trace(int argc, char **argv)
             return 2;
         }
     }
-    if (!img || !text_path || !out_path) {
+    if (!img || !(text_path || ids_path) || (text_path && ids_path) || !out_path) {
         fprintf(stderr, "moeflash trace: %s\n%s",
-                !img ? "missing IMG" : !text_path ? "missing --text" : "missing --out", USAGE);
+                !img                      ? "missing IMG"
+                : !(text_path || ids_path) ? "missing --text or --ids"
+                : text_path && ids_path    ? "--text and --ids exclude each other"
+                                           : "missing --out",
+                USAGE);
         return 2;
     }
-    size_t len;
-    char *text = cli_read_file(C, text_path, &len);
-    if (!text) return 1;
+    const char *input = ids_path ? ids_path : text_path;
     int status = 1, rc;
     uint32_t *ids = NULL;
     float *logits = NULL;
@@ -73,23 +77,10 @@ int cmd_trace(int argc, char **argv)
     mf_info info;
     mf_model_info(m, &info);
     uint32_t T = 0, V = info.vocab;
-    rc = mf_encode(m, text, len, NULL, 0, &T);
-    if (!rc) {
-        ids = malloc(sizeof(uint32_t) * ((size_t)T + 1));
-        if (!ids) goto oom;
-        rc = mf_encode(m, text, len, ids, T, &T);
-    }
-    if (rc) {
-        fprintf(stderr, "moeflash trace: cannot encode '%s': %s\n", text_path, mf_strerror(rc));
-        goto done;
-    }
-    if (T == 0) {
-        fprintf(stderr, "moeflash trace: '%s' is empty\n", text_path);
-        goto done;
-    }
+    if (cli_load_tokens(C, &cm, text_path, ids_path, &ids, &T)) goto done;
     if (T > info.context_len) {
         fprintf(stderr, "moeflash trace: '%s' has %u tokens, more than the context (%u; --context)\n",
-                text_path, T, info.context_len);
+                input, T, info.context_len);
         goto done;
     }
     rec.T = T;
@@ -153,7 +144,6 @@ done:
     free(rec.weights);
     free(logits);
     free(ids);
-    free(text);
     cli_close(&cm);
     return status;
 }

@@ -9,12 +9,15 @@ static const struct {
     int (*run)(int argc, char **argv);
     const char *usage;
 } commands[] = {
-    {"convert", cmd_convert, "convert HF_DIR OUT.img [--weights f32|q8] [--page-size N] [--group N]"},
-    {"inspect", cmd_inspect, "inspect IMG [--json]"},
+    {"convert", cmd_convert,
+     "convert HF_DIR OUT.img [--weights ENC] [--experts ENC|auto [--avg-bits B | --expert-budget "
+     "BYTES] --calib FILE] [--resident ENC] [--fallback ENC] [--page-size N] [--group N] "
+     "[--max-seq N]"},
+    {"inspect", cmd_inspect, "inspect IMG [--json] [--verify]"},
     {"generate", cmd_generate,
-     "generate IMG --prompt TEXT --tokens N [--temperature T] [--top-p P] [--seed S]"},
-    {"trace", cmd_trace, "trace IMG --text FILE --out OUT.json"},
-    {"ppl", cmd_ppl, "ppl IMG --text FILE [--window 256]"},
+     "generate IMG --prompt TEXT --tokens N [--temperature T] [--top-p P] [--seed S] [RUN]"},
+    {"trace", cmd_trace, "trace IMG (--text FILE | --ids FILE) --out OUT.json [RUN]"},
+    {"ppl", cmd_ppl, "ppl IMG (--text FILE | --ids FILE) [--window 256] [--windows N] [RUN]"},
     {"bench", cmd_bench,
      "bench IMG --text FILE [--tokens N] [--profile NAME] [--expert-ram BYTES | --slots N] "
      "[--policy P] [--predictor Q] [--json | --csv] [--trace-out FILE]"},
@@ -27,6 +30,10 @@ static void usage(FILE *f)
     fprintf(f, "usage: moeflash COMMAND ...\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  moeflash %s\n", commands[i].usage);
+    fprintf(f, "RUN options: [--context N] [--slots N | --expert-ram BYTES] [--batch N]\n"
+               "  [--policy none|lru|lfu|edgemoe|belady] [--predictor none|cooc|lookahead|combined]\n"
+               "  [--pin N] [--prefetch N] [--prefetch-min P] [--verify 0|1|2] [--float-activations]\n"
+               "ENC: f32 bf16 f16 q8 q4 q3 q2\n");
 }
 
 int main(int argc, char **argv)
