@@ -34,6 +34,45 @@ static double edgemoe_keep(const mf_expert_store *s, const mf_store_slot *sl)
     return f / (double)d;
 }
 
+/* Estimated probability per chunk that expert idx is chosen: its uses per
+ * chunk so far, with the profile's frequency (or k/E) as a prior worth 8
+ * chunks. */
+static double est_q(const mf_expert_store *s, size_t idx)
+{
+    const uint32_t E = s->h->n_experts, k = s->h->top_k;
+    double q0 = (double)k / (double)E;
+    if (s->have_profile && s->prof.tokens)
+        q0 = ((double)s->prof.freq[idx] + 1.0) / ((double)s->prof.tokens + (double)E / k);
+    const double a = 8.0;
+    double q = ((double)s->uses[idx] + a * q0) / ((double)s->epoch + a);
+    if (q > 1.0) q = 1.0;
+    if (q < 1e-4) q = 1e-4;
+    return q;
+}
+
+double mf_policy_expected_next(const mf_expert_store *s, uint32_t layer, uint32_t expert)
+{
+    const uint32_t S = s->h->n_layers, E = s->h->n_experts;
+    /* before the current layer routes, it is the next to run */
+    uint32_t I = s->routed_cur ? s->layer : (s->layer + S - 1u) % S;
+    uint32_t d = ((layer + S - I - 1u) % S) + 1u;
+    size_t idx = (size_t)layer * E + expert;
+    double q = est_q(s, idx);
+    double p = q;
+    if (s->lprob && s->lvalid[layer]) {
+        p = s->lprob[idx];
+        if (p > 1.0) p = 1.0;
+    }
+    return (double)d + (double)S * (1.0 - p) / q;
+}
+
+/* EdgeMoE with a predictor: the victim is the expert with the farthest
+ * expected next use (mf_policy_expected_next), an approximate Belady. */
+static int predictive(const mf_expert_store *s)
+{
+    return s->policy == MF_POLICY_EDGEMOE && s->predictor != MF_PREDICT_NONE && s->lprob;
+}
+
 /* 1 when slot a should be evicted before slot b. */
 static int before(const mf_expert_store *s, const mf_store_slot *a, uint64_t na,
                   const mf_store_slot *b, uint64_t nb)
@@ -46,6 +85,12 @@ static int before(const mf_expert_store *s, const mf_store_slot *a, uint64_t na,
         break;
     }
     case MF_POLICY_EDGEMOE: {
+        if (predictive(s)) {
+            double da = mf_policy_expected_next(s, (uint32_t)a->layer, (uint32_t)a->expert);
+            double db = mf_policy_expected_next(s, (uint32_t)b->layer, (uint32_t)b->expert);
+            if (da != db) return da > db;
+            break;
+        }
         double ka = edgemoe_keep(s, a), kb = edgemoe_keep(s, b);
         if (ka != kb) return ka < kb;
         break;
@@ -90,6 +135,17 @@ int mf_policy_victim(mf_expert_store *s, uint32_t layer, uint32_t expert, int pr
     if (best >= 0 && prefetch && belady &&
         nbest <= mf_belady_next_use(s, layer, expert))
         return -1; /* everything held is needed sooner than this prediction */
+    if (best >= 0 && prefetch && s->pf_prob > 0.0f && predictive(s)) {
+        /* admission: the victim must be expected later than the prediction */
+        const uint32_t S = s->h->n_layers;
+        uint32_t I = s->routed_cur ? s->layer : (s->layer + S - 1u) % S;
+        double dc = (double)(((layer + S - I - 1u) % S) + 1u);
+        double p = s->pf_prob > 1.0f ? 1.0 : (double)s->pf_prob;
+        const mf_store_slot *v = &s->slots[best];
+        double dv = mf_policy_expected_next(s, (uint32_t)v->layer, (uint32_t)v->expert);
+        double q = est_q(s, (size_t)layer * s->h->n_experts + expert);
+        if (dv <= dc + (double)S * (1.0 - p) / q) return -1;
+    }
     (void)layer;
     (void)expert;
     return best >= 0 ? best : best_prot;

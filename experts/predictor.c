@@ -59,6 +59,30 @@ static void add_cooc(mf_model *m, uint32_t layer, const uint32_t *cur, const uin
         for (uint32_t b = 0; b < E; b++) row[b] += beta * sc[b] / sum;
 }
 
+/* Probability that an expert scored v (a router probability, plus a
+ * co-occurrence share) is among a token's top_k. */
+static float use_prob(const mf_model *m, float v)
+{
+    float p = v * (float)m->h.top_k;
+    return p > 1.0f ? 1.0f : p;
+}
+
+/* Hands the store the chunk's probabilities for `layer` (max over rows). */
+static void publish_probs(mf_model *m, uint32_t layer, uint32_t n)
+{
+    mf_expert_store *s = &m->store;
+    uint32_t E = m->h.n_experts;
+    for (uint32_t e = 0; e < E; e++) {
+        float mx = 0.0f;
+        for (uint32_t t = 0; t < n; t++) {
+            float v = use_prob(m, s->ps[(size_t)t * E + e]);
+            if (v > mx) mx = v;
+        }
+        s->pscore[e] = mx;
+    }
+    mf_store_set_probs(s, layer, s->pscore);
+}
+
 /* Prefetches, for each of n rows of scores s->ps, its top `per_token`
  * experts of `layer`, rank by rank across the tokens (the likeliest first). */
 static void prefetch_top(mf_model *m, uint32_t layer, uint32_t n, uint32_t per_token)
@@ -67,13 +91,15 @@ static void prefetch_top(mf_model *m, uint32_t layer, uint32_t n, uint32_t per_t
     uint32_t E = m->h.n_experts;
     if (per_token > E) per_token = E;
     if (!per_token) return;
+    publish_probs(m, layer, n);
     /* top-per_token indices of each row, kept in the row's own scores
      * buffer order: write them to ps rows as a ranking pass */
     for (uint32_t rank = 0; rank < per_token; rank++)
         for (uint32_t t = 0; t < n; t++) {
             mf_topk(s->ps + (size_t)t * E, E, rank + 1, s->pidx);
             if (rank > 0 && s->ps[(size_t)t * E + s->pidx[rank]] < s->min_prob) continue;
-            (void)mf_store_prefetch(s, layer, s->pidx[rank]);
+            (void)mf_store_prefetch_p(s, layer, s->pidx[rank],
+                                      use_prob(m, s->ps[(size_t)t * E + s->pidx[rank]]));
         }
 }
 
@@ -89,7 +115,8 @@ static void predict_layer0(mf_model *m, uint32_t n)
         late_lookahead(m, 0, n, s->prefetch_budget);
         break;
     case MF_PREDICT_COOC:
-        for (uint32_t e = 0; e < E; e++) s->ps[e] = (float)s->prof.freq[e];
+        for (uint32_t e = 0; e < E; e++)
+            s->ps[e] = (float)s->prof.freq[e] / ((float)s->prof.tokens + 1.0f) / (float)m->h.top_k;
         prefetch_top(m, 0, 1, s->prefetch_budget);
         break;
     default: break;
@@ -163,18 +190,21 @@ static void late_lookahead(mf_model *m, uint32_t layer, uint32_t n, uint32_t tot
             add_cooc(m, layer, m->topk_idx + (size_t)t * m->h.top_k, NULL, s->ps + (size_t)t * E,
                      COMBINED_LATE_COOC);
     uint64_t cap = (uint64_t)total * n;
+    publish_probs(m, layer, n);
     for (uint32_t rank = 0; rank < E; rank++)
         for (uint32_t t = 0; t < n; t++) {
             if (n_predicted(s, layer) >= cap) return;
             mf_topk(s->ps + (size_t)t * E, E, rank + 1, s->pidx);
             if (rank > 0 && s->ps[(size_t)t * E + s->pidx[rank]] < s->min_prob) continue;
-            (void)mf_store_prefetch(s, layer, s->pidx[rank]);
+            (void)mf_store_prefetch_p(s, layer, s->pidx[rank],
+                                      use_prob(m, s->ps[(size_t)t * E + s->pidx[rank]]));
         }
 }
 
 void mf_predict_layer_done(mf_model *m, uint32_t l, uint32_t n)
 {
     mf_expert_store *s = &m->store;
+    mf_store_layer_done(s, l);
     if ((s->predictor == MF_PREDICT_COMBINED || s->predictor == MF_PREDICT_LOOKAHEAD) &&
         l + 1 < m->h.n_layers)
         late_lookahead(m, l + 1, n, s->prefetch_budget);

@@ -113,6 +113,8 @@ int mf_store_init(mf_expert_store *s, mf_arena *a, const mf_port *port, const mf
         s->pscore = mf_arena_alloc(a, sizeof(float) * h->n_experts);
         s->pidx = mf_arena_alloc(a, sizeof(uint32_t) * h->n_experts);
         s->prev_topk = mf_arena_alloc(a, sizeof(uint32_t) * batch * h->top_k);
+        s->lprob = mf_arena_alloc(a, sizeof(float) * LE);
+        s->lvalid = mf_arena_alloc(a, h->n_layers);
     }
     for (uint32_t i = 0; i < n_slots; i++) {
         uint8_t *d = mf_arena_alloc(a, s->slot_bytes);
@@ -156,6 +158,10 @@ int mf_store_init(mf_expert_store *s, mf_arena *a, const mf_port *port, const mf
     memset(s->hot, 0, LE);
     memset(s->chosen, 0, LE);
     memset(s->predicted, 0, LE);
+    if (s->lprob) {
+        memset(s->lprob, 0, sizeof(float) * LE);
+        memset(s->lvalid, 0, h->n_layers);
+    }
     if (opt->pin_experts > 0 && s->have_profile) choose_hot(s, opt->pin_experts);
     return MF_OK;
 }
@@ -435,11 +441,36 @@ void mf_store_release(mf_expert_store *s, uint32_t layer, uint32_t expert)
         slot_clear(s, &s->slots[w]);
 }
 
+/* Compute-time windows for prefetch admission: compute (port time minus
+ * stall) from the last routing / layer end to this routing. */
+static void hook_mark(mf_expert_store *s, int kind)
+{
+    s->hook_t[kind] = mf_port_now_ns(s->port);
+    s->hook_stall[kind] = s->stats->stall_ns;
+    s->hook_ok[kind] = 1;
+    s->hook_kind = kind;
+}
+
+static void hook_measure(mf_expert_store *s)
+{
+    uint64_t now = mf_port_now_ns(s->port), st = s->stats->stall_ns;
+    double *w[2] = {&s->w_routed, &s->w_done};
+    for (int k = 0; k < 2; k++) {
+        if (!s->hook_ok[k]) continue;
+        uint64_t dt = now - s->hook_t[k], ds = st - s->hook_stall[k];
+        double c = dt > ds ? (double)(dt - ds) : 0.0;
+        *w[k] = *w[k] > 0 ? 0.875 * *w[k] + 0.125 * c : c;
+    }
+}
+
 void mf_store_chunk_start(mf_expert_store *s, uint32_t n)
 {
     s->epoch++;
     s->n_chunk = n;
     s->layer = 0;
+    s->routed_cur = 0;
+    s->hook_ok[0] = 0;
+    hook_mark(s, 1); /* layer 0's predictions come from the embedding */
 }
 
 void mf_store_chunk_done(mf_expert_store *s, uint32_t n)
@@ -448,11 +479,35 @@ void mf_store_chunk_done(mf_expert_store *s, uint32_t n)
     reap(s);
 }
 
+void mf_store_layer_done(mf_expert_store *s, uint32_t layer)
+{
+    (void)layer;
+    hook_mark(s, 1);
+}
+
+void mf_store_set_probs(mf_expert_store *s, uint32_t layer, const float *p)
+{
+    if (!s->lprob || layer >= s->h->n_layers) return;
+    float *d = s->lprob + (size_t)layer * s->h->n_experts;
+    if (!s->lvalid[layer]) {
+        memcpy(d, p, sizeof(float) * s->h->n_experts);
+        s->lvalid[layer] = 1;
+        return;
+    }
+    for (uint32_t e = 0; e < s->h->n_experts; e++)
+        if (p[e] > d[e]) d[e] = p[e];
+}
+
 void mf_store_routed(mf_expert_store *s, uint32_t layer, const uint8_t *chosen)
 {
     const uint32_t E = s->h->n_experts;
     s->layer = layer;
+    s->routed_cur = 1;
     reap(s);
+    hook_measure(s);
+    hook_mark(s, 0);
+    s->hook_ok[1] = 0;
+    if (s->lvalid) s->lvalid[layer] = 0; /* the prediction is spent */
     uint8_t *ch = s->chosen + (size_t)layer * E;
     uint8_t *pr = s->predicted + (size_t)layer * E;
     int predicting = s->predictor != MF_PREDICT_NONE;
@@ -508,15 +563,47 @@ void mf_store_routed(mf_expert_store *s, uint32_t layer, const uint8_t *chosen)
     }
 }
 
+/* 1 when a speculative read of `bytes` with probability p pays on the bus:
+ * p * min(read, window) > (1 - p) * read, the window being the compute
+ * measured from the current hook to the next routing. */
+#ifndef MF_PF_COST
+#define MF_PF_COST 1.0
+#endif
+static int admit_bus(const mf_expert_store *s, uint32_t bytes, float p)
+{
+    if (!(s->ns_per_byte > 0) || p >= 1.0f) return 1;
+    double R = (double)bytes * s->ns_per_byte;
+    double W = s->hook_kind == 0 ? s->w_routed : s->w_done;
+    if (!(W > 0)) return 1;
+    double gain = W < R ? W : R;
+    return (double)p * gain > MF_PF_COST * (1.0 - (double)p) * R;
+}
+
+/* Admission applies to the online policies with a predictor. */
+static int admission_on(const mf_expert_store *s)
+{
+    return s->predictor != MF_PREDICT_NONE &&
+           (s->policy == MF_POLICY_LRU || s->policy == MF_POLICY_LFU ||
+            s->policy == MF_POLICY_EDGEMOE);
+}
+
 int mf_store_prefetch(mf_expert_store *s, uint32_t layer, uint32_t expert)
+{
+    return mf_store_prefetch_p(s, layer, expert, 1.0f);
+}
+
+int mf_store_prefetch_p(mf_expert_store *s, uint32_t layer, uint32_t expert, float p)
 {
     if (!s || layer >= s->h->n_layers || expert >= s->h->n_experts) return -1;
     size_t idx = (size_t)layer * s->h->n_experts + expert;
     s->predicted[idx] = 1;
     if (s->where[idx] >= 0) return 0;
+    if (admission_on(s) && !admit_bus(s, s->dir[idx].bytes, p)) return -1;
     if (s->queue_depth && s->inflight >= s->queue_depth) reap(s);
     if (s->queue_depth && s->inflight >= s->queue_depth) return -1;
+    s->pf_prob = p > 1e-6f ? p : 1e-6f; /* for the victim's admission (policy.c) */
     mf_store_slot *sl = claim(s, layer, expert, 1);
+    s->pf_prob = 0.0f;
     if (!sl) return -1;
     if (s->queue_depth) {
         if (start_async(s, sl) != MF_OK) {

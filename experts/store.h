@@ -95,12 +95,12 @@ typedef struct {
     uint64_t inflight_bytes, last_done_ns;
     /* Predictor-aware eviction and prefetch admission (policy.c, store.c):
      * lprob[l*E+e] = predicted probability that e is chosen at layer l's
-     * next run, valid while lvalid[l]; tokens_seen counts tokens fed;
-     * w_routed / w_done = moving averages of the compute time (port clock
+     * next run, valid while lvalid[l]; routed_cur: s->layer has routed in
+     * this chunk; w_routed / w_done = moving averages of the compute time (port clock
      * minus stall) from a layer's routing / end to the next routing. */
     float *lprob;          /* [L*E], NULL without a predictor */
     uint8_t *lvalid;       /* [L] */
-    uint64_t tokens_seen;
+    uint8_t routed_cur;
     double w_routed, w_done;
     uint64_t hook_t[2], hook_stall[2]; /* at the last routing [0] / layer end [1] */
     uint8_t hook_ok[2];

@@ -236,9 +236,103 @@ static void test_policy_unit(void)
     CHECK(mf_policy_victim(&s, 1, 2, 1) == 2, "an empty slot is always taken");
 }
 
+/* EdgeMoE with a predictor (approximate Belady) on a hand-made store:
+ * victim = farthest expected next use d + S (1 - p) / q, computed here
+ * independently; q = (uses + 8 k/E) / (chunks + 8), p = the predicted
+ * probability for the layer's next run (q without one). */
+static double exp_next(int layer, int I, double uses, double chunks, const float *lp,
+                       const uint8_t *lv, int e)
+{
+    const int S = 4, E = 4, K = 1;
+    int d = ((layer - I - 1 + 2 * S) % S) + 1;
+    double q = (uses + 8.0 * K / E) / (chunks + 8.0);
+    double p = lv[layer] ? lp[layer * E + e] : q;
+    return d + S * (1.0 - p) / q;
+}
+
+static void test_predictive_unit(void)
+{
+    static mf_image_header h;
+    static mf_expert_store s;
+    static mf_store_slot slots[5];
+    static int32_t where[16];
+    static uint32_t uses[16];
+    static uint8_t hot[16], chosen[16], lvalid[4];
+    static float lprob[16];
+    static mf_stats st;
+    memset(&s, 0, sizeof s);
+    h.n_layers = 4;
+    h.n_experts = 4;
+    h.top_k = 1;
+    s.h = &h;
+    s.slots = slots;
+    s.n_slots = 5;
+    s.where = where;
+    s.uses = uses;
+    s.hot = hot;
+    s.chosen = chosen;
+    s.stats = &st;
+    s.lprob = lprob;
+    s.lvalid = lvalid;
+    s.epoch = 20;
+    s.layer = 1;
+    s.routed_cur = 1; /* layer 1 has routed: layer 2 is next */
+    s.policy = MF_POLICY_EDGEMOE;
+    s.predictor = MF_PREDICT_LOOKAHEAD;
+    /* (layer, expert, uses) */
+    static const int cfg[5][3] = {{2, 0, 2}, {2, 1, 12}, {3, 2, 6}, {0, 3, 9}, {1, 0, 4}};
+    memset(hot, 0, sizeof hot);
+    memset(chosen, 0, sizeof chosen);
+    memset(lvalid, 0, sizeof lvalid);
+    memset(lprob, 0, sizeof lprob);
+    for (int i = 0; i < 5; i++) {
+        memset(&slots[i], 0, sizeof slots[i]);
+        slots[i].layer = cfg[i][0];
+        slots[i].expert = cfg[i][1];
+        slots[i].state = MF_SLOT_READY;
+        slots[i].last_use = (uint64_t)(10 + i);
+        uses[cfg[i][0] * 4 + cfg[i][1]] = (uint32_t)cfg[i][2];
+    }
+    for (int round = 0; round < 3; round++) {
+        if (round == 1) { /* the lookahead says (2,0) is coming, (2,1) is not */
+            lvalid[2] = 1;
+            lprob[2 * 4 + 0] = 0.95f;
+            lprob[2 * 4 + 1] = 0.01f;
+        }
+        if (round == 2) s.layer = 2; /* (2,x) just ran: d = S */
+        int want = -1;
+        double far = -1;
+        for (int i = 0; i < 5; i++) {
+            double d = exp_next(cfg[i][0], (int)s.layer, cfg[i][2], 20, lprob, lvalid, cfg[i][1]);
+            CHECK(fabs(d - mf_policy_expected_next(&s, (uint32_t)cfg[i][0], (uint32_t)cfg[i][1])) <
+                      1e-6 * d,
+                  "expected next use of slot %d (round %d)", i, round);
+            if (d > far) {
+                far = d;
+                want = i;
+            }
+        }
+        CHECK(mf_policy_victim(&s, 0, 2, 0) == want, "predictive EdgeMoE: farthest expected next "
+              "use (round %d: slot %d, got %d)", round, want, mf_policy_victim(&s, 0, 2, 0));
+    }
+    s.layer = 1;
+    /* round 1's state: the victim is (1,0): 4 + 4 (1 - 6/28) / (6/28) = 18.7
+     * ((2,1), predicted at p 0.01: 8.9). A prediction is admitted only when
+     * the victim is expected later than the predicted expert. */
+    CHECK(mf_policy_victim(&s, 0, 2, 0) == 4, "victim (1,0)");
+    s.pf_prob = 0.9f; /* (2,3), next layer, p 0.9, q = 2/28: 1 + 4 * 0.1 / q = 6.6 */
+    CHECK(mf_policy_victim(&s, 2, 3, 1) == 4, "a likely prediction evicts the far victim");
+    s.pf_prob = 0.5f; /* (0,2): 3 + 4 * 0.5 / (2/28) = 31 */
+    CHECK(mf_policy_victim(&s, 0, 2, 1) == -1,
+          "a prediction expected later than every victim is refused");
+    s.pf_prob = 0.0f; /* demand (not a prediction): never refused */
+    CHECK(mf_policy_victim(&s, 0, 2, 1) == 4, "a demand read is not subject to admission");
+}
+
 int main(void)
 {
     test_policy_unit();
+    test_predictive_unit();
     const char *build = getenv("BUILD") ? getenv("BUILD") : "build";
     snprintf(img_path, sizeof img_path, "/tmp/mf_cache_XXXXXX");
     int fd = mkstemp(img_path);
