@@ -15,3 +15,19 @@ quant-report: $(BUILD)/bench/quant_report
 	    bench/results --jobs $(QUANT_JOBS) $(QUANT_ARGS) | tee bench/results/quant_report.txt
 
 .PHONY: quant-report
+
+# Dual precision on the simulated mcu-qspi flash: q8 experts + q2 copies
+# (resident q8), 8 validation windows fed token by token, 4 LRU slots,
+# stall thresholds 0 (never), 1.2 ms (about one q8 read less), 2, 4 ms.
+#   make quant-fallback -> bench/results/quant_fallback.csv
+$(BUILD)/bench/quant_fallback: bench/quant/fallback.c $(BUILD)/libmftools.a $(BUILD)/libmoeflash.a
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_CFLAGS) -o $@ $< $(BUILD)/libmftools.a $(BUILD)/libmoeflash.a $(HOST_LDLIBS)
+
+quant-fallback: $(BUILD)/bench/quant_fallback $(BUILD)/moeflash
+	$(BUILD)/moeflash convert models/tiny-shakespeare-moe $(BUILD)/bench/tiny_q8_fb2.img --resident q8 \
+	    --experts q8 --fallback q2 >/dev/null 2>&1
+	$(BUILD)/bench/quant_fallback $(BUILD)/bench/tiny_q8_fb2.img tests/data/tinyshakespeare.txt \
+	    mcu-qspi 4 8 0 1.2 2 4 | tee bench/results/quant_fallback.csv
+
+.PHONY: quant-fallback
