@@ -17,7 +17,7 @@
 # (instructions per token by function) and prints them.
 M=$1; OUT=$2; TELF=$3; FELF=$4; IMG=$5
 TOKENS=${BENCH_TOKENS:-5}
-SLOTS=${BENCH_SLOTS:-2 8 32 64}
+SLOTS=${BENCH_SLOTS-2 8 32 64}  # BENCH_SLOTS= (empty): kernels only
 mkdir -p "$OUT"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -108,6 +108,7 @@ MARK=mf_bench_mark traced "$TELF" bench "$tmp/k.stdout"
 cat "$OUT/kernels.txt"
 
 # ---- 2. per token ----
+[ -n "$SLOTS" ] || exit 0
 {
     echo "# Executed instructions per generated token (QEMU $M, image $(basename "$IMG") in the QSPI window,"
     echo "# greedy, prompt R, $TOKENS tokens; the first token after the prompt is dropped from the mean)."
