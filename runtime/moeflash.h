@@ -191,6 +191,10 @@ typedef struct {
     uint64_t state;   /* xorshift state */
 } mf_sampler;
 void mf_sampler_init(mf_sampler *s, float temperature, float top_p, uint64_t seed);
+/* -log softmax(logits)[target] in nats: the loss of predicting target.
+ * NAN when vocab is 0 or target is outside it. */
+double mf_token_nats(const float *logits, uint32_t vocab, uint32_t target);
+
 /* Samples from mf_logits(m), using scratch space inside the arena. */
 int mf_sample(mf_model *m, mf_sampler *s, uint32_t *token);
 

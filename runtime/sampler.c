@@ -32,7 +32,26 @@ float mf_sampler_random(mf_sampler *s)
 /* a ranks before b: higher probability, then lower id. */
 static int before(const float *p, uint32_t a, uint32_t b)
 {
-    return p[a] > p[b] || (p[a] == p[b] && a < b);
+    if (p[a] != p[b]) return p[a] > p[b];
+    return a < b;
+}
+
+double mf_token_nats(const float *logits, uint32_t vocab, uint32_t target)
+{
+    if (!logits || vocab == 0 || target >= vocab) return NAN;
+    double mx = logits[0];
+    for (uint32_t j = 1; j < vocab; j++)
+        if (logits[j] > mx) mx = logits[j];
+    double s = 1.0; /* the max's own term, exp(0) */
+    int max_seen = 0;
+    for (uint32_t j = 0; j < vocab; j++) {
+        if (!max_seen && logits[j] == mx) {
+            max_seen = 1;
+            continue;
+        }
+        s += exp((double)logits[j] - mx);
+    }
+    return mx + log(s) - (double)logits[target];
 }
 
 /* Heap sort of idx[0..n) by `before` (a total order, so the result is unique). */

@@ -235,11 +235,7 @@ static int feed_all(mf_model *m, const uint32_t *ids, uint32_t T, uint32_t windo
             if (rc) return rc;
             for (uint32_t t = 0; t < n; t++) {
                 if (c + t + 1 >= wend) break;
-                const float *lg = logits + (size_t)t * V;
-                double mx = lg[0], s = 0;
-                for (uint32_t v = 1; v < V; v++) mx = lg[v] > mx ? lg[v] : mx;
-                for (uint32_t v = 0; v < V; v++) s += exp(lg[v] - mx);
-                *nll_bits += (log(s) + mx - lg[ids[c + t + 1]]) / log(2.0);
+                *nll_bits += mf_token_nats(logits + (size_t)t * V, V, ids[c + t + 1]) / log(2.0);
                 (*nll_n)++;
             }
         }

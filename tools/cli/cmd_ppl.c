@@ -101,12 +101,7 @@ int cmd_ppl(int argc, char **argv)
             goto done;
         }
         for (uint32_t i = 0; i + 1 < window; i++) {
-            const float *l = logits + (size_t)i * V;
-            double mx = l[0], s = 0.0;
-            for (uint32_t j = 1; j < V; j++)
-                if (l[j] > mx) mx = l[j];
-            for (uint32_t j = 0; j < V; j++) s += exp((double)l[j] - mx);
-            nats += mx + log(s) - (double)l[tok[i + 1]];
+            nats += mf_token_nats(logits + (size_t)i * V, V, tok[i + 1]);
             count++;
         }
         if (!quiet && (w % 25 == 24 || w + 1 == n_win))

@@ -452,7 +452,7 @@ int mf_convert(const char *hf_dir, const char *out_path, const mf_convert_option
         mf_convert_options_default(&dflt);
         opt = &dflt;
     }
-    mf_convert_result dummy;
+    mf_convert_result dummy = {0};
     c.o = opt;
     c.res = res ? res : &dummy;
     memset(c.res, 0, sizeof *c.res);

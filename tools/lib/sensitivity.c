@@ -143,12 +143,7 @@ double mf_sens_calib_bits(const char *img, const uint32_t *tokens, uint32_t wind
             break;
         }
         for (uint32_t i = 0; i + 1 < window; i++) {
-            const float *l = logits + (size_t)i * V;
-            double mx = l[0], s = 0;
-            for (uint32_t j = 1; j < V; j++)
-                if (l[j] > mx) mx = l[j];
-            for (uint32_t j = 0; j < V; j++) s += exp((double)l[j] - mx);
-            nats += mx + log(s) - (double)l[t[i + 1]];
+            nats += mf_token_nats(logits + (size_t)i * V, V, t[i + 1]);
             n++;
         }
     }
