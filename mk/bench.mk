@@ -8,6 +8,9 @@
 # (the first 90 % of tests/data/tinyshakespeare.txt); the runs read the first
 # BENCH_VALID_BYTES of the validation split (the last 10 %).
 
+# Host only: on a firmware board `make BOARD=NAME bench` is the board's
+# instruction-count bench (boards/common/firmware.mk).
+ifeq ($(BOARD),host)
 BENCH_DIR = $(BUILD)/bench
 BENCH_IMG = $(BENCH_DIR)/tiny-profiled.img
 BENCH_TEXT = tests/data/tinyshakespeare.txt
@@ -44,6 +47,7 @@ bench: $(BUILD)/moeflash $(BUILD)/bench/stream_plot $(BENCH_IMG) $(BENCH_DIR)/va
 	    $(BENCH_DIR)/valid.txt $(BENCH_RESULTS)
 
 .PHONY: bench
+endif
 
 # Redraw the plots and tables from the committed CSVs (no runs).
 bench-plot: $(BUILD)/bench/stream_plot

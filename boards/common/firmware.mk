@@ -113,8 +113,7 @@ fw-test-run: $(FW_TEST_ELF)
 # make BOARD=mps3-an547 fw-bench: exact instruction counts (see bench.sh),
 # written under bench/results/BOARD/. The per-token runs use a build with the
 # arena in DDR so that every expert can be resident (slots up to 64).
-# (`make BOARD=... bench` reaches this once mk/bench.mk defines its host
-# `bench` only for BOARD=host; until then use fw-bench.)
+# `make BOARD=... bench` is the same (mk/bench.mk's sweep is host-only).
 FW_BENCH_DIR ?= bench/results/$(BOARD)
 fw-bench: $(FW_DIR)/tests/test_kernels.elf $(FW_DIR)/model.img
 	$(MAKE) --no-print-directory BOARD=$(BOARD) FW_DIR=$(BUILD)/$(BOARD)-bench \
