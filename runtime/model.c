@@ -12,6 +12,7 @@
  */
 #include "model.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "../experts/predictor.h"
@@ -183,8 +184,14 @@ static int build(mf_model *m, mf_arena *a, size_t max_blob)
     }
 
     size_t kv = (size_t)h->n_layers * m->ctx * m->kv_dim;
-    ALLOC_F(m->key_cache, kv);
-    ALLOC_F(m->value_cache, kv);
+    if (m->opt.kv_encoding == MF_ENC_F32) {
+        ALLOC_F(m->key_cache, kv);
+        ALLOC_F(m->value_cache, kv);
+    } else { /* 16-bit KV: half the bytes, plus one f32 row to widen into */
+        m->key_cache = mf_arena_alloc(a, sizeof(uint16_t) * kv);
+        m->value_cache = mf_arena_alloc(a, sizeof(uint16_t) * kv);
+        ALLOC_F(m->kv_row, h->head_dim);
+    }
 
     uint32_t B = m->batch, H = h->hidden;
     ALLOC_F(m->x, (size_t)B * H);
@@ -248,7 +255,9 @@ static int prepare(mf_model *m, const mf_port *port, const mf_options *opt, int 
     int rc = mf_image_read_header(port, &m->h, verify_tables, scratch, sizeof scratch);
     if (rc) return rc;
     const mf_image_header *h = &m->h;
-    if (m->opt.kv_encoding != MF_ENC_F32) return MF_E_UNSUPPORTED;
+    if (m->opt.kv_encoding != MF_ENC_F32 && m->opt.kv_encoding != MF_ENC_F16 &&
+        m->opt.kv_encoding != MF_ENC_BF16)
+        return MF_E_UNSUPPORTED;
     if (m->opt.verify_experts < 0 || m->opt.verify_experts > 2) return MF_E_ARG;
     m->ctx = m->opt.context_len ? m->opt.context_len : h->max_seq;
     if (m->ctx > h->max_seq) return MF_E_ARG;
@@ -348,6 +357,33 @@ static void qk_norm(const mf_model *m, float *y, const mf_tensor *w, uint32_t he
     }
 }
 
+/* mf_attention_head over a 16-bit (f16/bf16) KV cache: each row is widened
+ * to f32 in m->kv_row, then the same dot product and the same element-wise
+ * accumulation as the f32 path (so a cache holding exactly representable
+ * values gives the f32 path's bits). */
+static void attention_head16(mf_model *m, float *out, const float *q, size_t off, uint32_t n_pos)
+{
+    uint32_t hd = m->h.head_dim;
+    int bf = m->opt.kv_encoding == MF_ENC_BF16;
+    const uint16_t *k = (const uint16_t *)m->key_cache + off;
+    const uint16_t *v = (const uint16_t *)m->value_cache + off;
+    float *row = m->kv_row, *att = m->att;
+    float scale = (float)(1.0 / sqrt((double)hd));
+    for (uint32_t t = 0; t < n_pos; t++) {
+        const uint16_t *kt = k + (size_t)t * m->kv_dim;
+        for (uint32_t i = 0; i < hd; i++) row[i] = bf ? mf_bf16_to_f32(kt[i]) : mf_f16_to_f32(kt[i]);
+        att[t] = mf_dot_f32(q, row, hd) * scale;
+    }
+    mf_softmax(att, n_pos);
+    memset(out, 0, sizeof(float) * hd);
+    for (uint32_t t = 0; t < n_pos; t++) {
+        const uint16_t *vt = v + (size_t)t * m->kv_dim;
+        float a = att[t];
+        for (uint32_t i = 0; i < hd; i++)
+            out[i] += a * (bf ? mf_bf16_to_f32(vt[i]) : mf_f16_to_f32(vt[i]));
+    }
+}
+
 static void attention(mf_model *m, uint32_t l, uint32_t n)
 {
     const mf_image_header *h = &m->h;
@@ -367,28 +403,43 @@ static void attention(mf_model *m, uint32_t l, uint32_t n)
         qk_norm(m, m->q, &L->q_norm, h->n_heads, n);
         qk_norm(m, m->k, &L->k_norm, h->n_kv_heads, n);
     }
-    float *kc = m->key_cache + (size_t)l * m->ctx * m->kv_dim;
-    float *vc = m->value_cache + (size_t)l * m->ctx * m->kv_dim;
+    int kv16 = m->opt.kv_encoding != MF_ENC_F32;
+    size_t kv_el = kv16 ? sizeof(uint16_t) : sizeof(float);
+    size_t layer_off = (size_t)l * m->ctx * m->kv_dim;
     for (uint32_t t = 0; t < n; t++) {
         mf_rope_table(m->rope_cos, m->rope_sin, m->pos + t, hd, h->rope_theta);
         mf_rope_apply(m->q + (size_t)t * m->q_dim, h->n_heads, hd, m->rope_cos, m->rope_sin);
         mf_rope_apply(m->k + (size_t)t * m->kv_dim, h->n_kv_heads, hd, m->rope_cos, m->rope_sin);
-        memcpy(kc + (size_t)(m->pos + t) * m->kv_dim, m->k + (size_t)t * m->kv_dim,
-               sizeof(float) * m->kv_dim);
-        memcpy(vc + (size_t)(m->pos + t) * m->kv_dim, m->v + (size_t)t * m->kv_dim,
-               sizeof(float) * m->kv_dim);
+        size_t off = layer_off + (size_t)(m->pos + t) * m->kv_dim;
+        const float *ks = m->k + (size_t)t * m->kv_dim, *vs = m->v + (size_t)t * m->kv_dim;
+        if (!kv16) {
+            memcpy((float *)m->key_cache + off, ks, sizeof(float) * m->kv_dim);
+            memcpy((float *)m->value_cache + off, vs, sizeof(float) * m->kv_dim);
+        } else {
+            uint16_t *kd = (uint16_t *)m->key_cache + off, *vd = (uint16_t *)m->value_cache + off;
+            int bf = m->opt.kv_encoding == MF_ENC_BF16;
+            for (uint32_t i = 0; i < m->kv_dim; i++) {
+                kd[i] = bf ? mf_f32_to_bf16(ks[i]) : mf_f32_to_f16(ks[i]);
+                vd[i] = bf ? mf_f32_to_bf16(vs[i]) : mf_f32_to_f16(vs[i]);
+            }
+        }
     }
     uint32_t group = h->n_heads / h->n_kv_heads;
     for (uint32_t t = 0; t < n; t++) {
         uint32_t n_pos = m->pos + t + 1;
         for (uint32_t i = 0; i < h->n_heads; i++) {
             uint32_t kvh = i / group;
-            mf_attention_head(m->att_out + (size_t)t * m->q_dim + (size_t)i * hd,
-                              m->q + (size_t)t * m->q_dim + (size_t)i * hd, kc + (size_t)kvh * hd,
-                              vc + (size_t)kvh * hd, m->kv_dim, n_pos, hd, m->att);
+            float *out = m->att_out + (size_t)t * m->q_dim + (size_t)i * hd;
+            const float *q = m->q + (size_t)t * m->q_dim + (size_t)i * hd;
+            if (!kv16)
+                mf_attention_head(out, q, (const float *)m->key_cache + layer_off + (size_t)kvh * hd,
+                                  (const float *)m->value_cache + layer_off + (size_t)kvh * hd,
+                                  m->kv_dim, n_pos, hd, m->att);
+            else
+                attention_head16(m, out, q, layer_off + (size_t)kvh * hd, n_pos);
         }
-        mf_port_charge(m->port, MF_WORK_ATTENTION, MF_ENC_F32,
-                       (uint64_t)n_pos * m->kv_dim * 2u * sizeof(float));
+        mf_port_charge(m->port, MF_WORK_ATTENTION, m->opt.kv_encoding,
+                       (uint64_t)n_pos * m->kv_dim * 2u * kv_el);
     }
     matmul(m, &L->wo, m->att_out, m->xb2, n);
     for (size_t i = 0; i < (size_t)n * H; i++) m->x[i] += m->xb2[i];

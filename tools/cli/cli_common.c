@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../../runtime/quant.h"
 #include "../lib/json.h"
 
 int cli_parse_u64(const char *s, uint64_t *out)
@@ -68,6 +69,17 @@ int cli_runtime_option(const char *cmd, int argc, char **argv, int *i, cli_model
     if (!strcmp(a, "--context")) {
         if (!(v = cli_value(cmd, argc, argv, i))) return -1;
         return u32_opt(cmd, a, v, 1, &cm->opt.context_len) ? -1 : 1;
+    }
+    if (!strcmp(a, "--kv")) {
+        if (!(v = cli_value(cmd, argc, argv, i))) return -1;
+        if (!strcmp(v, "f32")) cm->opt.kv_encoding = MF_ENC_F32;
+        else if (!strcmp(v, "f16")) cm->opt.kv_encoding = MF_ENC_F16;
+        else if (!strcmp(v, "bf16")) cm->opt.kv_encoding = MF_ENC_BF16;
+        else {
+            fprintf(stderr, "moeflash %s: --kv: expected f32, f16 or bf16, got '%s'\n", cmd, v);
+            return -1;
+        }
+        return 1;
     }
     if (!strcmp(a, "--batch")) {
         if (!(v = cli_value(cmd, argc, argv, i))) return -1;

@@ -1,0 +1,217 @@
+/*
+ * 16-bit KV cache (mf_options.kv_encoding = MF_ENC_F16 / MF_ENC_BF16) on the
+ * tiny model (f32 image):
+ *  - the arena shrinks by exactly the KV bytes saved, less one f32 row of
+ *    head_dim (the widening buffer), up to arena alignment;
+ *  - logits over a 256-token window stay within a bound of the f32-KV logits
+ *    (f16 keeps 11 significant bits: relative error 2^-11 per element);
+ *  - perplexity over 50 validation windows of 128 bytes (the golden
+ *    val_protocol with a shorter window) costs < 0.5 % (f16); bf16 is run
+ *    on 64-byte windows (shorter context: ppl a little higher, bounded),
+ *    and the f32-KV figure is checked against the reference's
+ *    val_bits_per_byte_fp32 (2.1746, 256-byte windows) within 15 %;
+ *  - f32 KV is the default (bit-identical to the golden tests' path).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../port/sim/sim_port.h"
+#include "../runtime/arena.h"
+#include "../runtime/moeflash.h"
+#include "../runtime/quant.h"
+#include "../tools/lib/json.h"
+#include "harness.h"
+
+static uint8_t *img;
+static size_t img_len;
+static uint8_t *text;
+static size_t text_len, valid_off;
+
+typedef struct {
+    mf_mem_port_state st;
+    mf_port port;
+    void *arena;
+    size_t bytes;
+    mf_model *m;
+} mem_model;
+
+static int open_kv(mem_model *mm, int kv, uint32_t ctx)
+{
+    mf_options opt;
+    mf_options_default(&opt);
+    opt.kv_encoding = kv;
+    opt.context_len = ctx;
+    memset(mm, 0, sizeof *mm);
+    if (mf_mem_port_open(&mm->port, &mm->st, img, img_len) != MF_PORT_OK) return MF_E_IO;
+    int rc = mf_arena_bytes(&mm->port, &opt, &mm->bytes);
+    if (rc) return rc;
+    mm->arena = malloc(mm->bytes);
+    return mf_init(&mm->m, &mm->port, &opt, mm->arena, mm->bytes);
+}
+
+static void close_kv(mem_model *mm)
+{
+    free(mm->arena);
+    memset(mm, 0, sizeof *mm);
+}
+
+/* bits per byte over `windows` windows of `w` bytes of the validation split. */
+static double ppl_bits(mf_model *m, uint32_t w, uint32_t windows)
+{
+    uint32_t V = mf_vocab_size(m);
+    uint32_t *ids = malloc(sizeof(uint32_t) * w);
+    float *lg = malloc(sizeof(float) * (size_t)w * V);
+    double nats = 0;
+    uint64_t count = 0;
+    for (uint32_t k = 0; k < windows; k++) {
+        size_t off = valid_off + (size_t)k * w;
+        if (off + w > text_len) break;
+        for (uint32_t i = 0; i < w; i++) ids[i] = text[off + i];
+        mf_reset(m);
+        if (mf_feed_all(m, ids, w, lg)) {
+            nats = NAN;
+            break;
+        }
+        for (uint32_t i = 0; i + 1 < w; i++, count++) nats += mf_token_nats(lg + (size_t)i * V, V, ids[i + 1]);
+    }
+    free(ids);
+    free(lg);
+    return count ? nats / (double)count / log(2.0) : NAN;
+}
+
+static void test_default(void)
+{
+    mf_options opt;
+    mf_options_default(&opt);
+    CHECK(opt.kv_encoding == MF_ENC_F32, "default KV encoding is f32");
+    mem_model mm;
+    CHECK(open_kv(&mm, MF_ENC_Q4, 16) == MF_E_UNSUPPORTED, "q4 KV refused");
+    close_kv(&mm);
+}
+
+static void test_arena(void)
+{
+    const uint32_t ctx = 256;
+    mem_model a, b;
+    int ra = open_kv(&a, MF_ENC_F32, ctx), rb = open_kv(&b, MF_ENC_F16, ctx);
+    CHECK(ra == MF_OK && rb == MF_OK, "init f32 %d f16 %d", ra, rb);
+    if (!ra && !rb) {
+        mf_info in;
+        mf_model_info(a.m, &in);
+        size_t kv_dim = (size_t)in.n_kv_heads * in.head_dim;
+        size_t saved = 2u * in.n_layers * ctx * kv_dim * (sizeof(float) - sizeof(uint16_t));
+        size_t expect = saved - sizeof(float) * in.head_dim;
+        size_t got = a.bytes - b.bytes;
+        printf("test_kv: arena f32 KV %zu bytes, f16 KV %zu bytes, saved %zu (expected %zu = KV %zu - row %zu)\n",
+               a.bytes, b.bytes, got, expect, saved, sizeof(float) * in.head_dim);
+        CHECK(got + 3u * MF_ARENA_ALIGN >= expect && got <= expect + 3u * MF_ARENA_ALIGN,
+              "arena saving %zu vs expected %zu", got, expect);
+        CHECK(mf_arena_used_bytes(b.m) == b.bytes, "f16 arena used == computed");
+    }
+    close_kv(&a);
+    close_kv(&b);
+}
+
+static void test_logits(void)
+{
+    const uint32_t w = 256;
+    mem_model a, b;
+    int ra = open_kv(&a, MF_ENC_F32, w), rb = open_kv(&b, MF_ENC_F16, w);
+    CHECK(ra == MF_OK && rb == MF_OK, "init");
+    if (ra || rb) goto out;
+    uint32_t V = mf_vocab_size(a.m);
+    uint32_t ids[256];
+    for (uint32_t i = 0; i < w; i++) ids[i] = text[valid_off + 1000 + i];
+    float *la = malloc(sizeof(float) * w * V), *lb = malloc(sizeof(float) * w * V);
+    CHECK(mf_feed_all(a.m, ids, w, la) == MF_OK && mf_feed_all(b.m, ids, w, lb) == MF_OK, "feed");
+    double maxd = 0, maxa = 0, sumd = 0;
+    uint32_t argmax_same = 0;
+    for (uint32_t t = 0; t < w; t++) {
+        uint32_t ia = 0, ib = 0;
+        for (uint32_t v = 0; v < V; v++) {
+            size_t k = (size_t)t * V + v;
+            double d = fabs((double)la[k] - lb[k]);
+            if (d > maxd) maxd = d;
+            sumd += d;
+            if (fabs(la[k]) > maxa) maxa = fabs(la[k]);
+            if (la[k] > la[(size_t)t * V + ia]) ia = v;
+            if (lb[k] > lb[(size_t)t * V + ib]) ib = v;
+        }
+        argmax_same += ia == ib;
+    }
+    double meand = sumd / ((double)w * V);
+    printf("test_kv: 256 positions: |logit f16 KV - f32 KV| max %.3g mean %.3g (max |logit| %.3g), argmax equal at "
+           "%u/256\n", maxd, meand, maxa, argmax_same);
+    /* Bounds: f16 rounding is 2^-11 relative per K/V element; the mean
+     * difference stays near that scale (< 0.2 % of the largest logit), the
+     * maximum is larger where a router decision flips (< 5 %). */
+    CHECK(meand < 0.002 * maxa, "mean logit difference %.3g >= 0.2%% of %.3g", meand, maxa);
+    CHECK(maxd < 0.05 * maxa, "max logit difference %.3g >= 5%% of %.3g", maxd, maxa);
+    CHECK(maxd > 0, "f16 KV changes the logits (the 16-bit path is in use)");
+    CHECK(argmax_same >= 250, "argmax equal at only %u/256 positions", argmax_same);
+    free(la);
+    free(lb);
+out:
+    close_kv(&a);
+    close_kv(&b);
+}
+
+static void test_ppl(double golden_bits)
+{
+    uint32_t w = 128, windows = 50;
+    double bits[3];
+    const int enc[3] = {MF_ENC_F32, MF_ENC_F16, MF_ENC_BF16};
+    const char *name[3] = {"f32", "f16", "bf16"};
+    for (int e = 0; e < 3; e++) {
+        if (e == 2) w = 64; /* bf16: a smaller check (time) */
+        mem_model mm;
+        bits[e] = open_kv(&mm, enc[e], w) == MF_OK ? ppl_bits(mm.m, w, windows) : NAN;
+        close_kv(&mm);
+    }
+    for (int e = 0; e < 2; e++)
+        printf("test_kv: KV %-4s %.6f bits/byte (%u validation windows of 128), cost %+.4f %%\n", name[e], bits[e],
+               windows, 100.0 * (bits[e] / bits[0] - 1.0));
+    printf("test_kv: KV bf16 %.6f bits/byte (%u validation windows of 64)\n", bits[2], windows);
+    CHECK(isfinite(bits[0]) && fabs(bits[0] / golden_bits - 1.0) < 0.15, "f32 KV %.4f vs reference %.4f", bits[0],
+          golden_bits);
+    CHECK(isfinite(bits[1]) && fabs(bits[1] / bits[0] - 1.0) < 0.005, "f16 KV ppl cost >= 0.5%%");
+    CHECK(isfinite(bits[2]) && bits[2] > bits[0] * 0.9 && bits[2] < bits[0] * 1.3, "bf16 KV, 64-byte windows: %.4f",
+          bits[2]);
+}
+
+int main(void)
+{
+    const char *build = getenv("BUILD");
+    if (!build || !*build) build = "build";
+    char path[] = "/tmp/mf_kv_img_XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0) return 1;
+    close(fd);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s/moeflash convert models/tiny-shakespeare-moe %s >/dev/null 2>&1", build, path);
+    int rc = system(cmd);
+    CHECK(rc == 0, "convert tiny (%d)", rc);
+    img = (uint8_t *)mf_read_file(path, &img_len);
+    unlink(path);
+    text = (uint8_t *)mf_read_file("tests/data/tinyshakespeare.txt", &text_len);
+    size_t glen = 0;
+    char *golden = mf_read_file("models/tiny-shakespeare-moe/golden.json", &glen);
+    double golden_bits = 2.17460420143716;
+    const char *g = golden ? strstr(golden, "\"val_bits_per_byte_fp32\"") : NULL;
+    if (g && (g = strchr(g, ':'))) golden_bits = strtod(g + 1, NULL);
+    CHECK(img && text && golden, "inputs");
+    if (img && text) {
+        valid_off = (size_t)((double)text_len * 0.9);
+        test_default();
+        test_arena();
+        test_logits();
+        test_ppl(golden_bits);
+    }
+    free(img);
+    free(text);
+    free(golden);
+    return mf_test_done("test_kv");
+}
