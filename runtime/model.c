@@ -187,9 +187,15 @@ static int build(mf_model *m, mf_arena *a, size_t max_blob)
     if (m->opt.kv_encoding == MF_ENC_F32) {
         ALLOC_F(m->key_cache, kv);
         ALLOC_F(m->value_cache, kv);
-    } else { /* 16-bit KV: half the bytes, plus one f32 row to widen into */
-        m->key_cache = mf_arena_alloc(a, sizeof(uint16_t) * kv);
-        m->value_cache = mf_arena_alloc(a, sizeof(uint16_t) * kv);
+    } else { /* 16-bit or q8 KV, plus one f32 row to widen into */
+        size_t el = m->opt.kv_encoding == MF_ENC_Q8 ? 1u : sizeof(uint16_t);
+        m->key_cache = mf_arena_alloc(a, el * kv);
+        m->value_cache = mf_arena_alloc(a, el * kv);
+        if (m->opt.kv_encoding == MF_ENC_Q8) {
+            size_t ns = (size_t)h->n_layers * m->ctx * h->n_kv_heads;
+            m->key_scale = mf_arena_alloc(a, sizeof(uint16_t) * ns);
+            m->value_scale = mf_arena_alloc(a, sizeof(uint16_t) * ns);
+        }
         ALLOC_F(m->kv_row, h->head_dim);
     }
 
@@ -256,7 +262,7 @@ static int prepare(mf_model *m, const mf_port *port, const mf_options *opt, int 
     if (rc) return rc;
     const mf_image_header *h = &m->h;
     if (m->opt.kv_encoding != MF_ENC_F32 && m->opt.kv_encoding != MF_ENC_F16 &&
-        m->opt.kv_encoding != MF_ENC_BF16)
+        m->opt.kv_encoding != MF_ENC_BF16 && m->opt.kv_encoding != MF_ENC_Q8)
         return MF_E_UNSUPPORTED;
     if (m->opt.verify_experts < 0 || m->opt.verify_experts > 2) return MF_E_ARG;
     m->ctx = m->opt.context_len ? m->opt.context_len : h->max_seq;
@@ -357,30 +363,68 @@ static void qk_norm(const mf_model *m, float *y, const mf_tensor *w, uint32_t he
     }
 }
 
-/* mf_attention_head over a 16-bit (f16/bf16) KV cache: each row is widened
- * to f32 in m->kv_row, then the same dot product and the same element-wise
- * accumulation as the f32 path (so a cache holding exactly representable
- * values gives the f32 path's bits). */
-static void attention_head16(mf_model *m, float *out, const float *q, size_t off, uint32_t n_pos)
+/* Non-f32 KV cache. Element offsets `off` of a head's row are multiples of
+ * head_dim; q8 keeps one f16 scale per row (index off / head_dim). */
+static void kv_store(const mf_model *m, void *cache, uint16_t *scales, size_t off, const float *x)
 {
     uint32_t hd = m->h.head_dim;
-    int bf = m->opt.kv_encoding == MF_ENC_BF16;
-    const uint16_t *k = (const uint16_t *)m->key_cache + off;
-    const uint16_t *v = (const uint16_t *)m->value_cache + off;
+    int enc = m->opt.kv_encoding;
+    if (enc == MF_ENC_Q8) {
+        int8_t *d = (int8_t *)cache + off;
+        float amax = 0;
+        for (uint32_t i = 0; i < hd; i++) {
+            float v = x[i] < 0 ? -x[i] : x[i];
+            if (v > amax) amax = v;
+        }
+        uint16_t sh = mf_f32_to_f16(amax / 127.0f);
+        float sc = mf_f16_to_f32(sh);
+        scales[off / hd] = sh;
+        for (uint32_t i = 0; i < hd; i++) {
+            float r = sc > 0 ? x[i] / sc : 0.0f;
+            int q = (int)(r + (r >= 0 ? 0.5f : -0.5f));
+            d[i] = (int8_t)(q > 127 ? 127 : q < -127 ? -127 : q);
+        }
+        return;
+    }
+    uint16_t *d = (uint16_t *)cache + off;
+    for (uint32_t i = 0; i < hd; i++) d[i] = enc == MF_ENC_BF16 ? mf_f32_to_bf16(x[i]) : mf_f32_to_f16(x[i]);
+}
+
+static void kv_widen(const mf_model *m, const void *cache, const uint16_t *scales, size_t off, float *row)
+{
+    uint32_t hd = m->h.head_dim;
+    int enc = m->opt.kv_encoding;
+    if (enc == MF_ENC_Q8) {
+        const int8_t *s = (const int8_t *)cache + off;
+        float sc = mf_f16_to_f32(scales[off / hd]);
+        for (uint32_t i = 0; i < hd; i++) row[i] = (float)s[i] * sc;
+        return;
+    }
+    const uint16_t *s = (const uint16_t *)cache + off;
+    if (enc == MF_ENC_BF16)
+        for (uint32_t i = 0; i < hd; i++) row[i] = mf_bf16_to_f32(s[i]);
+    else
+        for (uint32_t i = 0; i < hd; i++) row[i] = mf_f16_to_f32(s[i]);
+}
+
+/* mf_attention_head over a non-f32 KV cache: each row is widened to f32 in
+ * m->kv_row, then the same dot product and the same element-wise
+ * accumulation as the f32 path. */
+static void attention_head_kv(mf_model *m, float *out, const float *q, size_t off, uint32_t n_pos)
+{
+    uint32_t hd = m->h.head_dim;
     float *row = m->kv_row, *att = m->att;
     float scale = (float)(1.0 / sqrt((double)hd));
     for (uint32_t t = 0; t < n_pos; t++) {
-        const uint16_t *kt = k + (size_t)t * m->kv_dim;
-        for (uint32_t i = 0; i < hd; i++) row[i] = bf ? mf_bf16_to_f32(kt[i]) : mf_f16_to_f32(kt[i]);
+        kv_widen(m, m->key_cache, m->key_scale, off + (size_t)t * m->kv_dim, row);
         att[t] = mf_dot_f32(q, row, hd) * scale;
     }
     mf_softmax(att, n_pos);
     memset(out, 0, sizeof(float) * hd);
     for (uint32_t t = 0; t < n_pos; t++) {
-        const uint16_t *vt = v + (size_t)t * m->kv_dim;
+        kv_widen(m, m->value_cache, m->value_scale, off + (size_t)t * m->kv_dim, row);
         float a = att[t];
-        for (uint32_t i = 0; i < hd; i++)
-            out[i] += a * (bf ? mf_bf16_to_f32(vt[i]) : mf_f16_to_f32(vt[i]));
+        for (uint32_t i = 0; i < hd; i++) out[i] += a * row[i];
     }
 }
 
@@ -403,8 +447,8 @@ static void attention(mf_model *m, uint32_t l, uint32_t n)
         qk_norm(m, m->q, &L->q_norm, h->n_heads, n);
         qk_norm(m, m->k, &L->k_norm, h->n_kv_heads, n);
     }
-    int kv16 = m->opt.kv_encoding != MF_ENC_F32;
-    size_t kv_el = kv16 ? sizeof(uint16_t) : sizeof(float);
+    int kv16 = m->opt.kv_encoding != MF_ENC_F32; /* widened row by row */
+    size_t kv_el = !kv16 ? sizeof(float) : m->opt.kv_encoding == MF_ENC_Q8 ? 1u : sizeof(uint16_t);
     size_t layer_off = (size_t)l * m->ctx * m->kv_dim;
     for (uint32_t t = 0; t < n; t++) {
         mf_rope_table(m->rope_cos, m->rope_sin, m->pos + t, hd, h->rope_theta);
@@ -416,11 +460,9 @@ static void attention(mf_model *m, uint32_t l, uint32_t n)
             memcpy((float *)m->key_cache + off, ks, sizeof(float) * m->kv_dim);
             memcpy((float *)m->value_cache + off, vs, sizeof(float) * m->kv_dim);
         } else {
-            uint16_t *kd = (uint16_t *)m->key_cache + off, *vd = (uint16_t *)m->value_cache + off;
-            int bf = m->opt.kv_encoding == MF_ENC_BF16;
-            for (uint32_t i = 0; i < m->kv_dim; i++) {
-                kd[i] = bf ? mf_f32_to_bf16(ks[i]) : mf_f32_to_f16(ks[i]);
-                vd[i] = bf ? mf_f32_to_bf16(vs[i]) : mf_f32_to_f16(vs[i]);
+            for (uint32_t j = 0; j < m->kv_dim; j += hd) {
+                kv_store(m, m->key_cache, m->key_scale, off + j, ks + j);
+                kv_store(m, m->value_cache, m->value_scale, off + j, vs + j);
             }
         }
     }
@@ -436,7 +478,7 @@ static void attention(mf_model *m, uint32_t l, uint32_t n)
                                   (const float *)m->value_cache + layer_off + (size_t)kvh * hd,
                                   m->kv_dim, n_pos, hd, m->att);
             else
-                attention_head16(m, out, q, layer_off + (size_t)kvh * hd, n_pos);
+                attention_head_kv(m, out, q, layer_off + (size_t)kvh * hd, n_pos);
         }
         mf_port_charge(m->port, MF_WORK_ATTENTION, m->opt.kv_encoding,
                        (uint64_t)n_pos * m->kv_dim * 2u * kv_el);

@@ -36,8 +36,9 @@ struct mf_model {
     mf_tensor embed, final_norm, lm_head;
     mf_layer_weights *layers; /* [n_layers] */
 
-    void *key_cache, *value_cache; /* [n_layers][ctx][kv_dim] of opt.kv_encoding (f32/f16/bf16) */
-    float *kv_row;                  /* [head_dim] one K/V row widened to f32 (16-bit KV only) */
+    void *key_cache, *value_cache; /* [n_layers][ctx][kv_dim] of opt.kv_encoding (f32/f16/bf16/q8) */
+    uint16_t *key_scale, *value_scale; /* q8 KV: f16 scale per [n_layers][ctx][n_kv_heads] */
+    float *kv_row;                  /* [head_dim] one K/V row widened to f32 (non-f32 KV only) */
 
     /* Activations for a chunk of `batch` tokens, row t at t * width. */
     float *x, *xb, *xb2, *moe;     /* [batch][hidden] */

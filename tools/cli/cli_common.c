@@ -75,8 +75,9 @@ int cli_runtime_option(const char *cmd, int argc, char **argv, int *i, cli_model
         if (!strcmp(v, "f32")) cm->opt.kv_encoding = MF_ENC_F32;
         else if (!strcmp(v, "f16")) cm->opt.kv_encoding = MF_ENC_F16;
         else if (!strcmp(v, "bf16")) cm->opt.kv_encoding = MF_ENC_BF16;
+        else if (!strcmp(v, "q8")) cm->opt.kv_encoding = MF_ENC_Q8;
         else {
-            fprintf(stderr, "moeflash %s: --kv: expected f32, f16 or bf16, got '%s'\n", cmd, v);
+            fprintf(stderr, "moeflash %s: --kv: expected f32, f16, bf16 or q8, got '%s'\n", cmd, v);
             return -1;
         }
         return 1;

@@ -30,7 +30,7 @@ static void usage(FILE *f)
     fprintf(f, "usage: moeflash COMMAND ...\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  moeflash %s\n", commands[i].usage);
-    fprintf(f, "RUN options: [--context N] [--kv f32|f16|bf16] [--slots N | --expert-ram BYTES] [--batch N]\n"
+    fprintf(f, "RUN options: [--context N] [--kv f32|f16|bf16|q8] [--slots N | --expert-ram BYTES] [--batch N]\n"
                "  [--policy none|lru|lfu|edgemoe|belady] [--predictor none|cooc|lookahead|combined]\n"
                "  [--pin N] [--prefetch N] [--prefetch-min P] [--verify 0|1|2] [--float-activations]\n"
                "ENC: f32 bf16 f16 q8 q4 q3 q2\n");
