@@ -35,7 +35,8 @@ static double edgemoe_keep(const mf_expert_store *s, const mf_store_slot *sl)
 }
 
 /* Estimated probability per chunk that expert idx is chosen: its uses per
- * chunk so far, with the profile's frequency (or k/E) as a prior worth 8
+ * chunk so far (decayed by MF_FREQ_DECAY per chunk when the store keeps
+ * ufreq, i.e. with a predictor), with the profile's frequency (or k/E) as a prior worth 8
  * chunks. */
 static double est_q(const mf_expert_store *s, size_t idx)
 {
@@ -44,7 +45,9 @@ static double est_q(const mf_expert_store *s, size_t idx)
     if (s->have_profile && s->prof.tokens)
         q0 = ((double)s->prof.freq[idx] + 1.0) / ((double)s->prof.tokens + (double)E / k);
     const double a = 8.0;
-    double q = ((double)s->uses[idx] + a * q0) / ((double)s->epoch + a);
+    double q = s->ufreq ? ((double)s->ufreq[idx] + a * q0) /
+                              ((double)s->uweight[idx / E] + a)
+                        : ((double)s->uses[idx] + a * q0) / ((double)s->epoch + a);
     if (q > 1.0) q = 1.0;
     if (q < 1e-4) q = 1e-4;
     return q;

@@ -114,6 +114,8 @@ int mf_store_init(mf_expert_store *s, mf_arena *a, const mf_port *port, const mf
         s->pidx = mf_arena_alloc(a, sizeof(uint32_t) * h->n_experts);
         s->prev_topk = mf_arena_alloc(a, sizeof(uint32_t) * batch * h->top_k);
         s->lprob = mf_arena_alloc(a, sizeof(float) * LE);
+        s->ufreq = mf_arena_alloc(a, sizeof(float) * LE);
+        s->uweight = mf_arena_alloc(a, sizeof(float) * h->n_layers);
         s->lvalid = mf_arena_alloc(a, h->n_layers);
     }
     for (uint32_t i = 0; i < n_slots; i++) {
@@ -161,6 +163,8 @@ int mf_store_init(mf_expert_store *s, mf_arena *a, const mf_port *port, const mf
     if (s->lprob) {
         memset(s->lprob, 0, sizeof(float) * LE);
         memset(s->lvalid, 0, h->n_layers);
+        memset(s->ufreq, 0, sizeof(float) * LE);
+        memset(s->uweight, 0, sizeof(float) * h->n_layers);
     }
     if (opt->pin_experts > 0 && s->have_profile) choose_hot(s, opt->pin_experts);
     return MF_OK;
@@ -530,6 +534,11 @@ void mf_store_routed(mf_expert_store *s, uint32_t layer, const uint8_t *chosen)
         }
     }
     memset(pr, 0, E);
+    if (s->ufreq) { /* decayed frequencies: recent chunks count more */
+        float *uf = s->ufreq + (size_t)layer * E;
+        for (uint32_t e = 0; e < E; e++) uf[e] = uf[e] * MF_FREQ_DECAY + (ch[e] ? 1.0f : 0.0f);
+        s->uweight[layer] = s->uweight[layer] * MF_FREQ_DECAY + 1.0f;
+    }
     /* Wrong predictions for this layer: ordinary eviction candidates now. */
     for (uint32_t i = 0; i < s->n_slots; i++) {
         mf_store_slot *sl = &s->slots[i];

@@ -327,6 +327,20 @@ static void test_predictive_unit(void)
           "a prediction expected later than every victim is refused");
     s.pf_prob = 0.0f; /* demand (not a prediction): never refused */
     CHECK(mf_policy_victim(&s, 0, 2, 1) == 4, "a demand read is not subject to admission");
+    /* With decayed frequencies (ufreq / uweight) q comes from them instead. */
+    static float uf[16], uw[4];
+    for (int i = 0; i < 16; i++) uf[i] = (float)uses[i];
+    for (int l = 0; l < 4; l++) uw[l] = 20.0f;
+    s.ufreq = uf;
+    s.uweight = uw;
+    double d0 = exp_next(3, 1, 6, 20, lprob, lvalid, 2);
+    CHECK(fabs(mf_policy_expected_next(&s, 3, 2) - d0) < 1e-6 * d0, "ufreq = uses: same q");
+    uf[3 * 4 + 2] = 1.5f; /* decayed: (3,2) used 1.5 times over a weight of 20 */
+    double d1 = exp_next(3, 1, 1.5, 20, lprob, lvalid, 2);
+    CHECK(d1 > d0 && fabs(mf_policy_expected_next(&s, 3, 2) - d1) < 1e-6 * d1,
+          "decayed frequency: expected next use %.3f (want %.3f)", mf_policy_expected_next(&s, 3, 2),
+          d1);
+    CHECK(mf_policy_victim(&s, 0, 2, 0) == 2, "the decayed expert (3,2) is now the victim");
 }
 
 int main(void)
