@@ -14,13 +14,14 @@ FW_QEMU := -M mps3-an547 -nographic -monitor none -serial none \
 FW_QEMU_IMG = -device loader,file=$(FW_DIR)/model.img,addr=0x28000000
 
 # FW_PROFILE=dtcm: everything writable in the 512 KiB DTCM (the moonshot
-# budget): q4 resident weights and experts, a 64-token f32 KV cache,
-# arena 440 KiB. Built in build/mps3-an547-dtcm/.
+# budget): q4 resident weights and experts, a 256-token q8 KV cache
+# (MF_KV_ENCODING 3 = MF_ENC_Q8; host: --kv q8), arena 448 KiB.
+# Built in build/mps3-an547-dtcm/.
 ifeq ($(FW_PROFILE),dtcm)
 FW_DIR := $(BUILD)/$(BOARD)-dtcm
 FW_LDDEFS := -DARENA_IN_DTCM
-FW_ARENA := 450560
+FW_ARENA := 458752
 FW_CONVERT := --resident q4 --experts q4
-FW_EXTRA_DEFS += -DMF_CONTEXT_LEN=64
+FW_EXTRA_DEFS += -DMF_CONTEXT_LEN=256 -DMF_KV_ENCODING=3
 endif
 include boards/common/firmware.mk
