@@ -145,6 +145,17 @@ int cli_runtime_option(const char *cmd, int argc, char **argv, int *i, cli_model
         cm->opt.prefetch_min_prob = (float)x;
         return 1;
     }
+    if (!strcmp(a, "--fallback-stall-ms")) {
+        double x;
+        if (!(v = cli_value(cmd, argc, argv, i))) return -1;
+        if (cli_parse_f(v, &x) || x < 0 || x > 1e6) {
+            fprintf(stderr, "moeflash %s: --fallback-stall-ms: expected milliseconds >= 0, got '%s'\n",
+                    cmd, v);
+            return -1;
+        }
+        cm->opt.fallback_stall_ns = (uint64_t)(x * 1e6);
+        return 1;
+    }
     if (!strcmp(a, "--expert-ram")) {
         if (!(v = cli_value(cmd, argc, argv, i))) return -1;
         if (cli_parse_u64(v, &cm->expert_ram) || cm->expert_ram == 0) {

@@ -30,7 +30,7 @@ int cli_parse_f(const char *s, double *out);
 /* If argv[*i] is a runtime option (--slots N, --expert-ram BYTES,
  * --context N, --batch N, --verify 0|1|2, --policy none|lru|lfu|edgemoe|belady,
  * --predictor none|cooc|lookahead|combined, --pin N, --prefetch N,
- * --float-activations) consume it
+ * --float-activations, --fallback-stall-ms MS) consume it
  * (and its value) and
  * return 1; 0 when it is not one; -1 after printing an error. */
 int cli_runtime_option(const char *cmd, int argc, char **argv, int *i, cli_model *cm);

@@ -33,6 +33,7 @@ static void usage(FILE *f)
     fprintf(f, "RUN options: [--context N] [--kv f32|f16|bf16|q8] [--slots N | --expert-ram BYTES] [--batch N]\n"
                "  [--policy none|lru|lfu|edgemoe|belady] [--predictor none|cooc|lookahead|combined]\n"
                "  [--pin N] [--prefetch N] [--prefetch-min P] [--verify 0|1|2] [--float-activations]\n"
+               "  [--fallback-stall-ms MS] (read the image's low-bit copy when a miss would stall longer)\n"
                "ENC: f32 bf16 f16 q8 q4 q3 q2\n");
 }
 
