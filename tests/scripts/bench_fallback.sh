@@ -2,7 +2,7 @@
 # Dual precision through `moeflash bench` (issue 4 item 4): an image with a
 # q2 fallback copy, benched on the simulated mcu-qspi flash with 4 slots.
 # With --fallback-stall-ms 0 no copy is read; with 2 ms some are, the run
-# gets faster in virtual time and the loss can only go up.
+# gets faster in virtual time and the loss changes a little.
 BUILD=${BUILD:-build}
 M=$BUILD/moeflash
 pass=0; fail=0
@@ -26,6 +26,9 @@ n0=$(field "$tmp/b0.json" nll_bits_per_token); n2=$(field "$tmp/b2.json" nll_bit
 [ "$f0" = 0 ] && ok || bad "threshold 0 read $f0 fallback copies"
 [ -n "$f2" ] && [ "$f2" -gt 0 ] && ok || bad "threshold 2 ms read no fallback copy ($f2)"
 awk -v a="$t0" -v b="$t2" 'BEGIN { exit !(b > a) }' && ok || bad "tokens/s with fallback $t2 not above $t0"
-awk -v a="$n0" -v b="$n2" 'BEGIN { exit !(b >= a) }' && ok || bad "loss with fallback $n2 below full precision $n0"
+# The copies change the weights used, so the loss moves (either way on a
+# short text), but by little: q2 costs ~5% over a whole split.
+awk -v a="$n0" -v b="$n2" 'BEGIN { d = (b - a) / a; if (d < 0) d = -d; exit !(b != a && d < 0.1) }' \
+    && ok || bad "loss with fallback $n2 vs full precision $n0: unchanged or off by 10% or more"
 echo "bench_fallback: fallback reads $f2, tokens/s $t0 -> $t2, bits/token $n0 -> $n2"
 echo "bench_fallback: $pass passed, $fail failed"
