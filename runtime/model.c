@@ -29,7 +29,7 @@ void mf_options_default(mf_options *opt)
     memset(opt, 0, sizeof *opt);
     opt->context_len = 0;
     opt->expert_slots = 0;
-    opt->policy = MF_POLICY_LRU;
+    opt->policy = MF_POLICY_LFU; /* beats LRU at 23 of 24 bench points (docs/expert-cache.md) */
     opt->predictor = MF_PREDICT_NONE;
     opt->kv_encoding = MF_ENC_F32;
     opt->verify_experts = 2;
