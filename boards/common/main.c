@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "../../runtime/moeflash.h"
+#include "../../runtime/tokenizer.h"
 #include "board.h"
 #include "board_config.h"
 
@@ -35,6 +36,12 @@
 #endif
 #ifndef MF_MAX_PROMPT
 #define MF_MAX_PROMPT 256
+#endif
+/* BPE images: encode scratch in the arena, exact for any prompt that fits
+ * prompt_buf (one pre-tokenized chunk is at most the whole prompt); the
+ * tokenizer tables themselves stay in flash (mapped). */
+#ifndef MF_ENCODE_SCRATCH
+#define MF_ENCODE_SCRATCH MF_TOKENIZER_SCRATCH(MF_MAX_PROMPT)
 #endif
 
 /* The arena: a static array placed by the linker script (section .arena). */
@@ -151,6 +158,7 @@ int main(void)
     opt.prefill_batch = batch;
     if (policy >= 0) opt.policy = policy;
     if (MF_KV_ENCODING) opt.kv_encoding = MF_KV_ENCODING;
+    opt.encode_scratch = MF_ENCODE_SCRATCH;
 
     size_t need = 0;
     r = mf_arena_bytes(&port, &opt, &need);

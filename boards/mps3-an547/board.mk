@@ -24,4 +24,18 @@ FW_ARENA := 458752
 FW_CONVERT := --resident q4 --experts q4
 FW_EXTRA_DEFS += -DMF_CONTEXT_LEN=256 -DMF_KV_ENCODING=3
 endif
+# FW_PROFILE=bpe: the BPE model tests/data/small-qwen3-moe-bpe (6 layers, 32
+# experts, top-4, 1024-token BPE vocabulary) from a text prompt. q8 resident
+# + q3 experts make a 7.5 MB image that fits the 8 MiB QSPI window (q4
+# experts alone are 7.96 MB: with the resident weights 8.6 MB, too big); the
+# tokenizer section is read in place from the window (mf_port_map), only its
+# encode scratch is in the arena. Resident weights are 1.2 MB, so the arena
+# is in DDR. Built in build/mps3-an547-bpe/.
+ifeq ($(FW_PROFILE),bpe)
+FW_DIR := $(BUILD)/$(BOARD)-bpe
+FW_MODEL := tests/data/small-qwen3-moe-bpe
+FW_LDDEFS := -DARENA_IN_DDR
+FW_ARENA := 2162688
+FW_CONVERT := --resident q8 --experts q3
+endif
 include boards/common/firmware.mk

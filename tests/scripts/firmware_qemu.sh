@@ -103,6 +103,27 @@ if [ -f "$d/moeflash.elf" ]; then
         bad "dtcm firmware text differs from host"; fi
 fi
 
+# 3c. a BPE image from a text prompt: small-qwen3-moe-bpe (q8 resident, q3
+# experts: 7.5 MB in the 8 MiB QSPI window), tokenizer tables read in place
+# from the window; the text must equal the host's generate on that image.
+if $MAKE -j2 BOARD=mps3-an547 FW_PROFILE=bpe all >"$tmp/build-bpe.log" 2>&1; then ok; else
+    bad "build BOARD=mps3-an547 FW_PROFILE=bpe"; tail -n 20 "$tmp/build-bpe.log"; fi
+d=$BUILD/mps3-an547-bpe
+if [ -f "$d/moeflash.elf" ] && [ -f "$d/model.img" ]; then
+    [ "$(stat -c %s "$d/model.img")" -le 8388608 ] && ok || bad "bpe image larger than the 8 MiB window"
+    TOKENS=24
+    "$BUILD/moeflash" generate "$d/model.img" --prompt "ROMEO:" --tokens $TOKENS --context 256 \
+        >"$tmp/host-bpe.txt" 2>/dev/null
+    timeout 300 qemu-system-arm -M mps3-an547 $QEMU_SH -kernel "$d/moeflash.elf" \
+        -device loader,file="$d/model.img",addr=0x28000000 \
+        -append "quiet=1 tokens=$TOKENS prompt=ROMEO:" >"$tmp/fw.txt" 2>&1
+    rc=$?
+    [ $rc -eq 0 ] && ok || bad "bpe firmware exit status $rc"
+    if [ -s "$tmp/host-bpe.txt" ] && cmp -s "$tmp/fw.txt" "$tmp/host-bpe.txt"; then ok; else
+        bad "bpe firmware text differs from host"; fi
+    echo "  [mps3-an547 bpe] $(head -c 60 "$tmp/fw.txt" | tr '\n' ' ')"
+fi
+
 # 4. exit status reaches the shell: a bad argument must exit 2, a missing image 3
 timeout 60 qemu-system-arm -M mps3-an547 $QEMU_SH -kernel "$BUILD/mps3-an547/moeflash.elf" \
     -append "bogus=1" >/dev/null 2>&1
