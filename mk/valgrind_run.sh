@@ -15,9 +15,9 @@ if ! command -v "$vg" >/dev/null 2>&1; then
     echo "$name: 0 passed, 0 failed (SKIP: valgrind not installed)"; exit 0
 fi
 tmo=${VALGRIND_TIMEOUT:-240}
-# VALGRIND_BUDGET (default 1800 s) bounds the whole run for CI's time
+# VALGRIND_BUDGET (default 900 s) bounds the whole run for CI's time
 # budget: programs left when it is spent are listed as not run.
-budget=${VALGRIND_BUDGET:-1800}
+budget=${VALGRIND_BUDGET:-900}
 t0=$(date +%s); notrun=""
 pass=0; fail=0; unfinished=""
 errpat='^==[0-9]+== (Invalid|Conditional|Use of|Syscall|Mismatched|Source and|Argument|[0-9,]+ bytes in [0-9,]+ blocks are (definitely|indirectly))'
