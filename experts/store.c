@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../runtime/image_format.h"
+#include "../runtime/quant.h"
 
 int mf_store_max_blob(const mf_port *port, const mf_image_header *h, size_t *bytes)
 {
@@ -208,6 +209,9 @@ static int check_blob(mf_expert_store *s, mf_store_slot *sl)
 {
     size_t bit = (size_t)sl->layer * s->h->n_experts + (size_t)sl->expert;
     if (sl->check) {
+        /* The check is compute the device pays: the sim port's clock sees it. */
+        s->stats->crc_bytes += sl->bytes;
+        mf_port_charge(s->port, MF_WORK_OTHER, MF_ENC_F32, sl->bytes);
         if (mf_crc32(0, sl->data, sl->bytes) != sl->expected_crc) {
             s->stats->crc_failures++;
             return MF_E_CRC;

@@ -158,6 +158,7 @@ typedef struct {
     uint64_t predicted_needed, needed; /* for recall: needed experts already fetched/in flight */
     uint64_t stall_ns;        /* time waiting for flash */
     uint64_t crc_failures, retries, flash_errors;
+    uint64_t crc_bytes;       /* expert bytes CRC-checked (opt.verify_experts) */
     uint64_t fallback_reads;  /* low-precision copies read instead */
     /* Prediction (docs/expert-cache.md). Per chunk and layer, the experts the
      * router chose (`needed`, distinct per chunk) are compared with the set

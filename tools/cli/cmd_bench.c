@@ -146,6 +146,10 @@ static void fill(record *r, const result *x)
     put_d(r, "flash_bytes_over_belady", ratio((double)x->flash_bytes, (double)x->bel.bytes));
     put_d(r, "bound_seconds", x->bound_ns * 1e-9);
     put_d(r, "efficiency", ratio(x->bound_ns, x->virtual_ns));
+    put_u(r, "crc_bytes", x->st.crc_bytes);
+    /* Integrity cost: the expert CRCs at the profile's per-byte cost of
+     * "other" compute (already inside compute_seconds). */
+    put_d(r, "crc_seconds", x->prof ? (double)x->st.crc_bytes * x->prof->other_ns_per_byte * 1e-9 : 0);
     put_u(r, "crc_failures", x->st.crc_failures);
     put_u(r, "retries", x->st.retries);
     put_u(r, "flash_errors", x->st.flash_errors);
