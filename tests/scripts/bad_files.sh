@@ -96,6 +96,10 @@ if [ -n "$xoff" ] && [ -n "$nexp" ] && [ "$nexp" -gt 0 ]; then
     expect "corrupt expert blob (--verify 1)" "checksum|crc" gen "$T/expert.img" --verify 1
     ALLOW_STDOUT=1
     expect "corrupt expert blob (inspect --verify)" "crc|checksum" "$BIN" inspect "$T/expert.img" --verify
+    head -c 200 tests/data/tinyshakespeare.txt >"$T/text.txt"
+    expect "corrupt expert blob (ppl)" "checksum|crc" "$BIN" ppl "$T/expert.img" --text "$T/text.txt" --window 64 --quiet
+    expect "corrupt expert blob (trace)" "checksum|crc" "$BIN" trace "$T/expert.img" --text "$T/text.txt" --out "$T/trace.json" --context 256
+    expect "corrupt expert blob (bench)" "checksum|crc" "$BIN" bench "$T/expert.img" --text "$T/text.txt" --tokens 32 --profile mcu-qspi --json
     ALLOW_STDOUT=
 else
     bad "cannot locate the expert data section with moeflash inspect"
