@@ -315,3 +315,17 @@ int cli_load_tokens(const char *cmd, cli_model *cm, const char *text_path, const
     free(text);
     return rc;
 }
+
+int cli_positional(const char *cmd, const char *a, const char **img, const char *usage)
+{
+    if (a[0] == '-' && a[1]) {
+        fprintf(stderr, "moeflash %s: unknown option '%s'\n%s", cmd, a, usage);
+        return -1;
+    }
+    if (*img) {
+        fprintf(stderr, "moeflash %s: unexpected argument '%s'\n%s", cmd, a, usage);
+        return -1;
+    }
+    *img = a;
+    return 0;
+}

@@ -35,6 +35,10 @@ int cli_parse_f(const char *s, double *out);
  * return 1; 0 when it is not one; -1 after printing an error. */
 int cli_runtime_option(const char *cmd, int argc, char **argv, int *i, cli_model *cm);
 
+/* An argument the command did not recognise: the image path the first
+ * time; an unknown option or a second path prints an error and gives -1. */
+int cli_positional(const char *cmd, const char *a, const char **img, const char *usage);
+
 /* The value after argv[*i], or NULL after printing an error. */
 const char *cli_value(const char *cmd, int argc, char **argv, int *i);
 

@@ -300,13 +300,7 @@ int cmd_bench(int argc, char **argv)
             fill(&rec, &x);
             print_csv(stdout, &rec, 1);
             return 0;
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "moeflash bench: unknown option '%s'\n%s", a, USAGE);
-            return 2;
-        } else if (!img) {
-            img = a;
-        } else {
-            fprintf(stderr, "moeflash bench: unexpected argument '%s'\n%s", a, USAGE);
+        } else if (cli_positional(C, a, &img, USAGE)) {
             return 2;
         }
     }

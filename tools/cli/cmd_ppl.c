@@ -43,13 +43,7 @@ int cmd_ppl(int argc, char **argv)
             }
         } else if (!strcmp(a, "--quiet")) {
             quiet = 1;
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "moeflash ppl: unknown option '%s'\n%s", a, USAGE);
-            return 2;
-        } else if (!img) {
-            img = a;
-        } else {
-            fprintf(stderr, "moeflash ppl: unexpected argument '%s'\n%s", a, USAGE);
+        } else if (cli_positional(C, a, &img, USAGE)) {
             return 2;
         }
     }

@@ -332,13 +332,7 @@ int cmd_profile(int argc, char **argv)
             if (!strcmp(a, "--max-tokens")) max_tokens = x;
             else if (!strcmp(a, "--tokens")) tokens = x;
             else window = x;
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "moeflash profile: unknown option '%s'\n%s", a, USAGE);
-            return 2;
-        } else if (!img) {
-            img = a;
-        } else {
-            fprintf(stderr, "moeflash profile: unexpected argument '%s'\n%s", a, USAGE);
+        } else if (cli_positional(C, a, &img, USAGE)) {
             return 2;
         }
     }

@@ -47,13 +47,7 @@ int cmd_trace(int argc, char **argv)
             if (!(ids_path = cli_value(C, argc, argv, &i))) return 2;
         } else if (!strcmp(a, "--out")) {
             if (!(out_path = cli_value(C, argc, argv, &i))) return 2;
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "moeflash trace: unknown option '%s'\n%s", a, USAGE);
-            return 2;
-        } else if (!img) {
-            img = a;
-        } else {
-            fprintf(stderr, "moeflash trace: unexpected argument '%s'\n%s", a, USAGE);
+        } else if (cli_positional(C, a, &img, USAGE)) {
             return 2;
         }
     }
