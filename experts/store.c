@@ -449,6 +449,18 @@ void mf_store_release(mf_expert_store *s, uint32_t layer, uint32_t expert)
         slot_clear(s, &s->slots[w]);
 }
 
+uint64_t mf_store_ready_key(mf_expert_store *s, uint32_t layer, uint32_t expert)
+{
+    if (!s || layer >= s->h->n_layers || expert >= s->h->n_experts) return UINT64_MAX;
+    reap(s);
+    int32_t w = s->where[(size_t)layer * s->h->n_experts + expert];
+    if (w < 0) return UINT64_MAX;
+    const mf_store_slot *sl = &s->slots[w];
+    if (sl->state == MF_SLOT_READY) return 0;
+    if (sl->state == MF_SLOT_LOADING) return 1u + sl->t_start;
+    return UINT64_MAX;
+}
+
 /* Compute-time windows for prefetch admission: compute (port time minus
  * stall) from the last routing / layer end to this routing. */
 static void hook_mark(mf_expert_store *s, int kind)

@@ -153,6 +153,14 @@ int mf_store_get(mf_expert_store *s, uint32_t layer, uint32_t expert, const uint
                  int *encoding);
 void mf_store_release(mf_expert_store *s, uint32_t layer, uint32_t expert);
 
+/* When get(layer, expert) could return without waiting: 0 = now (READY,
+ * or its read has completed), 1 + the port time its read started (in
+ * flight: earlier starts finish first on a bus that serves in order),
+ * UINT64_MAX = in no slot (a read would still have to start). The forward
+ * pass computes its chosen experts in this order so that a cached expert
+ * runs while a missing one streams in. */
+uint64_t mf_store_ready_key(mf_expert_store *s, uint32_t layer, uint32_t expert);
+
 /* A chunk of n tokens starts (before layer 0). */
 void mf_store_chunk_start(mf_expert_store *s, uint32_t n);
 /* The chunk completed every layer (the token counter for Belady moves). */
