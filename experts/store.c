@@ -92,6 +92,7 @@ int mf_store_init(mf_expert_store *s, mf_arena *a, const mf_port *port, const mf
     s->min_prob = opt->prefetch_min_prob;
     s->stats = stats;
     s->queue_depth = (port->read_start && port->poll && port->wait) ? port->queue_depth : 0;
+    s->preempt = s->queue_depth && port->cancel && !opt->no_preempt;
     s->prefetch_budget = opt->prefetch_budget
                              ? opt->prefetch_budget
                              : (opt->predictor == MF_PREDICT_COMBINED ? 2u : 1u) * h->top_k;
@@ -186,6 +187,7 @@ static void slot_clear(mf_expert_store *s, mf_store_slot *sl)
     sl->fallback = 0;
     sl->pins = 0;
     sl->ticket = -1;
+    sl->loaded = 0;
 }
 
 static void slot_assign(mf_expert_store *s, mf_store_slot *sl, uint32_t layer, uint32_t expert)
@@ -292,29 +294,46 @@ static int start_async(mf_expert_store *s, mf_store_slot *sl)
     int rc = prepare_read(s, sl, &e);
     if (rc) return rc;
     int ticket = -1;
-    int prc = s->port->read_start(s->port, e.offset, sl->data, e.bytes, &ticket);
+    uint32_t n = e.bytes - sl->loaded; /* a resumed read asks for the rest */
+    int prc = s->port->read_start(s->port, e.offset + sl->loaded, sl->data + sl->loaded, n, &ticket);
     if (prc != MF_PORT_OK) return map_port_error(prc);
+    if (sl->state != MF_SLOT_LOADING) sl->t_start = mf_port_now_ns(s->port);
     sl->state = MF_SLOT_LOADING;
     sl->ticket = ticket;
-    sl->t_start = mf_port_now_ns(s->port);
-    s->inflight_bytes += e.bytes;
+    sl->req_bytes = n;
+    s->inflight_bytes += n;
     s->inflight++;
     return MF_OK;
+}
+
+/* A paused read (ticket -1) asks the port for the rest of its bytes. */
+static int resume(mf_expert_store *s, mf_store_slot *sl)
+{
+    int rc = start_async(s, sl);
+    if (rc != MF_OK) slot_clear(s, sl);
+    return rc;
 }
 
 /* Waits for a LOADING slot's read and checks it: READY (MF_OK) or EMPTY. */
 static int complete(mf_expert_store *s, mf_store_slot *sl)
 {
+    if (sl->ticket < 0) { /* paused: make room in the queue, then ask for the rest */
+        for (uint32_t i = 0; i < s->n_slots && s->inflight >= s->queue_depth; i++)
+            if (s->slots[i].state == MF_SLOT_LOADING && s->slots[i].ticket >= 0)
+                (void)complete(s, &s->slots[i]);
+        int rrc = resume(s, sl);
+        if (rrc != MF_OK) return rrc;
+    }
     uint64_t t0 = mf_port_now_ns(s->port);
     int prc = s->port->wait(s->port, sl->ticket);
     uint64_t t1 = mf_port_now_ns(s->port);
     s->stats->stall_ns += t1 - t0;
     sl->ticket = -1;
     s->inflight--;
-    s->inflight_bytes -= sl->bytes;
+    s->inflight_bytes -= sl->req_bytes;
     if (prc == MF_PORT_OK) { /* service time: from its start or the previous completion */
         uint64_t from = sl->t_start > s->last_done_ns ? sl->t_start : s->last_done_ns;
-        if (t1 > from && sl->bytes) learn_speed(s, t1 - from, sl->bytes);
+        if (t1 > from && sl->req_bytes) learn_speed(s, t1 - from, sl->req_bytes);
         s->last_done_ns = t1;
     }
     int rc;
@@ -322,7 +341,7 @@ static int complete(mf_expert_store *s, mf_store_slot *sl)
         s->stats->flash_errors++;
         rc = map_port_error(prc);
     } else {
-        s->stats->flash_bytes += sl->bytes;
+        s->stats->flash_bytes += sl->req_bytes;
         rc = check_blob(s, sl);
     }
     if (rc == MF_OK) {
@@ -343,7 +362,8 @@ static void reap(mf_expert_store *s)
     if (!s->inflight) return;
     for (uint32_t i = 0; i < s->n_slots; i++) {
         mf_store_slot *sl = &s->slots[i];
-        if (sl->state == MF_SLOT_LOADING && s->port->poll(s->port, sl->ticket) != MF_PORT_EPENDING)
+        if (sl->state == MF_SLOT_LOADING && sl->ticket >= 0 &&
+            s->port->poll(s->port, sl->ticket) != MF_PORT_EPENDING)
             (void)complete(s, sl);
     }
 }
@@ -353,6 +373,55 @@ void mf_store_drain(mf_expert_store *s)
     if (!s || !s->slots) return;
     for (uint32_t i = 0; i < s->n_slots; i++)
         if (s->slots[i].state == MF_SLOT_LOADING) (void)complete(s, &s->slots[i]);
+}
+
+/* Demand first: speculative reads in flight that the current layer has not
+ * chosen give the bus up (the part already read stays in the slot) until
+ * resume_paused(). Without a port that can cancel, reads stay in order. */
+static void pause_speculative(mf_expert_store *s)
+{
+    if (!s->preempt || !s->inflight) return;
+    const uint32_t E = s->h->n_experts;
+    for (uint32_t i = 0; i < s->n_slots; i++) {
+        mf_store_slot *sl = &s->slots[i];
+        if (sl->state != MF_SLOT_LOADING || sl->ticket < 0 || !sl->prefetched) continue;
+        if (sl->layer == (int32_t)s->layer && s->chosen[(size_t)sl->layer * E + (size_t)sl->expert])
+            continue;
+        size_t done = 0;
+        int prc = s->port->cancel(s->port, sl->ticket, &done);
+        if (prc == MF_PORT_EINVAL) continue;
+        s->inflight--;
+        s->inflight_bytes -= sl->req_bytes;
+        if (prc != MF_PORT_OK) { /* it had completed, with an error */
+            s->stats->flash_errors++;
+            slot_clear(s, sl);
+            continue;
+        }
+        if (done > sl->req_bytes) done = sl->req_bytes;
+        s->stats->flash_bytes += done;
+        s->stats->paused_reads++;
+        sl->loaded += (uint32_t)done;
+        sl->ticket = -1;
+        if (sl->loaded == sl->bytes) { /* it had finished */
+            if (check_blob(s, sl) == MF_OK) sl->state = MF_SLOT_READY;
+            else slot_clear(s, sl);
+        }
+    }
+}
+
+/* Paused reads ask for their remaining bytes, the next layer's first. */
+static void resume_paused(mf_expert_store *s)
+{
+    if (!s->preempt) return;
+    const uint32_t S = s->h->n_layers;
+    for (uint32_t d = 1; d <= S; d++)
+        for (uint32_t i = 0; i < s->n_slots; i++) {
+            mf_store_slot *sl = &s->slots[i];
+            if (sl->state != MF_SLOT_LOADING || sl->ticket >= 0) continue;
+            if (((uint32_t)sl->layer + S - s->layer - 1u) % S + 1u != d) continue;
+            if (s->inflight >= s->queue_depth) return; /* complete() resumes it later */
+            (void)resume(s, sl);
+        }
 }
 
 /* The oldest LOADING slot (issued first), or NULL. */
@@ -426,7 +495,9 @@ int mf_store_get(mf_expert_store *s, uint32_t layer, uint32_t expert, const uint
             sl->fallback = 1;
             s->stats->fallback_reads++;
         }
+        pause_speculative(s);
         int rc = fill_sync(s, sl, attempts);
+        resume_paused(s);
         if (rc) return rc;
     }
     sl->prefetched = 0;
@@ -573,6 +644,7 @@ void mf_store_routed(mf_expert_store *s, uint32_t layer, const uint8_t *chosen)
         }
     /* Demand reads, in the order the forward pass uses them. */
     if (!s->queue_depth) return;
+    pause_speculative(s);
     for (uint32_t e = 0; e < E; e++) {
         if (!ch[e] || s->where[(size_t)layer * E + e] >= 0) continue;
         if (s->inflight >= s->queue_depth) break;
@@ -586,11 +658,15 @@ void mf_store_routed(mf_expert_store *s, uint32_t layer, const uint8_t *chosen)
         if (sl->fallback) s->stats->fallback_reads++;
         sl->demand = 1;
     }
+    resume_paused(s);
 }
 
 /* 1 when a speculative read of `bytes` with probability p pays on the bus:
  * p * min(read, window) > (1 - p) * read, the window being the compute
  * measured from the current hook to the next routing. */
+#ifndef MF_PF_PREEMPT_FREE
+#define MF_PF_PREEMPT_FREE 0
+#endif
 #ifndef MF_PF_COST
 #define MF_PF_COST 1.0
 #endif
@@ -623,7 +699,11 @@ int mf_store_prefetch_p(mf_expert_store *s, uint32_t layer, uint32_t expert, flo
     size_t idx = (size_t)layer * s->h->n_experts + expert;
     s->predicted[idx] = 1;
     if (s->where[idx] >= 0) return 0;
-    if (admission_on(s) && !admit_bus(s, s->dir[idx].bytes, p)) return -1;
+    /* A port that can cancel lets demand overtake this read: then the bus
+     * time is free and only the victim's worth (policy.c) decides. */
+    if (admission_on(s) && !(MF_PF_PREEMPT_FREE && s->preempt && s->policy == MF_POLICY_EDGEMOE) &&
+        !admit_bus(s, s->dir[idx].bytes, p))
+        return -1;
     if (s->queue_depth && s->inflight >= s->queue_depth) reap(s);
     if (s->queue_depth && s->inflight >= s->queue_depth) return -1;
     s->pf_prob = p > 1e-6f ? p : 1e-6f; /* for the victim's admission (policy.c) */

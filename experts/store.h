@@ -63,7 +63,10 @@ typedef struct {
     uint8_t demand;        /* read on demand when the layer routed, not got yet */
     uint8_t fallback;      /* holds the low-bit copy (opt.fallback_stall_ns): served
                               to the get() it was read for, dropped on release */
-    int ticket;            /* LOADING: the port's ticket */
+    int ticket;            /* LOADING: the port's ticket; -1 while paused */
+    uint32_t loaded;       /* bytes already in data from a cancelled earlier
+                              part of this read (a paused speculative read) */
+    uint32_t req_bytes;    /* LOADING: bytes of the request in flight */
     uint32_t pins;
     uint32_t expected_crc, bytes;
     uint64_t last_use;     /* tick of the last get (or of the read) */
@@ -118,6 +121,8 @@ typedef struct {
     uint64_t tick, epoch;
     int verify, policy, predictor;
     uint32_t max_retries, inflight, queue_depth, prefetch_budget;
+    int preempt;           /* the port can cancel: a demand read overtakes
+                              speculative reads (paused, then resumed) */
     uint32_t batch;
     float min_prob;        /* opt.prefetch_min_prob */
     uint32_t layer;        /* the layer being computed */

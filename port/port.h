@@ -17,6 +17,15 @@
  *    `poll` never releases a ticket; exactly one `wait` releases it, even
  *    after `poll` has seen the request complete. A released ticket is
  *    invalid (MF_PORT_EINVAL), never a newer request's.
+ *  - `cancel` (optional, NULL = requests cannot be cancelled) releases a
+ *    ticket without waiting for the rest of its transfer: *done receives
+ *    how many leading bytes of dst hold the data (0..len; len when the
+ *    request had already completed; a request that had completed with an
+ *    error returns that error, ticket released). The bus is free for the next request
+ *    at once. The runtime uses it to let a read needed now overtake a
+ *    speculative one, then asks for the rest with a new request, so a
+ *    port may only report bytes that are really in dst (a DMA engine's
+ *    remaining-count register, say).
  *  - `now_ns` is monotonic; the simulator returns virtual time.
  *  - `charge_compute` (optional) lets a simulated port advance its virtual
  *    clock by the cost of the compute the runtime just did.
@@ -71,6 +80,9 @@ struct mf_port {
     uint64_t (*now_ns)(const mf_port *p);
     void (*charge_compute)(const mf_port *p, mf_work_kind kind, int encoding, uint64_t bytes);
     void (*log)(const mf_port *p, const char *line);
+
+    /* Optional: see the contract above. */
+    int (*cancel)(const mf_port *p, int ticket, size_t *done);
 };
 
 /* Helpers the runtime uses so that optional callbacks may be NULL. */

@@ -91,6 +91,10 @@ typedef struct {
                                depends on timing (docs/quantization.md) */
     float flash_ns_per_byte;/* the estimate's flash speed; 0 = learned from the
                                reads completed so far (no fallback before one) */
+    int no_preempt;         /* 1: a demand read waits behind speculative reads in
+                               flight even when the port can cancel them (for
+                               comparison); 0 (default): they give the bus up
+                               and resume after it */
 } mf_options;
 
 void mf_options_default(mf_options *opt);
@@ -160,6 +164,7 @@ typedef struct {
     uint64_t crc_failures, retries, flash_errors;
     uint64_t crc_bytes;       /* expert bytes CRC-checked (opt.verify_experts) */
     uint64_t fallback_reads;  /* low-precision copies read instead */
+    uint64_t paused_reads;    /* speculative reads paused for a demand read */
     /* Prediction (docs/expert-cache.md). Per chunk and layer, the experts the
      * router chose (`needed`, distinct per chunk) are compared with the set
      * the predictor named for that layer (`predicted`): recall =

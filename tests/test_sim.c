@@ -66,6 +66,55 @@ static void test_formulas(void)
     CHECK(near(mf_sim_compute_ns(&pr, MF_WORK_OTHER, 0, 100), 25.0), "other");
 }
 
+/* Cancel: the part already transferred (whole pages) stays in dst, the
+ * bus time given back moves the requests queued behind forward, a
+ * completed request reports all its bytes, a released ticket is invalid. */
+static void test_cancel(void)
+{
+    mf_port mem, p;
+    mf_mem_port_state ms;
+    mf_sim_state st;
+    mf_sim_profile pr = test_profile(1); /* 1 byte/ns, 1000 ns latency on the bus */
+    CHECK(mf_mem_port_open(&mem, &ms, data, BUF_SIZE) == MF_PORT_OK, "mem open");
+    CHECK(mf_sim_port_open(&p, &st, &mem, &pr, NULL) == MF_PORT_OK, "sim open");
+    CHECK(p.cancel != NULL, "sim can cancel");
+    static uint8_t a[8192], b[1024];
+    memset(a, 0xAA, sizeof a);
+    memset(b, 0xBB, sizeof b);
+    int ta, tb;
+    /* A: bus 0..1000 latency, data 1000..9192; B: bus 9192.., data 10192..11216 */
+    CHECK(p.read_start(&p, 0, a, sizeof a, &ta) == MF_PORT_OK, "start A");
+    CHECK(p.read_start(&p, 16384, b, sizeof b, &tb) == MF_PORT_OK, "start B");
+    mf_port_charge(&p, MF_WORK_OTHER, 0, 4 * 3700); /* 3700 ns: 2700 bytes of A moved */
+    size_t done = 12345;
+    CHECK(p.cancel(&p, ta, &done) == MF_PORT_OK, "cancel A");
+    CHECK(done == 2560, "whole pages of A kept: %zu", done);
+    CHECK(memcmp(a, data, done) == 0 && a[done] == 0xAA, "prefix delivered, nothing beyond");
+    CHECK(st.bytes == 2560 + 1024 && st.cancels == 1 && st.cancelled_bytes == 8192 - 2560,
+          "counters: %llu bytes", (unsigned long long)st.bytes);
+    CHECK(p.wait(&p, ta) == MF_PORT_EINVAL, "cancelled ticket released");
+    /* B moves up: its latency starts now (3700), data 4700..5724 */
+    double stall0 = st.stall_ns;
+    CHECK(p.wait(&p, tb) == MF_PORT_OK && memcmp(b, data + 16384, sizeof b) == 0, "B data");
+    CHECK(near(st.now_ns, 5724), "B done at 5724: %.3f", st.now_ns);
+    CHECK(near(st.stall_ns - stall0, 2024), "stall only B's own time");
+    /* A request that has completed: cancel = wait without waiting. */
+    CHECK(p.read_start(&p, 100, b, 200, &tb) == MF_PORT_OK, "start C");
+    mf_port_charge(&p, MF_WORK_OTHER, 0, 4 * 5000);
+    CHECK(p.cancel(&p, tb, &done) == MF_PORT_OK && done == 200 &&
+              memcmp(b, data + 100, 200) == 0, "completed: all bytes");
+    CHECK(p.cancel(&p, tb, &done) == MF_PORT_EINVAL, "twice");
+    CHECK(p.cancel(&p, -1, &done) == MF_PORT_EINVAL && p.cancel(&p, 0, NULL) == MF_PORT_EINVAL,
+          "bad arguments");
+    /* Cancel before its turn: nothing moved, the bus is free again at once. */
+    CHECK(p.read_start(&p, 0, a, 4096, &ta) == MF_PORT_OK, "start D");
+    CHECK(p.read_start(&p, 0, a, 4096, &tb) == MF_PORT_OK, "start E");
+    CHECK(p.cancel(&p, tb, &done) == MF_PORT_OK && done == 0, "E never started");
+    double t0 = st.now_ns;
+    CHECK(p.wait(&p, ta) == MF_PORT_OK && near(st.now_ns, t0 + 5096), "D unaffected");
+    CHECK(near(st.bus_free_ns, st.now_ns), "E's bus time given back");
+}
+
 static void test_timing(void)
 {
     mf_port mem, p;
@@ -551,6 +600,7 @@ int main(void)
     for (size_t i = 0; i < BUF_SIZE; i++) data[i] = (uint8_t)(rnd() >> 56);
     test_formulas();
     test_timing();
+    test_cancel();
     test_data_no_faults();
     test_faults();
     test_profiles();

@@ -84,6 +84,7 @@ int mf_semihost_port_open(mf_port *port, mf_semihost_ctx *ctx, const char *path,
     port->now_ns = mf_semihost_now_ns;
     port->charge_compute = 0;
     port->log = sh_log;
+    port->cancel = 0;
     return MF_PORT_OK;
 }
 

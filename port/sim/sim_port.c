@@ -74,6 +74,23 @@ static double timeout_ns(const mf_sim_state *st)
     return st->faults.timeout_ns > 0 ? st->faults.timeout_ns : MF_SIM_DEFAULT_TIMEOUT_NS;
 }
 
+/* Places request r on the bus, which is free from bus_free: its data
+ * phase lasts busy ns and starts after the per-request latency. */
+static void schedule(mf_sim_state *st, mf_sim_request *r, double bus_free, double busy)
+{
+    const mf_sim_profile *pr = &st->prof;
+    double t = r->issue_ns;
+    if (pr->latency_on_bus) {
+        r->bus_ns = t > bus_free ? t : bus_free;
+        r->start_ns = r->bus_ns + pr->latency_ns;
+    } else {
+        r->start_ns = t + pr->latency_ns > bus_free ? t + pr->latency_ns : bus_free;
+        r->bus_ns = r->start_ns;
+    }
+    r->done_ns = r->start_ns + busy;
+    st->bus_free_ns = r->done_ns;
+}
+
 /* Issues a request at the current clock: timing, counters, fault draw. */
 static void issue(mf_sim_state *st, mf_sim_request *r, uint64_t off, void *dst, size_t len)
 {
@@ -117,15 +134,10 @@ static void issue(mf_sim_state *st, mf_sim_request *r, uint64_t off, void *dst, 
     }
 
     /* Timing. */
-    double t = st->now_ns, start;
-    if (pr->latency_on_bus)
-        start = (t > st->bus_free_ns ? t : st->bus_free_ns) + pr->latency_ns;
-    else
-        start = t + pr->latency_ns > st->bus_free_ns ? t + pr->latency_ns : st->bus_free_ns;
+    r->issue_ns = st->now_ns;
     double busy = r->fault == MF_SIM_FAULT_TIMEOUT ? timeout_ns(st)
                                                    : mf_sim_transfer_ns(pr, off, len);
-    r->done_ns = start + busy;
-    st->bus_free_ns = r->done_ns;
+    schedule(st, r, st->bus_free_ns, busy);
     st->bus_busy_ns += busy;
 
     st->reads++;
@@ -248,6 +260,75 @@ static int sim_wait(const mf_port *p, int ticket)
     return rc;
 }
 
+/* Cancel: the part of the transfer already done stays in dst (page by
+ * page, as a DMA engine's remaining count would say); the bus time it no
+ * longer needs goes to the requests queued behind it, rescheduled in
+ * their order. */
+static int sim_cancel(const mf_port *p, int ticket, size_t *done)
+{
+    if (!p || !p->ctx || !done) return MF_PORT_EINVAL;
+    mf_sim_state *st = (mf_sim_state *)p->ctx;
+    mf_sim_request *r = find_ticket(st, ticket);
+    if (!r) return MF_PORT_EINVAL;
+    *done = 0;
+    if (r->done_ns <= st->now_ns) { /* already complete: as wait, without waiting */
+        int rc = deliver(st, r);
+        r->held = 0;
+        st->held--;
+        if (rc == MF_PORT_OK) *done = r->len;
+        return rc;
+    }
+    const mf_sim_profile *pr = &st->prof;
+    size_t n = 0;
+    if (st->now_ns > r->start_ns) {
+        double b = (st->now_ns - r->start_ns) * pr->bandwidth / 1e9;
+        n = b >= (double)r->len ? r->len : (size_t)b;
+        n -= n % pr->page_size;
+    }
+    /* A faulty request that is cancelled delivers nothing, and its fault
+     * never reaches the runtime: the counters stay the faults a caller
+     * could have seen (tests/test_faults.c matches them one for one). */
+    if (r->fault != MF_SIM_FAULT_NONE) n = 0;
+    switch (r->fault) {
+    case MF_SIM_FAULT_EIO: st->faults_eio--; break;
+    case MF_SIM_FAULT_SHORT: st->faults_short--; break;
+    case MF_SIM_FAULT_TIMEOUT: st->faults_timeout--; break;
+    case MF_SIM_FAULT_BITFLIP: st->faults_bitflip--; break;
+    default: break;
+    }
+    if (n && mf_port_read(st->backing, r->off, r->dst, n) != MF_PORT_OK) n = 0;
+    /* bus time given back: from now (or the request's turn) to its end */
+    double from = st->now_ns > r->bus_ns ? st->now_ns : r->bus_ns;
+    double data_from = st->now_ns > r->start_ns ? st->now_ns : r->start_ns;
+    if (r->done_ns > data_from) st->bus_busy_ns -= r->done_ns - data_from;
+    double end = r->done_ns;
+    st->bytes -= r->len - n;
+    st->flash_bytes_device -= mf_sim_device_bytes(pr, r->off, r->len) -
+                              (n ? mf_sim_device_bytes(pr, r->off, n) : 0);
+    st->cancels++;
+    st->cancelled_bytes += r->len - n;
+    r->held = 0;
+    r->delivered = 1;
+    st->held--;
+    /* everything scheduled after it moves up, in the order it was queued */
+    double bus = from;
+    for (;;) {
+        mf_sim_request *next = NULL;
+        for (uint32_t i = 0; i < MF_SIM_MAX_QUEUE; i++) {
+            mf_sim_request *q = &st->req[i];
+            if (q->held && q->bus_ns >= end && (!next || q->bus_ns < next->bus_ns)) next = q;
+        }
+        if (!next) break;
+        double busy = next->done_ns - next->start_ns;
+        end = next->done_ns;
+        schedule(st, next, bus, busy);
+        bus = next->done_ns;
+    }
+    st->bus_free_ns = bus;
+    *done = n;
+    return MF_PORT_OK;
+}
+
 static uint64_t sim_now_ns(const mf_port *p)
 {
     if (!p || !p->ctx) return 0;
@@ -320,6 +401,7 @@ int mf_sim_port_open(mf_port *p, mf_sim_state *st, const mf_port *backing,
     p->queue_depth = prof->queue_depth;
     p->read = sim_read;
     p->read_start = sim_read_start;
+    p->cancel = sim_cancel;
     p->poll = sim_poll;
     p->wait = sim_wait;
     p->map = NULL;

@@ -118,6 +118,9 @@ typedef struct {
     void *dst;
     size_t len;
     double done_ns;
+    double issue_ns;  /* clock when issued */
+    double bus_ns;    /* the bus is this request's from here (latency on bus) */
+    double start_ns;  /* data phase starts */
     uint32_t gen;
     int held;        /* ticket issued, not yet waited */
     int delivered;   /* data copied / result fixed */
@@ -152,6 +155,8 @@ typedef struct {
     uint64_t compute_bytes_kind[3];
     uint64_t bad_charges;        /* charge_compute with an unknown kind/encoding */
     uint32_t max_held;           /* most tickets held at once */
+    uint64_t cancels;            /* requests cancelled before they completed */
+    uint64_t cancelled_bytes;    /* bytes those requests did not transfer */
     uint64_t faults_eio, faults_short, faults_timeout, faults_bitflip;
 } mf_sim_state;
 

@@ -130,6 +130,10 @@ int cli_runtime_option(const char *cmd, int argc, char **argv, int *i, cli_model
         if (!(v = cli_value(cmd, argc, argv, i))) return -1;
         return u32_opt(cmd, a, v, 1, &cm->opt.prefetch_budget) ? -1 : 1;
     }
+    if (!strcmp(a, "--no-preempt")) {
+        cm->opt.no_preempt = 1;
+        return 1;
+    }
     if (!strcmp(a, "--float-activations")) {
         cm->opt.float_activations = 1;
         return 1;

@@ -34,6 +34,7 @@ static void usage(FILE *f)
                "  [--policy none|lru|lfu|edgemoe|belady] [--predictor none|cooc|lookahead|combined]\n"
                "  [--pin N] [--prefetch N] [--prefetch-min P] [--verify 0|1|2] [--float-activations]\n"
                "  [--fallback-stall-ms MS] (read the image's low-bit copy when a miss would stall longer)\n"
+               "  [--no-preempt] (demand reads wait behind speculative ones even if the port can cancel)\n"
                "ENC: f32 bf16 f16 q8 q4 q3 q2\n");
 }
 
