@@ -88,7 +88,7 @@ typedef struct {
     double virtual_ns, compute_ns, stall_ns, init_ns, bound_ns, belady_read_ns;
     uint64_t flash_bytes, flash_bytes_device;
     mf_stats st;
-    mf_replay_result bel, lru;
+    mf_replay_result bel, lru, lfu, oracle_chunk, oracle_next;
     double nll, host_seconds;
     const mf_sim_profile *prof;
 } result;
@@ -143,6 +143,11 @@ static void fill(record *r, const result *x)
     put_d(r, "belady_read_seconds", x->belady_read_ns * 1e-9);
     put_u(r, "lru_replay_misses", x->lru.misses);
     put_u(r, "lru_replay_flash_bytes", x->lru.bytes);
+    /* What knowing the future would buy (tools/lib/belady.h): LFU knows
+     * nothing; the oracles know the rest of the token, or the next one too. */
+    put_u(r, "lfu_replay_misses", x->lfu.misses);
+    put_u(r, "oracle_token_misses", x->oracle_chunk.misses);
+    put_u(r, "oracle_next_token_misses", x->oracle_next.misses);
     put_d(r, "flash_bytes_over_belady", ratio((double)x->flash_bytes, (double)x->bel.bytes));
     put_d(r, "bound_seconds", x->bound_ns * 1e-9);
     put_d(r, "efficiency", ratio(x->bound_ns, x->virtual_ns));
@@ -495,7 +500,13 @@ int cmd_bench(int argc, char **argv)
     if (mf_replay(MF_REPLAY_BELADY, rec.ids, T, L, K, E, batch, mi.expert_slots, blob_bytes,
                   miss_count, &x.bel) ||
         mf_replay(MF_REPLAY_LRU, rec.ids, T, L, K, E, batch, mi.expert_slots, blob_bytes, NULL,
-                  &x.lru)) {
+                  &x.lru) ||
+        mf_replay(MF_REPLAY_LFU, rec.ids, T, L, K, E, batch, mi.expert_slots, blob_bytes, NULL,
+                  &x.lfu) ||
+        mf_replay(MF_REPLAY_ORACLE_CHUNK, rec.ids, T, L, K, E, batch, mi.expert_slots,
+                  blob_bytes, NULL, &x.oracle_chunk) ||
+        mf_replay(MF_REPLAY_ORACLE_NEXT, rec.ids, T, L, K, E, batch, mi.expert_slots,
+                  blob_bytes, NULL, &x.oracle_next)) {
         fprintf(stderr, "moeflash bench: replay failed\n");
         goto done;
     }

@@ -23,7 +23,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { MF_REPLAY_BELADY = 0, MF_REPLAY_LRU = 1 };
+/* LFU: fewest accesses so far first (then least recent). The two ORACLE
+ * policies bound what a predictor could buy: they know the future accesses
+ * up to the end of the current chunk (ORACLE_CHUNK: the rest of the current
+ * token's layers, a perfect multi-layer lookahead) or of the next chunk too
+ * (ORACLE_NEXT: also the whole next token's routing). A slot whose next use
+ * falls inside that horizon is kept while another exists (the farthest such
+ * use goes first); the others are ranked as LFU. */
+enum {
+    MF_REPLAY_BELADY = 0,
+    MF_REPLAY_LRU = 1,
+    MF_REPLAY_LFU = 2,
+    MF_REPLAY_ORACLE_CHUNK = 3,
+    MF_REPLAY_ORACLE_NEXT = 4
+};
 
 typedef struct {
     uint64_t accesses; /* distinct (chunk, layer, expert) requests */
