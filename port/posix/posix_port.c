@@ -167,6 +167,32 @@ static int posix_wait(const mf_port *p, int ticket)
     return rc;
 }
 
+/* A queued request is dropped before the I/O thread takes it (nothing
+ * read); one already running is waited for (pread cannot be interrupted
+ * part-way with a byte count we could trust), then reports all its bytes. */
+static int posix_cancel(const mf_port *p, int ticket, size_t *done)
+{
+    if (!p || !p->ctx || !done) return MF_PORT_EINVAL;
+    mf_posix_port_state *st = (mf_posix_port_state *)p->ctx;
+    pthread_mutex_lock(&st->mu);
+    mf_posix_request *r = find_ticket(st, ticket);
+    if (!r) {
+        pthread_mutex_unlock(&st->mu);
+        return MF_PORT_EINVAL;
+    }
+    *done = 0;
+    if (r->state == MF_POSIX_REQ_QUEUED) {
+        r->state = MF_POSIX_REQ_FREE;
+        pthread_mutex_unlock(&st->mu);
+        return MF_PORT_OK;
+    }
+    size_t len = r->len;
+    pthread_mutex_unlock(&st->mu);
+    int rc = posix_wait(p, ticket);
+    if (rc == MF_PORT_OK) *done = len;
+    return rc;
+}
+
 static uint64_t posix_now_ns(const mf_port *p)
 {
     (void)p;
@@ -211,6 +237,7 @@ int mf_posix_port_open(mf_port *p, mf_posix_port_state *st, const char *path)
     p->queue_depth = MF_POSIX_QUEUE_DEPTH;
     p->read = posix_read;
     p->read_start = posix_read_start;
+    p->cancel = posix_cancel;
     p->poll = posix_poll;
     p->wait = posix_wait;
     p->map = NULL;
@@ -261,5 +288,6 @@ void mf_posix_port_close(mf_port *p)
     p->read_start = NULL;
     p->poll = NULL;
     p->wait = NULL;
+    p->cancel = NULL;
     p->size = 0;
 }
