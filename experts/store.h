@@ -22,8 +22,11 @@
  *     are started after the demand reads, while this layer computes;
  *  3. retries: a failed read is retried synchronously up to
  *     opt.max_retries times; then get() returns MF_E_FLASH (or MF_E_CRC).
- * A wrong prediction is never cancelled (ports cannot cancel); its slot is
- * an ordinary eviction candidate once the read has completed.
+ * When the port can cancel (port.h), a demand read overtakes speculative
+ * reads in flight: they are paused (the bytes already read stay in the
+ * slot) and resumed behind it, the next layer's first (opt.no_preempt
+ * turns this off). A wrong prediction is not dropped: its slot becomes an
+ * ordinary eviction candidate once the read has completed.
  *
  * The victim is chosen by opt.policy (experts/policy.c): LRU, LFU, EdgeMoE
  * (frequency weighted by layer distance), Belady (farthest next use in a
