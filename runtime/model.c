@@ -5,10 +5,11 @@
  * One code path runs every token: tokens go through the layers in chunks of
  * up to `batch` tokens. Within a layer, all tokens of a chunk are attended
  * and routed first; then each expert chosen by any of them is fetched once
- * from the expert store and applied to all its tokens, in expert-index
- * order. Every per-token quantity is computed with the same arithmetic
- * whatever the chunk size (ops.h), so feeding one token at a time or many at
- * once gives bit-identical logits and routing.
+ * from the expert store and applied to all its tokens, cached experts
+ * first, and the outputs are summed in expert-index order (moe()). Every
+ * per-token quantity is computed with the same arithmetic whatever the
+ * chunk size (ops.h), so feeding one token at a time or many at once gives
+ * bit-identical logits and routing.
  */
 #include "model.h"
 
@@ -217,7 +218,8 @@ static int build(mf_model *m, mf_arena *a, size_t max_blob)
     ALLOC_F(m->h2, (size_t)B * m->ffn_max);
     ALLOC_F(m->gate1, B);
     ALLOC_U(m->sel_tok, B);
-    ALLOC_F(m->sel_w, B);
+    ALLOC_F(m->ey, (size_t)B * h->top_k * H);
+    ALLOC_U(m->todo, h->n_experts);
     ALLOC_F(m->rope_cos, h->head_dim / 2);
     ALLOC_F(m->rope_sin, h->head_dim / 2);
     ALLOC_F(m->att, m->ctx);
@@ -521,54 +523,114 @@ static void swiglu(mf_model *m, int enc, const void *gate, const void *up, const
                    (uint64_t)mf_matrix_bytes(enc, ffn, H, g) * 3u * n);
 }
 
+/* The chosen expert of todo[0..nd) to compute next: the one whose read
+ * completes first (a cached one before one in flight before one not yet
+ * read; ties to the lower index, as todo is ascending). The key is asked
+ * again each time because reads complete while experts compute. */
+static uint32_t next_expert(mf_model *m, uint32_t l, uint32_t nd)
+{
+    uint32_t best = 0;
+    uint64_t best_key = UINT64_MAX;
+    for (uint32_t i = 0; i < nd; i++) {
+        uint64_t key = mf_store_ready_key(&m->store, l, m->todo[i]);
+        if (i == 0 || key < best_key) {
+            best = i;
+            best_key = key;
+        }
+        if (key == 0) break;
+    }
+    return best;
+}
+
+/* Applies expert e to the tokens that chose it; each output row goes to
+ * ey[t * top_k + j] (j: the token's top-k slot holding e). */
+static int apply_expert(mf_model *m, uint32_t l, uint32_t e, uint32_t n)
+{
+    const mf_image_header *h = &m->h;
+    uint32_t H = h->hidden, k = h->top_k, F = h->expert_ffn;
+    uint32_t cnt = 0;
+    for (uint32_t t = 0; t < n; t++)
+        for (uint32_t j = 0; j < k; j++)
+            if (m->topk_idx[(size_t)t * k + j] == e) {
+                m->sel_tok[cnt] = t * k + j;
+                memcpy(m->gx + (size_t)cnt * H, m->xb + (size_t)t * H, sizeof(float) * H);
+                cnt++;
+            }
+    const uint8_t *blob;
+    int enc;
+    int rc = mf_store_get(&m->store, l, e, &blob, &enc);
+    if (rc) return rc;
+    size_t mb = mf_matrix_bytes(enc, F, H, h->group_size);
+    swiglu(m, enc, blob, blob + mb, blob + 2 * mb, F, cnt);
+    mf_store_release(&m->store, l, e);
+    for (uint32_t i = 0; i < cnt; i++)
+        memcpy(m->ey + (size_t)m->sel_tok[i] * H, m->gy + (size_t)i * H, sizeof(float) * H);
+    return MF_OK;
+}
+
+/* The shared expert (always resident) and then the chosen experts run in
+ * the order their weights become available, so that whatever is in RAM
+ * computes while missing experts stream in. The routed outputs are then
+ * summed per token in ascending expert index and the shared one added last,
+ * the order of a single-slot run, so the logits never depend on slots,
+ * policy, predictor or flash timing. */
 static int moe(mf_model *m, uint32_t l, uint32_t n)
 {
     const mf_image_header *h = &m->h;
     const mf_layer_weights *L = &m->layers[l];
-    uint32_t H = h->hidden, k = h->top_k, F = h->expert_ffn;
+    uint32_t H = h->hidden, k = h->top_k;
     for (uint32_t t = 0; t < n; t++)
         mf_rmsnorm(m->xb + (size_t)t * H, m->x + (size_t)t * H, L->ffn_norm.data, H, h->rms_eps);
     route(m, l, n);
     mf_predict_routed(m, l, n); /* demand reads of layer l, predictions for l+1 */
-    memset(m->moe, 0, sizeof(float) * (size_t)n * H);
 
-    for (uint32_t e = 0; e < h->n_experts; e++) {
-        uint32_t cnt = 0;
-        for (uint32_t t = 0; t < n; t++)
-            for (uint32_t j = 0; j < k; j++)
-                if (m->topk_idx[(size_t)t * k + j] == e) {
-                    m->sel_tok[cnt] = t;
-                    m->sel_w[cnt] = m->topk_w[(size_t)t * k + j];
-                    memcpy(m->gx + (size_t)cnt * H, m->xb + (size_t)t * H, sizeof(float) * H);
-                    cnt++;
-                }
-        if (!cnt) continue;
-        const uint8_t *blob;
-        int enc;
-        int rc = mf_store_get(&m->store, l, e, &blob, &enc);
+    int shared = (h->flags & MF_FLAG_SHARED_EXPERT) != 0;
+    if (shared) { /* resident: computed while the routed experts' reads stream */
+        memcpy(m->gx, m->xb, sizeof(float) * (size_t)n * H);
+        swiglu(m, L->sh_gate.enc, L->sh_gate.data, L->sh_up.data, L->sh_down.data, h->shared_ffn, n);
+        memcpy(m->xb2, m->gy, sizeof(float) * (size_t)n * H); /* xb2 is free until the next attention */
+        matmul(m, &L->sh_expert_gate, m->xb, m->gate1, n);
+    }
+
+    uint32_t nd = 0;
+    for (uint32_t e = 0; e < h->n_experts; e++)
+        for (size_t i = 0; i < (size_t)n * k; i++)
+            if (m->topk_idx[i] == e) {
+                m->todo[nd++] = e;
+                break;
+            }
+    while (nd) {
+        uint32_t i = next_expert(m, l, nd);
+        uint32_t e = m->todo[i];
+        memmove(m->todo + i, m->todo + i + 1, sizeof(uint32_t) * (nd - i - 1));
+        nd--;
+        int rc = apply_expert(m, l, e, n);
         if (rc) return rc;
-        size_t mb = mf_matrix_bytes(enc, F, H, h->group_size);
-        swiglu(m, enc, blob, blob + mb, blob + 2 * mb, F, cnt);
-        mf_store_release(&m->store, l, e);
-        for (uint32_t j = 0; j < cnt; j++) {
-            float *o = m->moe + (size_t)m->sel_tok[j] * H;
-            const float *y = m->gy + (size_t)j * H;
-            float w = m->sel_w[j];
+    }
+
+    memset(m->moe, 0, sizeof(float) * (size_t)n * H);
+    for (uint32_t t = 0; t < n; t++) {
+        float *o = m->moe + (size_t)t * H;
+        const uint32_t *idx = m->topk_idx + (size_t)t * k;
+        uint32_t prev = 0;
+        for (uint32_t r = 0; r < k; r++) { /* the token's slots by ascending expert */
+            uint32_t j = k;
+            for (uint32_t c = 0; c < k; c++)
+                if ((r == 0 || idx[c] > prev) && (j == k || idx[c] < idx[j])) j = c;
+            prev = idx[j];
+            const float *y = m->ey + ((size_t)t * k + j) * H;
+            float w = m->topk_w[(size_t)t * k + j];
             for (uint32_t i = 0; i < H; i++) o[i] += w * y[i];
         }
     }
 
-    if (h->flags & MF_FLAG_SHARED_EXPERT) {
-        memcpy(m->gx, m->xb, sizeof(float) * (size_t)n * H);
-        swiglu(m, L->sh_gate.enc, L->sh_gate.data, L->sh_up.data, L->sh_down.data, h->shared_ffn, n);
-        matmul(m, &L->sh_expert_gate, m->xb, m->gate1, n);
+    if (shared) /* added after the routed sum, as it always was */
         for (uint32_t t = 0; t < n; t++) {
             float s = mf_sigmoid(m->gate1[t]);
             float *o = m->moe + (size_t)t * H;
-            const float *y = m->gy + (size_t)t * H;
+            const float *y = m->xb2 + (size_t)t * H;
             for (uint32_t i = 0; i < H; i++) o[i] += s * y[i];
         }
-    }
     for (size_t i = 0; i < (size_t)n * H; i++) m->x[i] += m->moe[i];
     return MF_OK;
 }

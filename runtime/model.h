@@ -50,8 +50,9 @@ struct mf_model {
     float *gx, *gy;                /* [batch][hidden]: one expert's tokens in and out */
     float *h1, *h2;                /* [batch][ffn_max] */
     float *gate1;                  /* [batch] shared-expert gate logits */
-    uint32_t *sel_tok;             /* [batch] tokens routed to the current expert */
-    float *sel_w;                  /* [batch] their weights */
+    uint32_t *sel_tok;             /* [batch] top-k slots t*top_k+j routed to the current expert */
+    float *ey;                     /* [batch][top_k][hidden] each chosen expert's output row */
+    uint32_t *todo;                /* [n_experts] chosen experts of the layer not computed yet */
     float *rope_cos, *rope_sin;    /* [head_dim/2] */
     float *att;                    /* [ctx] attention scores */
 
