@@ -540,7 +540,8 @@ uint64_t mf_store_ready_key(mf_expert_store *s, uint32_t layer, uint32_t expert)
     if (w < 0) return UINT64_MAX;
     const mf_store_slot *sl = &s->slots[w];
     if (sl->state == MF_SLOT_READY) return 0;
-    if (sl->state == MF_SLOT_LOADING) return 1u + sl->t_start;
+    if (sl->state == MF_SLOT_LOADING) /* paused: behind every read in flight */
+        return sl->ticket < 0 ? UINT64_MAX - 1u : 1u + sl->t_start;
     return UINT64_MAX;
 }
 

@@ -15,9 +15,10 @@
  *
  * Reads come from three places, soonest-needed first:
  *  1. demand: when a layer has routed, the chosen experts that are in no
- *     slot are started at once, in the order the forward pass uses them
- *     (expert index), so that they stream while earlier experts compute;
- *     get() waits for its own read only;
+ *     slot are started at once (expert index order); the forward pass
+ *     computes the layer's experts in the order they become available
+ *     (mf_store_ready_key: cached ones first), so the missing ones stream
+ *     while the others compute; get() waits for its own read only;
  *  2. prediction: experts predicted for the next layer (experts/predictor.c)
  *     are started after the demand reads, while this layer computes;
  *  3. retries: a failed read is retried synchronously up to
@@ -164,6 +165,7 @@ void mf_store_release(mf_expert_store *s, uint32_t layer, uint32_t expert);
 /* When get(layer, expert) could return without waiting: 0 = now (READY,
  * or its read has completed), 1 + the port time its read started (in
  * flight: earlier starts finish first on a bus that serves in order),
+ * UINT64_MAX - 1 = paused (it resumes behind the reads in flight),
  * UINT64_MAX = in no slot (a read would still have to start). The forward
  * pass computes its chosen experts in this order so that a cached expert
  * runs while a missing one streams in. */
