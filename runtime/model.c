@@ -437,9 +437,22 @@ static void attention(mf_model *m, uint32_t l, uint32_t n)
     uint32_t H = h->hidden, hd = h->head_dim;
     for (uint32_t t = 0; t < n; t++)
         mf_rmsnorm(m->xb + (size_t)t * H, m->x + (size_t)t * H, L->attn_norm.data, H, h->rms_eps);
-    matmul(m, &L->wq, m->xb, m->q, n);
-    matmul(m, &L->wk, m->xb, m->k, n);
-    matmul(m, &L->wv, m->xb, m->v, n);
+    if (L->wq.enc == L->wk.enc && L->wq.enc == L->wv.enc && L->wq.cols == L->wk.cols &&
+        L->wq.cols == L->wv.cols) {
+        const mf_matmul_job qkv[3] = {{L->wq.data, L->wq.rows, m->q, L->wq.rows},
+                                      {L->wk.data, L->wk.rows, m->k, L->wk.rows},
+                                      {L->wv.data, L->wv.rows, m->v, L->wv.rows}};
+        mf_matmul_shared(L->wq.enc, L->wq.cols, h->group_size, m->xb, L->wq.cols, n, m->qa, qkv, 3);
+        for (int i = 0; i < 3; i++) {
+            const mf_tensor *w = i == 0 ? &L->wq : i == 1 ? &L->wk : &L->wv;
+            mf_port_charge(m->port, MF_WORK_MATVEC, w->enc,
+                           (uint64_t)mf_matrix_bytes(w->enc, w->rows, w->cols, h->group_size) * n);
+        }
+    } else {
+        matmul(m, &L->wq, m->xb, m->q, n);
+        matmul(m, &L->wk, m->xb, m->k, n);
+        matmul(m, &L->wv, m->xb, m->v, n);
+    }
     if (h->flags & MF_FLAG_QKV_BIAS) {
         add_bias(m->q, &L->bq, m->q_dim, n);
         add_bias(m->k, &L->bk, m->kv_dim, n);
@@ -515,8 +528,8 @@ static void swiglu(mf_model *m, int enc, const void *gate, const void *up, const
                    uint32_t ffn, uint32_t n)
 {
     uint32_t H = m->h.hidden, g = m->h.group_size;
-    mf_matmul_ex(enc, gate, ffn, H, g, m->gx, H, m->h1, ffn, n, m->qa);
-    mf_matmul_ex(enc, up, ffn, H, g, m->gx, H, m->h2, ffn, n, m->qa);
+    const mf_matmul_job gu[2] = {{gate, ffn, m->h1, ffn}, {up, ffn, m->h2, ffn}};
+    mf_matmul_shared(enc, H, g, m->gx, H, n, m->qa, gu, 2);
     for (size_t i = 0; i < (size_t)n * ffn; i++) m->h1[i] = mf_silu(m->h1[i]) * m->h2[i];
     mf_matmul_ex(enc, down, H, ffn, g, m->h1, ffn, m->gy, H, n, m->qa);
     mf_port_charge(m->port, MF_WORK_MATVEC, enc,

@@ -150,6 +150,23 @@ void mf_matmul_ex(int enc, const void *w, uint32_t rows, uint32_t cols, uint32_t
     mf_matmul(enc, w, rows, cols, group, x, x_stride, y, y_stride, n_tok);
 }
 
+void mf_matmul_shared(int enc, uint32_t cols, uint32_t group, const float *x, size_t x_stride,
+                      uint32_t n_tok, void *qa, const mf_matmul_job *jobs, uint32_t n_jobs)
+{
+    if (qa && enc >= MF_ENC_Q8 && enc < MF_ENC_COUNT) {
+        for (uint32_t t = 0; t < n_tok; t++) {
+            mf_quantize_activations(x + t * x_stride, cols, group, qa);
+            for (uint32_t j = 0; j < n_jobs; j++)
+                mf_matvec_qa(enc, jobs[j].w, qa, jobs[j].y + t * jobs[j].y_stride, jobs[j].rows,
+                             cols, group);
+        }
+        return;
+    }
+    for (uint32_t j = 0; j < n_jobs; j++)
+        mf_matmul(enc, jobs[j].w, jobs[j].rows, cols, group, x, x_stride, jobs[j].y,
+                  jobs[j].y_stride, n_tok);
+}
+
 void mf_matmul(int enc, const void *w, uint32_t rows, uint32_t cols, uint32_t group,
                const float *x, size_t x_stride, float *y, size_t y_stride, uint32_t n_tok)
 {

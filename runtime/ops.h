@@ -48,6 +48,18 @@ void mf_matmul_ex(int enc, const void *w, uint32_t rows, uint32_t cols, uint32_t
                   const float *x, size_t x_stride, float *y, size_t y_stride, uint32_t n_tok,
                   void *qa);
 
+/* One X through several matrices of the same encoding and width (q, k, v;
+ * an expert's gate and up): each token's row is quantised once for all of
+ * them. Every Y is exactly what mf_matmul_ex would give for its matrix. */
+typedef struct {
+    const void *w;
+    uint32_t rows;
+    float *y;
+    size_t y_stride;
+} mf_matmul_job;
+void mf_matmul_shared(int enc, uint32_t cols, uint32_t group, const float *x, size_t x_stride,
+                      uint32_t n_tok, void *qa, const mf_matmul_job *jobs, uint32_t n_jobs);
+
 /* Causal attention of one query head over positions [0, n_pos):
  * out[head_dim] = sum_t softmax(q . k_t / sqrt(head_dim)) v_t, where k_t and
  * v_t are at k + t*kv_stride and v + t*kv_stride. att needs n_pos floats. */
