@@ -27,6 +27,9 @@
 #define FUZZ_ENTRY fuzz_one_safetensors
 #include "../fuzz/fuzz_safetensors.c"
 #undef FUZZ_ENTRY
+#define FUZZ_ENTRY fuzz_one_safetensors_index
+#include "../fuzz/fuzz_safetensors_index.c"
+#undef FUZZ_ENTRY
 #define FUZZ_ENTRY fuzz_one_image
 #include "../fuzz/fuzz_image.c"
 #undef FUZZ_ENTRY
@@ -54,6 +57,7 @@ static const struct {
     {"fuzz_json", fuzz_one_json},
     {"fuzz_config", fuzz_one_config},
     {"fuzz_safetensors", fuzz_one_safetensors},
+    {"fuzz_safetensors_index", fuzz_one_safetensors_index},
     {"fuzz_image", fuzz_one_image},
     {"fuzz_model_init", fuzz_one_model_init},
 #ifdef HAVE_FUZZ_TOKENIZER

@@ -1,7 +1,9 @@
 /* tools/lib/safetensors.c on the shipped checkpoints (values checked against
  * golden.json: hidden_states[0] is the embedding row of each prompt token,
  * computed by transformers) and on crafted files, good and bad, written to a
- * temporary folder at test time. */
+ * temporary folder at test time. The memory entry point must see exactly
+ * what the file path sees, and the index parser alone (mf_st_index_parse)
+ * must agree with the shards mf_st_open opens. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -230,6 +232,193 @@ static void test_bad(void)
     mf_st_close(&st);
 }
 
+/* A whole file opened from memory gives the same tensors, offsets and
+ * values as the same file opened by path. */
+static void check_mem_same_as_file(const char *path)
+{
+    size_t len;
+    char *whole = mf_read_file(path, &len);
+    CHECK(whole != NULL, "read %s", path);
+    if (!whole) return;
+    mf_safetensors fs, ms;
+    int frc = mf_st_open_file(&fs, path), mrc = mf_st_open_mem(&ms, whole, len);
+    CHECK(frc == 0 && mrc == 0, "%s: file [%s] memory [%s]", path, fs.err, ms.err);
+    if (frc || mrc) {
+        if (!frc) mf_st_close(&fs);
+        if (!mrc) mf_st_close(&ms);
+        free(whole);
+        return;
+    }
+    CHECK(ms.n_shards == 1 && ms.shards[0].f == NULL && ms.shards[0].file_bytes == len, "%s: mem shard",
+          path);
+    CHECK(ms.shards[0].data_start == fs.shards[0].data_start, "%s: data_start %llu vs %llu", path,
+          (unsigned long long)ms.shards[0].data_start, (unsigned long long)fs.shards[0].data_start);
+    CHECK(ms.n_tensors == fs.n_tensors && fs.n_tensors > 0, "%s: %zu vs %zu tensors", path, ms.n_tensors,
+          fs.n_tensors);
+    int differ = 0, values = 0;
+    for (size_t i = 0; i < fs.n_tensors && i < ms.n_tensors; i++) {
+        const mf_st_tensor *a = &fs.tensors[i], *b = &ms.tensors[i];
+        if (strcmp(a->name, b->name) || a->dtype != b->dtype || strcmp(a->dtype_name, b->dtype_name) ||
+            a->ndim != b->ndim || memcmp(a->shape, b->shape, sizeof a->shape) || a->numel != b->numel ||
+            a->begin != b->begin || a->end != b->end) {
+            differ++;
+            continue;
+        }
+        if (a->dtype == MF_ST_OTHER) continue;
+        float *fa = malloc((a->numel + 1) * sizeof *fa), *fb = malloc((a->numel + 1) * sizeof *fb);
+        if (fa && fb && !mf_st_read_f32(&fs, a, fa) && !mf_st_read_f32(&ms, b, fb) &&
+            !memcmp(fa, fb, a->numel * sizeof *fa))
+            values++;
+        else
+            differ++;
+        free(fa);
+        free(fb);
+    }
+    CHECK(differ == 0 && values > 0, "%s: %d tensors differ between file and memory (%d equal)", path,
+          differ, values);
+    mf_st_close(&fs);
+    mf_st_close(&ms);
+    free(whole);
+}
+
+/* Each bad buffer fails at open with a one-line message naming the buffer
+ * and containing `want`, and leaves nothing allocated. */
+static void expect_mem_error(const char *what, const void *data, size_t len, const char *want)
+{
+    mf_safetensors st;
+    int rc = mf_st_open_mem(&st, data, len);
+    CHECK(rc == -1, "%s opened", what);
+    CHECK(strstr(st.err, want) != NULL && !strncmp(st.err, "<memory>", 8), "%s: message [%s] lacks [%s]",
+          what, st.err, want);
+    CHECK(strchr(st.err, '\n') == NULL, "%s: one line", what);
+    CHECK(st.tensors == NULL && st.shards == NULL && st.n_tensors == 0, "%s: left allocated", what);
+    if (!rc) mf_st_close(&st);
+}
+
+static void test_mem(void)
+{
+    check_mem_same_as_file("tests/data/arch-mixtral/model.safetensors");
+    check_mem_same_as_file("tests/data/arch-olmoe/model.safetensors");
+    check_mem_same_as_file("tests/data/arch-qwen2-moe/model.safetensors");
+    check_mem_same_as_file("tests/data/arch-qwen3-moe-fused/model.safetensors");
+    check_mem_same_as_file("tests/data/small-qwen3-moe-bpe/model-00003-of-00003.safetensors");
+    check_mem_same_as_file(tmp_path("good.safetensors")); /* F16, BF16, I64, empty (test_dtypes) */
+
+    size_t len;
+    uint8_t *whole = (uint8_t *)mf_read_file("tests/data/arch-mixtral/model.safetensors", &len);
+    CHECK(whole != NULL && len > 64, "read mixtral");
+    if (!whole) return;
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | whole[i];
+    expect_mem_error("empty", whole, 0, "too short");
+    expect_mem_error("NULL", NULL, 0, "too short");
+    expect_mem_error("5 bytes", whole, 5, "too short");
+    expect_mem_error("length field only", whole, 8, "past the end");
+    expect_mem_error("header cut", whole, (size_t)(8 + hlen - 1), "past the end");
+    expect_mem_error("data cut in half", whole, len / 2, "outside the data area");
+    expect_mem_error("last byte missing", whole, len - 1, "outside the data area");
+
+    /* Garbage: a random length field, then a plausible length over junk. */
+    uint8_t junk[256];
+    uint32_t x = 2463534242u;
+    for (size_t i = 0; i < sizeof junk; i++) {
+        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+        junk[i] = (uint8_t)x;
+    }
+    expect_mem_error("random bytes", junk, sizeof junk, "past the end");
+    static const char nl[] = "\x24\0\0\0\0\0\0\0{\"x\\ny\":{\"dtype\":\"F32\",\"shape\":[1]}}";
+    expect_mem_error("newline in a name", nl, sizeof nl - 1, "tensor x?y: data_offsets");
+    junk[0] = 100;
+    memset(junk + 1, 0, 7);
+    expect_mem_error("junk header", junk, sizeof junk, "bad JSON header");
+    whole[0] ^= 1; /* header length off by one: a data byte, or no closing brace */
+    expect_mem_error("length off by one", whole, len, "bad JSON header");
+    whole[0] ^= 1;
+
+    /* Ranged reads from memory stop at the tensor's end as file reads do. */
+    mf_safetensors st;
+    CHECK(mf_st_open_mem(&st, whole, len) == 0, "%s", st.err);
+    const mf_st_tensor *w = mf_st_find(&st, "model.layers.1.block_sparse_moe.experts.7.w2.weight");
+    float out[4];
+    CHECK(w && mf_st_read_f32_range(&st, w, w->numel - 4, 4, out) == 0, "read last elements: %s", st.err);
+    CHECK(w && mf_st_read_f32_range(&st, w, w->numel - 3, 4, out) == -1 && strstr(st.err, "outside"),
+          "range past the end: %s", st.err);
+    mf_st_close(&st);
+    free(whole);
+}
+
+/* The index parser alone, on the shipped index and on broken ones. */
+static void expect_index_error(const char *text, const char *want)
+{
+    mf_st_index idx;
+    int rc = mf_st_index_parse(&idx, text, strlen(text), "idx.json");
+    CHECK(rc == -1, "index %s accepted", text);
+    CHECK(strstr(idx.err, want) && !strncmp(idx.err, "idx.json: ", 10), "index %s: message [%s] lacks [%s]",
+          text, idx.err, want);
+    CHECK(strchr(idx.err, '\n') == NULL, "index %s: one line", text);
+    CHECK(idx.files == NULL && idx.entries == NULL, "index %s: left allocated", text);
+    if (!rc) mf_st_index_free(&idx);
+}
+
+static void test_index(void)
+{
+    const char *dir = "tests/data/small-qwen3-moe-bpe";
+    size_t len;
+    char *text = mf_read_file("tests/data/small-qwen3-moe-bpe/model.safetensors.index.json", &len);
+    CHECK(text != NULL, "read index");
+    if (!text) return;
+    mf_st_index idx;
+    int rc = mf_st_index_parse(&idx, text, len, "index");
+    free(text);
+    CHECK(rc == 0, "%s", idx.err);
+    if (rc) return;
+    CHECK(idx.n_files == 3 && !strcmp(idx.files[0], "model-00001-of-00003.safetensors") &&
+              !strcmp(idx.files[1], "model-00002-of-00003.safetensors") &&
+              !strcmp(idx.files[2], "model-00003-of-00003.safetensors"),
+          "files %zu", idx.n_files);
+    CHECK(idx.n_entries == 6 * (96 + 9) + 3, "entries %zu", idx.n_entries);
+    int unsorted = 0;
+    for (size_t i = 1; i < idx.n_entries; i++) unsorted += strcmp(idx.entries[i - 1].tensor, idx.entries[i].tensor) >= 0;
+    CHECK(unsorted == 0, "%d entries out of order", unsorted);
+    /* mf_st_open opens the files in index order: same shard numbers. */
+    mf_safetensors st;
+    CHECK(mf_st_open(&st, dir) == 0, "%s", st.err);
+    int wrong = 0;
+    for (size_t i = 0; i < idx.n_entries && st.n_tensors; i++) {
+        const mf_st_tensor *t = mf_st_find(&st, idx.entries[i].tensor);
+        wrong += !t || t->shard != idx.entries[i].shard;
+    }
+    CHECK(wrong == 0 && st.n_tensors == idx.n_entries, "%d tensors in another shard than the index says", wrong);
+    mf_st_close(&st);
+    mf_st_index_free(&idx);
+
+    expect_index_error("{\"weight_map\": {\"a\": \"s1\",}}", "bad JSON");
+    expect_index_error("[1, 2]", "no weight_map object");
+    expect_index_error("{\"metadata\": {}}", "no weight_map object");
+    expect_index_error("{\"weight_map\": {}}", "no weight_map object");
+    expect_index_error("{\"weight_map\": [\"s1\"]}", "no weight_map object");
+    expect_index_error("{\"weight_map\": {\"a\": 3}}", "entry a is not a file name");
+    expect_index_error("{\"weight_map\": {\"a\\nb\": 3}}", "entry a?b is not a file name");
+    expect_index_error("{\"weight_map\": {\"a\": \"s1\", \"b\": \"../s1\"}}", "\"../s1\" of tensor b is not a plain file name");
+    expect_index_error("{\"weight_map\": {\"a\": \"/etc/passwd\"}}", "not a plain file name");
+    expect_index_error("{\"weight_map\": {\"a\": \"..\"}}", "not a plain file name");
+    expect_index_error("{\"weight_map\": {\"a\": \".\"}}", "not a plain file name");
+    expect_index_error("{\"weight_map\": {\"a\": \"\"}}", "not a plain file name");
+    expect_index_error("{\"weight_map\": {\"a\": \"x\\\\y\"}}", "not a plain file name");
+    expect_index_error("{\"weight_map\": {\"a\": \"s1\\u0000/x\"}}", "not a plain file name");
+    expect_index_error("{\"weight_map\": {\"a\\u0000b\": \"s1\"}}", "NUL byte");
+    expect_index_error("{\"weight_map\": {\"b\": \"s1\", \"a\": \"s2\", \"b\": \"s2\"}}", "tensor b is listed twice");
+
+    /* Text need not be NUL-terminated: only len bytes are read. */
+    const char *two = "{\"weight_map\": {\"z\": \"s2\", \"y\": \"s1\", \"x\": \"s2\"}}trailing";
+    rc = mf_st_index_parse(&idx, two, strlen(two) - 8, "idx.json");
+    CHECK(rc == 0 && idx.n_files == 2 && !strcmp(idx.files[0], "s2") && !strcmp(idx.files[1], "s1") &&
+              idx.n_entries == 3 && !strcmp(idx.entries[0].tensor, "x") && idx.entries[0].shard == 0 &&
+              !strcmp(idx.entries[1].tensor, "y") && idx.entries[1].shard == 1,
+          "small index: %s", idx.err);
+    if (!rc) mf_st_index_free(&idx);
+}
+
 int main(void)
 {
     const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
@@ -240,6 +429,8 @@ int main(void)
     }
     test_shipped();
     test_dtypes();
+    test_mem();
+    test_index();
     test_bad();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);

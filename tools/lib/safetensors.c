@@ -17,12 +17,21 @@
  * corrupt length field, not a real header. */
 #define ST_MAX_HEADER (100u * 1000u * 1000u)
 
+/* Names in messages come from the file: a control character in one must
+ * not break the one-line message (the CLI prints exactly one error line). */
+static void one_line(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7F) *s = '?';
+}
+
 static int st_fail(mf_safetensors *st, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(st->err, sizeof st->err, fmt, ap);
     va_end(ap);
+    one_line(st->err);
     return -1;
 }
 
@@ -135,54 +144,53 @@ static int parse_entry(mf_safetensors *st, const char *path, const mf_json *e, u
     return 0;
 }
 
-/* Opens one shard, validates its header and appends its tensors. */
-static int add_shard(mf_safetensors *st, const char *path)
+/* Appends a shard named path (for messages) with nothing open yet. */
+static mf_st_shard *new_shard(mf_safetensors *st, const char *path)
 {
     mf_st_shard *shards = realloc(st->shards, (st->n_shards + 1) * sizeof *shards);
-    if (!shards) return st_fail(st, "out of memory");
+    if (!shards) {
+        st_fail(st, "out of memory");
+        return NULL;
+    }
     st->shards = shards;
-    uint32_t shard_index = (uint32_t)st->n_shards;
     mf_st_shard *sh = &shards[st->n_shards++];
     memset(sh, 0, sizeof *sh);
     sh->path = dup_str(path);
-    if (!sh->path) return st_fail(st, "out of memory");
-    sh->f = fopen(path, "rb");
-    if (!sh->f) return st_fail(st, "%s: cannot open", path);
-    if (fseeko(sh->f, 0, SEEK_END) != 0) return st_fail(st, "%s: cannot seek", path);
-    off_t size = ftello(sh->f);
-    if (size < 0) return st_fail(st, "%s: cannot get size", path);
-    sh->file_bytes = (uint64_t)size;
-    if (sh->file_bytes < 8)
-        return st_fail(st, "%s: file too short for a safetensors header (%llu bytes)", path,
-                       (unsigned long long)sh->file_bytes);
-    uint8_t lb[8];
-    if (fseeko(sh->f, 0, SEEK_SET) != 0 || fread(lb, 1, 8, sh->f) != 8)
-        return st_fail(st, "%s: cannot read the header length", path);
-    uint64_t hlen = 0;
-    for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | lb[i];
-    if (hlen > sh->file_bytes - 8)
-        return st_fail(st, "%s: header length %llu past the end of the file (%llu bytes)", path,
-                       (unsigned long long)hlen, (unsigned long long)sh->file_bytes);
-    if (hlen > ST_MAX_HEADER)
-        return st_fail(st, "%s: header length %llu exceeds the 100 MB limit", path,
-                       (unsigned long long)hlen);
-    sh->data_start = 8 + hlen;
-    uint64_t data_bytes = sh->file_bytes - sh->data_start;
+    if (!sh->path) {
+        st_fail(st, "out of memory");
+        return NULL;
+    }
+    return sh;
+}
 
-    char *text = malloc(hlen + 1);
-    if (!text) return st_fail(st, "out of memory");
-    if (fread(text, 1, hlen, sh->f) != hlen) {
-        free(text);
-        return st_fail(st, "%s: cannot read the header", path);
-    }
-    text[hlen] = 0;
+/* Checks the length field lb (the first 8 bytes of a shard of
+ * sh->file_bytes bytes) and sets sh->data_start; the header length in
+ * *hlen. */
+static int header_length(mf_safetensors *st, mf_st_shard *sh, const uint8_t lb[8], uint64_t *hlen)
+{
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--) n = (n << 8) | lb[i];
+    if (n > sh->file_bytes - 8)
+        return st_fail(st, "%s: header length %llu past the end of the file (%llu bytes)", sh->path,
+                       (unsigned long long)n, (unsigned long long)sh->file_bytes);
+    if (n > ST_MAX_HEADER)
+        return st_fail(st, "%s: header length %llu exceeds the 100 MB limit", sh->path,
+                       (unsigned long long)n);
+    sh->data_start = 8 + n;
+    *hlen = n;
+    return 0;
+}
+
+/* Parses the JSON header (len bytes of text, no NUL needed) of the last
+ * shard added and appends its tensors. Shared by files and memory. */
+static int parse_header(mf_safetensors *st, const char *text, size_t len)
+{
+    uint32_t shard_index = (uint32_t)(st->n_shards - 1);
+    const mf_st_shard *sh = &st->shards[shard_index];
+    const char *path = sh->path;
+    uint64_t data_bytes = sh->file_bytes - sh->data_start;
     mf_json_doc doc;
-    if (mf_json_parse(&doc, text, hlen)) {
-        st_fail(st, "%s: bad JSON header: %s", path, doc.error);
-        free(text);
-        return -1;
-    }
-    free(text);
+    if (mf_json_parse(&doc, text, len)) return st_fail(st, "%s: bad JSON header: %s", path, doc.error);
     int rc = 0;
     if (doc.root->type != MF_JSON_OBJECT) {
         rc = st_fail(st, "%s: header is not a JSON object", path);
@@ -209,6 +217,36 @@ static int add_shard(mf_safetensors *st, const char *path)
     return rc;
 }
 
+/* Opens one shard file, validates its header and appends its tensors. */
+static int add_shard(mf_safetensors *st, const char *path)
+{
+    mf_st_shard *sh = new_shard(st, path);
+    if (!sh) return -1;
+    sh->f = fopen(path, "rb");
+    if (!sh->f) return st_fail(st, "%s: cannot open", path);
+    if (fseeko(sh->f, 0, SEEK_END) != 0) return st_fail(st, "%s: cannot seek", path);
+    off_t size = ftello(sh->f);
+    if (size < 0) return st_fail(st, "%s: cannot get size", path);
+    sh->file_bytes = (uint64_t)size;
+    if (sh->file_bytes < 8)
+        return st_fail(st, "%s: file too short for a safetensors header (%llu bytes)", path,
+                       (unsigned long long)sh->file_bytes);
+    uint8_t lb[8];
+    if (fseeko(sh->f, 0, SEEK_SET) != 0 || fread(lb, 1, 8, sh->f) != 8)
+        return st_fail(st, "%s: cannot read the header length", path);
+    uint64_t hlen;
+    if (header_length(st, sh, lb, &hlen)) return -1;
+    char *text = malloc(hlen + 1);
+    if (!text) return st_fail(st, "out of memory");
+    if (fread(text, 1, hlen, sh->f) != hlen) {
+        free(text);
+        return st_fail(st, "%s: cannot read the header", path);
+    }
+    int rc = parse_header(st, text, hlen);
+    free(text);
+    return rc;
+}
+
 /* Sorts the tensors for bsearch and rejects a name present twice. */
 static int finish(mf_safetensors *st)
 {
@@ -221,72 +259,162 @@ static int finish(mf_safetensors *st)
     return 0;
 }
 
+/* Closes st after a failure, keeping its message. */
+static int fail_close(mf_safetensors *st)
+{
+    char keep[sizeof st->err];
+    memcpy(keep, st->err, sizeof keep);
+    mf_st_close(st);
+    memcpy(st->err, keep, sizeof keep);
+    return -1;
+}
+
 int mf_st_open_file(mf_safetensors *st, const char *path)
 {
     memset(st, 0, sizeof *st);
-    if (add_shard(st, path) || finish(st)) {
-        char keep[sizeof st->err];
-        memcpy(keep, st->err, sizeof keep);
-        mf_st_close(st);
-        memcpy(st->err, keep, sizeof keep);
-        return -1;
-    }
+    if (add_shard(st, path) || finish(st)) return fail_close(st);
     return 0;
 }
 
-/* Sharded checkpoint: open every distinct file of the weight map, then make
- * sure each listed tensor is in the shard the index says. */
+/* The header is parsed in place: json.c never reads past the length it is
+ * given, so the buffer needs no terminating NUL and no copy. */
+static int add_mem_shard(mf_safetensors *st, const uint8_t *data, size_t len)
+{
+    mf_st_shard *sh = new_shard(st, "<memory>");
+    if (!sh) return -1;
+    if (!data && len) return st_fail(st, "<memory>: no buffer");
+    sh->mem = data;
+    sh->file_bytes = len;
+    if (len < 8)
+        return st_fail(st, "<memory>: buffer too short for a safetensors header (%zu bytes)", len);
+    uint64_t hlen;
+    if (header_length(st, sh, data, &hlen)) return -1;
+    return parse_header(st, (const char *)data + 8, (size_t)hlen);
+}
+
+int mf_st_open_mem(mf_safetensors *st, const void *data, size_t len)
+{
+    memset(st, 0, sizeof *st);
+    if (add_mem_shard(st, data, len) || finish(st)) return fail_close(st);
+    return 0;
+}
+
+static int idx_fail(mf_st_index *idx, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(idx->err, sizeof idx->err, fmt, ap);
+    va_end(ap);
+    one_line(idx->err);
+    return -1;
+}
+
+/* Shards live in the checkpoint folder itself: a name that could reach
+ * elsewhere, or be cut short by a NUL, is refused. */
+static int plain_file_name(const char *s, size_t len)
+{
+    return len && strlen(s) == len && !strchr(s, '/') && !strchr(s, '\\') && strcmp(s, ".") &&
+           strcmp(s, "..");
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+    return strcmp(((const mf_st_index_entry *)a)->tensor, ((const mf_st_index_entry *)b)->tensor);
+}
+
+static int index_fill(mf_st_index *idx, const mf_json *root, const char *what)
+{
+    const mf_json *map = mf_json_get(root, "weight_map");
+    if (!map || map->type != MF_JSON_OBJECT || map->count == 0)
+        return idx_fail(idx, "%s: no weight_map object", what);
+    idx->entries = calloc(map->count, sizeof *idx->entries);
+    if (!idx->entries) return idx_fail(idx, "out of memory");
+    for (const mf_json *e = map->child; e; e = e->next) {
+        if (strlen(e->key) != e->key_len)
+            return idx_fail(idx, "%s: weight_map has a tensor name with a NUL byte", what);
+        if (e->type != MF_JSON_STRING)
+            return idx_fail(idx, "%s: weight_map entry %s is not a file name", what, e->key);
+        if (!plain_file_name(e->str, e->str_len))
+            return idx_fail(idx, "%s: shard name \"%s\" of tensor %s is not a plain file name", what,
+                            e->str, e->key);
+        /* Consecutive entries mostly share a shard: try the last one first. */
+        size_t f = idx->n_entries ? idx->entries[idx->n_entries - 1].shard : 0;
+        if (f >= idx->n_files || strcmp(idx->files[f], e->str))
+            for (f = 0; f < idx->n_files && strcmp(idx->files[f], e->str); f++) {}
+        if (f == idx->n_files) {
+            char **files = realloc(idx->files, (idx->n_files + 1) * sizeof *files);
+            if (!files) return idx_fail(idx, "out of memory");
+            idx->files = files;
+            if (!(files[idx->n_files] = dup_str(e->str))) return idx_fail(idx, "out of memory");
+            idx->n_files++;
+        }
+        mf_st_index_entry *en = &idx->entries[idx->n_entries];
+        if (!(en->tensor = dup_str(e->key))) return idx_fail(idx, "out of memory");
+        en->shard = (uint32_t)f;
+        idx->n_entries++;
+    }
+    qsort(idx->entries, idx->n_entries, sizeof *idx->entries, cmp_entry);
+    for (size_t i = 1; i < idx->n_entries; i++)
+        if (!strcmp(idx->entries[i].tensor, idx->entries[i - 1].tensor))
+            return idx_fail(idx, "%s: tensor %s is listed twice in weight_map", what,
+                            idx->entries[i].tensor);
+    return 0;
+}
+
+int mf_st_index_parse(mf_st_index *idx, const char *text, size_t len, const char *what)
+{
+    memset(idx, 0, sizeof *idx);
+    mf_json_doc doc;
+    if (mf_json_parse(&doc, text, len)) return idx_fail(idx, "%s: bad JSON: %s", what, doc.error);
+    int rc = index_fill(idx, doc.root, what);
+    mf_json_free(&doc);
+    if (rc) {
+        char keep[sizeof idx->err];
+        memcpy(keep, idx->err, sizeof keep);
+        mf_st_index_free(idx);
+        memcpy(idx->err, keep, sizeof keep);
+    }
+    return rc;
+}
+
+void mf_st_index_free(mf_st_index *idx)
+{
+    for (size_t i = 0; i < idx->n_files; i++) free(idx->files[i]);
+    for (size_t i = 0; i < idx->n_entries; i++) free(idx->entries[i].tensor);
+    free(idx->files);
+    free(idx->entries);
+    memset(idx, 0, sizeof *idx);
+}
+
+/* Sharded checkpoint: open the index's files in its order (so shard i of
+ * st is file i of the index), then make sure each listed tensor is in the
+ * shard the index says. */
 static int open_index(mf_safetensors *st, const char *dir, const char *index_path)
 {
     size_t len;
     char *text = mf_read_file(index_path, &len);
     if (!text) return st_fail(st, "%s: cannot read", index_path);
-    mf_json_doc doc;
-    if (mf_json_parse(&doc, text, len)) {
-        st_fail(st, "%s: bad JSON: %s", index_path, doc.error);
-        free(text);
-        return -1;
-    }
+    mf_st_index idx;
+    int rc = mf_st_index_parse(&idx, text, len, index_path);
     free(text);
-    int rc = 0;
-    const mf_json *map = mf_json_get(doc.root, "weight_map");
-    if (!map || map->type != MF_JSON_OBJECT || map->count == 0) {
-        rc = st_fail(st, "%s: no weight_map object", index_path);
-        goto done;
-    }
-    for (const mf_json *e = map->child; e && !rc; e = e->next) {
-        if (e->type != MF_JSON_STRING) {
-            rc = st_fail(st, "%s: weight_map entry %s is not a file name", index_path, e->key);
-            break;
-        }
-        /* Shards live in the checkpoint folder itself. */
-        if (strchr(e->str, '/') || strchr(e->str, '\\') || !strcmp(e->str, "..")) {
-            rc = st_fail(st, "%s: shard name %s is not a plain file name", index_path, e->str);
-            break;
-        }
-        char *path = join_path(dir, e->str);
-        if (!path) {
-            rc = st_fail(st, "out of memory");
-            break;
-        }
-        int seen = 0;
-        for (size_t i = 0; i < st->n_shards && !seen; i++) seen = !strcmp(st->shards[i].path, path);
-        if (!seen) rc = add_shard(st, path);
+    if (rc) return st_fail(st, "%s", idx.err);
+    for (size_t i = 0; i < idx.n_files && !rc; i++) {
+        char *path = join_path(dir, idx.files[i]);
+        rc = path ? add_shard(st, path) : st_fail(st, "out of memory");
         free(path);
     }
     if (!rc) rc = finish(st);
-    for (const mf_json *e = map->child; e && !rc; e = e->next) {
-        const mf_st_tensor *t = mf_st_find(st, e->key);
-        const char *shard = t ? strrchr(st->shards[t->shard].path, '/') : NULL;
-        shard = shard ? shard + 1 : (t ? st->shards[t->shard].path : NULL);
+    for (size_t i = 0; i < idx.n_entries && !rc; i++) {
+        const mf_st_index_entry *e = &idx.entries[i];
+        const mf_st_tensor *t = mf_st_find(st, e->tensor);
         if (!t)
-            rc = st_fail(st, "%s: tensor %s is missing from shard %s", index_path, e->key, e->str);
-        else if (strcmp(shard, e->str))
+            rc = st_fail(st, "%s: tensor %s is missing from shard %s", index_path, e->tensor,
+                         idx.files[e->shard]);
+        else if (t->shard != e->shard)
             rc = st_fail(st, "%s: tensor %s is in %s, not in %s as the index says", index_path,
-                         e->key, shard, e->str);
+                         e->tensor, idx.files[t->shard], idx.files[e->shard]);
     }
-done:
-    mf_json_free(&doc);
+    mf_st_index_free(&idx);
     return rc;
 }
 
@@ -316,13 +444,7 @@ int mf_st_open(mf_safetensors *st, const char *dir)
     }
     free(index);
     free(single);
-    if (rc) {
-        char keep[sizeof st->err];
-        memcpy(keep, st->err, sizeof keep);
-        mf_st_close(st);
-        memcpy(st->err, keep, sizeof keep);
-    }
-    return rc;
+    return rc ? fail_close(st) : 0;
 }
 
 void mf_st_close(mf_safetensors *st)
@@ -383,18 +505,20 @@ int mf_st_read_f32_range(mf_safetensors *st, const mf_st_tensor *t, uint64_t fir
                        (unsigned long long)t->numel);
     const mf_st_shard *sh = &st->shards[t->shard];
     uint64_t off = sh->data_start + t->begin + first * t->elem_bytes;
-    if (fseeko(sh->f, (off_t)off, SEEK_SET) != 0)
+    if (!sh->mem && fseeko(sh->f, (off_t)off, SEEK_SET) != 0)
         return st_fail(st, "%s: cannot seek to tensor %s", sh->path, t->name);
     uint8_t buf[1 << 16];
     size_t per = sizeof buf / t->elem_bytes;
     for (uint64_t done = 0; done < count;) {
         size_t n = count - done < per ? (size_t)(count - done) : per;
         size_t bytes = n * t->elem_bytes;
-        if (fread(buf, 1, bytes, sh->f) != bytes)
+        /* A memory shard's ranges were checked against its length at open. */
+        const uint8_t *src = sh->mem ? sh->mem + off + done * t->elem_bytes : buf;
+        if (!sh->mem && fread(buf, 1, bytes, sh->f) != bytes)
             return st_fail(st, "%s: short read in tensor %s (file truncated?)", sh->path, t->name);
         float *o = out + done;
         for (size_t i = 0; i < n; i++) {
-            const uint8_t *p = buf + i * t->elem_bytes;
+            const uint8_t *p = src + i * t->elem_bytes;
             if (t->dtype == MF_ST_F32) {
                 uint32_t u = (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
                              ((uint32_t)p[3] << 24);
