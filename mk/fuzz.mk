@@ -6,7 +6,8 @@
 #   make fuzz                 build every target and run each FUZZ_SECONDS (60)
 #   make fuzz FUZZ_SECONDS=N  ... N seconds each; prints executions and crashes
 #   make fuzz-build           build only
-#   make fuzz-seeds           regenerate the image seeds (gen_image_seed)
+#   make fuzz-seeds           regenerate the committed seeds (gen_seeds: JSON,
+#                             config, safetensors, index; gen_image_seed: images)
 #
 # Every fuzz/fuzz_*.c is a target (fuzz/fuzz_tokenizer.c included once it
 # exists). Corpora: fuzz/corpus/<target>/ (committed seeds) plus
@@ -39,14 +40,19 @@ $(FUZZ_BUILD)/libfuzzdeps.a: $(FUZZ_LIB_OBJ)
 $(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_common.h $(FUZZ_BUILD)/libfuzzdeps.a
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Werror -fsanitize=fuzzer -o $@ $< $(FUZZ_BUILD)/libfuzzdeps.a $(HOST_LDLIBS)
 
-# The seed-image generator is an ordinary host program.
+# The seed generators are ordinary host programs.
 $(FUZZ_BUILD)/gen_image_seed: fuzz/gen_image_seed.c $(BUILD)/libmoeflash.a
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) -o $@ fuzz/gen_image_seed.c $(BUILD)/libmoeflash.a $(HOST_LDLIBS)
 
+$(FUZZ_BUILD)/gen_seeds: fuzz/gen_seeds.c $(BUILD)/libmftools.a
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_CFLAGS) -o $@ fuzz/gen_seeds.c $(BUILD)/libmftools.a $(HOST_LDLIBS)
+
 fuzz-build: $(FUZZ_BIN)
 
-fuzz-seeds: $(FUZZ_BUILD)/gen_image_seed
+fuzz-seeds: $(FUZZ_BUILD)/gen_image_seed $(FUZZ_BUILD)/gen_seeds
+	$(FUZZ_BUILD)/gen_seeds fuzz/corpus
 	mkdir -p fuzz/corpus/fuzz_image fuzz/corpus/fuzz_model_init
 	$(FUZZ_BUILD)/gen_image_seed fuzz/corpus/fuzz_image/gen-v16-h8-l2-e4-k2-p64 16 8 2 4 2 64
 	$(FUZZ_BUILD)/gen_image_seed fuzz/corpus/fuzz_image/gen-v4-h4-l1-e2-k1-p16 4 4 1 2 1 16
