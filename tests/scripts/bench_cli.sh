@@ -38,8 +38,9 @@ close_to() { awk -v a="$1" -v b="$2" 'BEGIN { d = a - b; if (d < 0) d = -d; m = 
 
 # Belady's MIN in awk over the trace lines (token-major, layer, experts):
 # per (token, layer) the distinct experts in ascending order, key layer*E+e.
-belady_awk() { # belady_awk TRACE SLOTS E
+belady_awk() { # belady_awk TRACE SLOTS E: MIN over the steps (token, layer), hits first, ties to the least recently used
     awk -v S="$2" -v E="$3" '
+    BEGIN { n = 0; ns = 0; tick = 0 }
     {
         line = $0; gsub(/[{}\[\]":,]/, " ", line); m = split(line, f, " ")
         layer = -1; ne = 0
@@ -48,22 +49,27 @@ belady_awk() { # belady_awk TRACE SLOTS E
             if (f[i] == "experts") { for (j = i + 1; j <= m; j++) x[ne++] = f[j] + 0; break }
         }
         for (a = 0; a < ne; a++) for (b = a + 1; b < ne; b++) if (x[b] < x[a]) { t = x[a]; x[a] = x[b]; x[b] = t }
-        for (a = 0; a < ne; a++) if (a == 0 || x[a] != x[a - 1]) seq[n++] = layer * E + x[a]
+        first[ns] = n
+        for (a = 0; a < ne; a++) if (a == 0 || x[a] != x[a - 1]) { seq[n] = layer * E + x[a]; stp[n] = ns; n++ }
+        ns++
     }
     END {
-        for (i = n - 1; i >= 0; i--) { k = seq[i]; nxt[i] = (k in last) ? last[k] : n; last[k] = i }
+        first[ns] = n
+        for (i = n - 1; i >= 0; i--) { k = seq[i]; nxt[i] = (k in last) ? last[k] : ns; last[k] = stp[i] }
         miss = 0; cnt = 0
-        for (i = 0; i < n; i++) {
-            k = seq[i]
-            if (k in inc) { nu[k] = nxt[i]; continue }
-            miss++
-            if (cnt < S) cnt++
-            else {
-                v = -1; far = -1
-                for (c in inc) if (nu[c] > far) { far = nu[c]; v = c }
-                delete inc[v]; delete nu[v]
+        for (s = 0; s < ns; s++) {
+            for (i = first[s]; i < first[s + 1]; i++) { k = seq[i]; h[i] = (k in inc); if (h[i]) { nu[k] = nxt[i]; lu[k] = ++tick } }
+            for (i = first[s]; i < first[s + 1]; i++) {
+                if (h[i]) continue
+                k = seq[i]; miss++
+                if (cnt < S) cnt++
+                else {
+                    v = -1; far = -1
+                    for (c in inc) if (nu[c] > far || (nu[c] == far && lu[c] < lu[v])) { far = nu[c]; v = c }
+                    delete inc[v]; delete nu[v]
+                }
+                inc[k] = 1; nu[k] = nxt[i]; lu[k] = ++tick
             }
-            inc[k] = 1; nu[k] = nxt[i]
         }
         print miss
     }' "$1"

@@ -5,17 +5,22 @@
  * for comparison. Pure: no I/O, no global state (allocates its scratch).
  *
  * The trace is ids[npos][n_layers][k]: for every token and layer the k
- * experts the router chose (any order). The access sequence replayed is the
- * one the runtime performs when it feeds `batch` tokens per forward chunk
- * (chunks aligned to position 0): for each chunk, for each layer in order,
- * each distinct expert chosen by any token of the chunk, in ascending expert
- * index. With batch = 1 that is token by token, layer by layer.
+ * experts the router chose (any order). The accesses replayed are the ones
+ * the runtime performs when it feeds `batch` tokens per forward chunk
+ * (chunks aligned to position 0), step by step - a step is one (chunk,
+ * layer): each distinct expert chosen by any token of the chunk - and in
+ * the order the forward pass uses them within a step: the experts already
+ * in a slot first, then the others in ascending index (runtime/model.c
+ * computes what is available first). With batch = 1 a step is one token's
+ * layer. Belady's next use is counted in steps, ties go to the least
+ * recently used (as experts/policy.c does).
  *
  * Every access needs its expert in a slot (there is no bypass), and slots
- * are as large as the largest expert, so with equal-size experts Belady's
- * miss count is the minimum any policy (with any prediction, any prefetch)
- * can achieve with that many slots; its bytes are then the least flash
- * traffic. (With unequal sizes MIN minimises misses, not strictly bytes.)
+ * are as large as the largest expert. On a plain sequence MIN is the least
+ * any policy can miss; with a step's experts used in any order it is what
+ * Belady's rule gives in that order (tiny cases exist where another victim
+ * choice saves a miss), the reference `moeflash bench` reports. (With
+ * unequal sizes MIN minimises misses, not strictly bytes.)
  */
 #ifndef MF_TOOLS_BELADY_H
 #define MF_TOOLS_BELADY_H
