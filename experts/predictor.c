@@ -127,9 +127,9 @@ static float freq_q(const mf_expert_store *s, uint32_t layer, uint32_t e)
  *
  * Measured (bench, tiny model, mcu-qspi, edgemoe, 12.5/25/50 % expert RAM,
  * combined and lookahead, 1024 tokens): flash bytes over Belady, mean of
- * the six runs, 1.4354 -> 1.4229 on the first validation tokens (tuned
- * there), 1.4373 -> 1.4101, 1.3794 -> 1.3727 and 1.4154 -> 1.4068 on
- * validation tokens 8192.., 32768.. and 65536..; tokens/s +0.4..+2.3 % at
+ * the six runs, 1.4450 -> 1.4324 on the first validation tokens (tuned
+ * there), 1.4467 -> 1.4193, 1.3868 -> 1.3801 and 1.4227 -> 1.4141 on
+ * validation tokens 8192.., 32768.. and 65536.. (-0.9, -1.9, -0.5, -0.6 %); tokens/s +0.4..+2.3 % at
  * 12.5 and 25 %, -0.8..+0.3 % at 50 % (few misses left to save; the router
  * matvecs cost 1 % of compute). Tried and not kept, no measurable gain:
  * the same at routing time (the residual after attention), co-occurrence
