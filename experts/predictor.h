@@ -23,6 +23,11 @@
  *              layer l's choices, topping the layer's predicted set up to
  *              the budget. Layer 0: (B) on the embedding.
  *
+ * With policy EdgeMoE, lookahead and combined also publish (for eviction,
+ * never read) far-lookahead probabilities for the token's later layers:
+ * their routers on the embedding at the chunk start and on layer l's output
+ * for layers l+2.., combined with the expert's frequency (predictor.c).
+ *
  * opt.prefetch_min_prob: beyond each token's first candidate, candidates
  * scored below it are neither predicted nor read.
  *
