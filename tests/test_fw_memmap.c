@@ -17,6 +17,7 @@ typedef struct {
     int busy_left[4];
     int fail_channel;
     int starts;
+    size_t abort_done; /* what abort() reports as written */
 } fake_dma;
 
 static int fd_start(void *ctx, uint32_t ch, void *dst, const void *src, size_t len)
@@ -26,6 +27,14 @@ static int fd_start(void *ctx, uint32_t ch, void *dst, const void *src, size_t l
     f->busy_left[ch] = 3;
     f->starts++;
     return 0;
+}
+
+static int fd_abort(void *ctx, uint32_t ch, size_t *done)
+{
+    fake_dma *f = (fake_dma *)ctx;
+    f->busy_left[ch] = 0;
+    *done = f->abort_done;
+    return (int)ch == f->fail_channel ? -1 : 0;
 }
 
 static int fd_busy(void *ctx, uint32_t ch)
@@ -69,8 +78,8 @@ int main(void)
     CHECK(p.read_start(&p, 8000, buf, 500, &t[0]) == MF_PORT_ERANGE, "async range");
 
     /* async through the fake DMA */
-    fake_dma f = {{0, 0, 0, 0}, -1, 0};
-    mf_memmap_dma dma = {&f, fd_start, fd_busy, 2};
+    fake_dma f = {{0, 0, 0, 0}, -1, 0, 0};
+    mf_memmap_dma dma = {&f, fd_start, fd_busy, 2, NULL};
     CHECK(mf_memmap_port_init(&p, &c, flash, sizeof flash, 512, 8, &dma, NULL) == MF_PORT_OK, "init dma");
     CHECK(p.queue_depth == 2, "queue depth capped by channels");
     memset(buf, 0, sizeof buf);
@@ -81,6 +90,42 @@ int main(void)
     f.fail_channel = 0;
     CHECK(p.read_start(&p, 0, buf, 8, &t[1]) == MF_PORT_OK, "dma start 2");
     CHECK(p.wait(&p, t[1]) == MF_PORT_EIO, "bus error reported");
+
+    /* cancel: memcpy reads are complete (all bytes); a DMA with abort()
+     * reports what it wrote and frees the channel; without abort() the
+     * transfer is waited for. */
+    {
+        mf_memmap_ctx c2;
+        uint8_t b2[256];
+        size_t done = 99;
+        int t2;
+        CHECK(mf_memmap_port_init(&p, &c2, flash, sizeof flash, 0, 2, NULL, NULL) == MF_PORT_OK &&
+                  p.cancel != NULL, "memcpy port can cancel");
+        CHECK(p.read_start(&p, 10, b2, 100, &t2) == MF_PORT_OK &&
+                  p.cancel(&p, t2, &done) == MF_PORT_OK && done == 100 &&
+                  memcmp(b2, flash + 10, 100) == 0,
+              "memcpy cancel: all bytes");
+        CHECK(p.cancel(&p, t2, &done) == MF_PORT_EINVAL && p.cancel(&p, t2, NULL) == MF_PORT_EINVAL,
+              "released ticket, NULL done");
+        fake_dma f2 = {{0, 0, 0, 0}, -1, 0, 48};
+        mf_memmap_dma d2 = {&f2, fd_start, fd_busy, 2, fd_abort};
+        CHECK(mf_memmap_port_init(&p, &c2, flash, sizeof flash, 0, 2, &d2, NULL) == MF_PORT_OK,
+              "init dma+abort");
+        CHECK(p.read_start(&p, 0, b2, 200, &t2) == MF_PORT_OK &&
+                  p.cancel(&p, t2, &done) == MF_PORT_OK && done == 48,
+              "abort: bytes written %zu", done);
+        CHECK(p.poll(&p, t2) == MF_PORT_EINVAL, "aborted ticket released");
+        f2.fail_channel = 0;
+        CHECK(p.read_start(&p, 0, b2, 200, &t2) == MF_PORT_OK && t2 == 0 &&
+                  p.cancel(&p, t2, &done) == MF_PORT_EIO && done == 0,
+              "abort with a bus error");
+        d2.abort = NULL;
+        f2.fail_channel = -1;
+        CHECK(mf_memmap_port_init(&p, &c2, flash, sizeof flash, 0, 2, &d2, NULL) == MF_PORT_OK &&
+                  p.read_start(&p, 0, b2, 200, &t2) == MF_PORT_OK &&
+                  p.cancel(&p, t2, &done) == MF_PORT_OK && done == 200,
+              "no abort(): waited, all bytes");
+    }
 
     /* image size probe */
     uint8_t img[64] = {'M', 'O', 'E', 'F', 'L', 'S', 'H', '1'};

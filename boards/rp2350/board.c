@@ -111,6 +111,7 @@
 #define DMA_CTRL_TREQ_UNPACED (0x3fu << 17)
 #define DMA_CTRL_BUSY (1u << 26)
 #define DMA_CTRL_ERRORS ((1u << 29) | (1u << 30) | (1u << 31))
+#define DMA_CHAN_ABORT (DMA_BASE + 0x464u) /* section 12.6.10: one bit per channel */
 #define DMA_CHANNELS 4u
 #define DMA_MAX_COUNT 0x0fffffffu /* TRANS_COUNT bits 27:0 (31:28 = MODE) */
 
@@ -234,16 +235,23 @@ uint64_t board_now_ns(void)
 
 /* ---- DMA hooks for port/memmap ---- */
 
+/* Per channel: transfers asked and bytes per transfer, for abort(). */
+static uint32_t dma_count[DMA_CHANNELS], dma_unit[DMA_CHANNELS];
+
 static int dma_start(void *ctx, uint32_t ch, void *dst, const void *src, size_t len)
 {
     (void)ctx;
     if (ch >= DMA_CHANNELS || len > DMA_MAX_COUNT) return MF_PORT_EINVAL;
+    dma_count[ch] = 0;
     if (len == 0) return MF_PORT_OK; /* nothing to move; busy() reads 0 */
     uint32_t size = DMA_CTRL_SIZE_BYTE, count = (uint32_t)len;
+    dma_unit[ch] = 1;
     if ((((uintptr_t)dst | (uintptr_t)src | len) & 3u) == 0) {
         size = DMA_CTRL_SIZE_WORD;
         count = (uint32_t)(len / 4u);
+        dma_unit[ch] = 4;
     }
+    dma_count[ch] = count;
     REG(DMA_READ_ADDR(ch)) = (uint32_t)(uintptr_t)src;
     REG(DMA_WRITE_ADDR(ch)) = (uint32_t)(uintptr_t)dst;
     REG(DMA_TRANS_COUNT(ch)) = count; /* MODE 0: normal */
@@ -263,7 +271,28 @@ static int dma_busy(void *ctx, uint32_t ch)
     return 0;
 }
 
-static const mf_memmap_dma rp2350_dma = {NULL, dma_start, dma_busy, DMA_CHANNELS};
+/* Section 12.6.8 "Aborting transfers": set the channel's CHAN_ABORT bit;
+ * on RP2350 the bit reads 1 until the transfers in flight have finished
+ * (erratum RP2040-E13 fixed), then TRANS_COUNT holds the transfers not
+ * done. Written from the datasheet; not run on hardware. */
+static int dma_abort(void *ctx, uint32_t ch, size_t *done)
+{
+    (void)ctx;
+    *done = 0;
+    if (ch >= DMA_CHANNELS) return MF_PORT_EINVAL;
+    if (!dma_count[ch]) return MF_PORT_OK;
+    REG(DMA_CHAN_ABORT) = 1u << ch;
+    while (REG(DMA_CHAN_ABORT) & (1u << ch)) {
+    }
+    __asm__ volatile("dsb" ::: "memory");
+    if (REG(DMA_CTRL_TRIG(ch)) & DMA_CTRL_ERRORS) return -1;
+    uint32_t left = REG(DMA_TRANS_COUNT(ch)) & DMA_MAX_COUNT;
+    if (left > dma_count[ch]) left = dma_count[ch];
+    *done = (size_t)(dma_count[ch] - left) * dma_unit[ch];
+    return 0;
+}
+
+static const mf_memmap_dma rp2350_dma = {NULL, dma_start, dma_busy, DMA_CHANNELS, dma_abort};
 static mf_memmap_ctx mm_ctx;
 
 static uint64_t clock_ns(void) { return board_now_ns(); }

@@ -60,6 +60,7 @@ static int mm_read_start(const mf_port *p, uint64_t off, void *dst, size_t len, 
             c->status[i] = MF_PORT_OK;
         }
         c->inflight[i] = 1;
+        c->len[i] = len;
         c->reads++;
         c->bytes_read += len;
         *ticket = (int)i;
@@ -87,6 +88,27 @@ static int mm_wait(const mf_port *p, int ticket)
     int r;
     while ((r = mm_poll(p, ticket)) == MF_PORT_EPENDING) {
     }
+    return r;
+}
+
+/* With the DMA engine's abort: stop the channel, report what it wrote.
+ * Without: the copy has happened (memcpy) or is waited for. */
+static int mm_cancel(const mf_port *p, int ticket, size_t *done)
+{
+    mf_memmap_ctx *c = (mf_memmap_ctx *)p->ctx;
+    if (!c || !done || ticket < 0 || (uint32_t)ticket >= p->queue_depth || !c->inflight[ticket])
+        return MF_PORT_EINVAL;
+    *done = 0;
+    if (c->status[ticket] == MF_PORT_EPENDING && c->dma->abort) {
+        size_t d = 0;
+        int r = c->dma->abort(c->dma->ctx, (uint32_t)ticket, &d);
+        c->inflight[ticket] = 0;
+        if (r < 0) return MF_PORT_EIO;
+        *done = d < c->len[ticket] ? d : c->len[ticket];
+        return MF_PORT_OK;
+    }
+    int r = mm_wait(p, ticket);
+    if (r == MF_PORT_OK) *done = c->len[ticket];
     return r;
 }
 
@@ -130,6 +152,7 @@ int mf_memmap_port_init(mf_port *port, mf_memmap_ctx *ctx, const void *base, uin
         port->read_start = mm_read_start;
         port->poll = mm_poll;
         port->wait = mm_wait;
+        port->cancel = mm_cancel;
     }
     port->map = mm_map;
     port->now_ns = mm_now;

@@ -17,12 +17,16 @@
 
 /* A board's DMA engine (optional). start() begins copying len bytes from src
  * to dst on a channel and returns 0, or a negative MF_PORT_E* code; busy()
- * returns 1 while the transfer is running, 0 when done, < 0 on a bus error. */
+ * returns 1 while the transfer is running, 0 when done, < 0 on a bus error.
+ * abort() (optional) stops the channel and sets *done to the bytes already
+ * written to dst (0..len), 0 or < 0 on a bus error; with it the port can
+ * cancel (port.h), so a demand read overtakes a speculative one. */
 typedef struct {
     void *ctx;
     int (*start)(void *ctx, uint32_t channel, void *dst, const void *src, size_t len);
     int (*busy)(void *ctx, uint32_t channel);
     uint32_t channels;
+    int (*abort)(void *ctx, uint32_t channel, size_t *done);
 } mf_memmap_dma;
 
 typedef struct {
@@ -33,6 +37,7 @@ typedef struct {
     /* ticket bookkeeping: slot i in use when inflight[i] != 0 */
     uint8_t inflight[MF_MEMMAP_MAX_QUEUE];
     int8_t status[MF_MEMMAP_MAX_QUEUE];
+    size_t len[MF_MEMMAP_MAX_QUEUE];
     uint64_t reads, bytes_read;
 } mf_memmap_ctx;
 
