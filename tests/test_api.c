@@ -17,6 +17,7 @@
 #include "../runtime/moeflash.h"
 #include "../tools/lib/json.h"
 #include "harness.h"
+#include "image_fixture.h"
 
 static uint8_t *img;
 static size_t img_len;
@@ -267,17 +268,8 @@ static void test_invariance(void)
     }
     /* A q8 image (int8 activations by default): slots and batch change no bit. */
     {
-        char path[] = "/tmp/mf_api_q8_XXXXXX";
-        int fd = mkstemp(path);
-        if (fd >= 0) close(fd);
-        char cmd[1024];
-        const char *build = getenv("BUILD");
-        snprintf(cmd, sizeof cmd,
-                 "%s/moeflash convert tests/data/arch-mixtral %s --weights q8 >/dev/null 2>&1",
-                 build && *build ? build : "build", path);
         size_t qlen = 0;
-        uint8_t *q8 = system(cmd) == 0 ? (uint8_t *)mf_read_file(path, &qlen) : NULL;
-        unlink(path);
+        uint8_t *q8 = mf_test_image("tests/data/arch-mixtral", "--weights q8", NULL, &qlen, NULL);
         CHECK(q8 != NULL, "q8 image");
         float *q_ref = malloc(sizeof(float) * n);
         const uint32_t cfg[][2] = {{0, 0}, {all, 1}, {2 * K, 64}};
@@ -413,20 +405,9 @@ static void test_faults(void)
 
 int main(void)
 {
-    const char *build = getenv("BUILD");
-    if (!build || !*build) build = "build";
-    char path[] = "/tmp/mf_api_img_XXXXXX";
-    int fd = mkstemp(path);
-    if (fd < 0) return 1;
-    close(fd);
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s/moeflash convert tests/data/arch-mixtral %s --weights f32 >/dev/null 2>&1",
-             build, path);
-    int rc = system(cmd);
-    CHECK(rc == 0, "convert arch-mixtral (%d)", rc);
-    img = (uint8_t *)mf_read_file(path, &img_len);
-    unlink(path);
-    CHECK(img != NULL, "read image");
+    img = mf_test_image("tests/data/arch-mixtral", "--weights f32", NULL, &img_len, NULL);
+    int rc = img ? 0 : 1;
+    CHECK(img != NULL, "convert arch-mixtral and read the image");
     if (!rc && img) {
         test_errors();
         test_invariance();

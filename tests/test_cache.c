@@ -25,6 +25,7 @@
 #include "../runtime/moeflash.h"
 #include "../tools/lib/json.h"
 #include "harness.h"
+#include "image_fixture.h"
 
 static uint8_t *img;
 static size_t img_len;
@@ -347,20 +348,11 @@ int main(void)
 {
     test_policy_unit();
     test_predictive_unit();
-    const char *build = getenv("BUILD") ? getenv("BUILD") : "build";
-    snprintf(img_path, sizeof img_path, "/tmp/mf_cache_XXXXXX");
-    int fd = mkstemp(img_path);
-    if (fd >= 0) close(fd);
-    char cmd[512];
-    snprintf(cmd, sizeof cmd,
-             "%s/moeflash convert models/tiny-shakespeare-moe %s --weights f32 >/dev/null 2>&1 && "
-             "%s/moeflash profile %s --text tests/data/tinyshakespeare.txt --max-tokens 3000 "
-             "--slots 64 >/dev/null 2>&1",
-             build, img_path, build, img_path);
-    int rc = system(cmd);
-    CHECK(rc == 0, "convert + profile the tiny model (%d)", rc);
-    img = (uint8_t *)mf_read_file(img_path, &img_len);
-    CHECK(img != NULL, "read image");
+    img = mf_test_image("models/tiny-shakespeare-moe", "--weights f32",
+                        "--text tests/data/tinyshakespeare.txt --max-tokens 3000 --slots 64",
+                        &img_len, img_path);
+    int rc = img ? 0 : 1;
+    CHECK(img != NULL, "convert + profile the tiny model");
     CHECK(load_golden() == 0, "golden.json");
     if (rc || !img || !golden_logits) {
         unlink(img_path);

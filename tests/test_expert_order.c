@@ -24,6 +24,7 @@
 #include "../runtime/moeflash.h"
 #include "../tools/lib/json.h"
 #include "harness.h"
+#include "image_fixture.h"
 
 #define T 96u
 
@@ -93,25 +94,17 @@ static int run(int sim, const mf_options *opt, uint32_t chunk, float *out, watch
     return rc;
 }
 
-static void check_model(const char *build, const char *dir)
+static void check_model(const char *dir)
 {
-    char path[64], cmd[512];
-    snprintf(path, sizeof path, "/tmp/mf_order_XXXXXX");
-    int fd = mkstemp(path);
-    if (fd >= 0) close(fd);
-    snprintf(cmd, sizeof cmd, "%s/moeflash convert %s %s >/dev/null 2>&1", build, dir, path);
-    int rc = system(cmd);
-    CHECK(rc == 0, "%s: convert (%d)", dir, rc);
-    img = rc ? NULL : (uint8_t *)mf_read_file(path, &img_len);
-    unlink(path);
-    CHECK(img != NULL, "%s: read the image", dir);
+    img = mf_test_image(dir, NULL, NULL, &img_len, NULL);
+    CHECK(img != NULL, "%s: convert and read the image", dir);
     if (!img) return;
 
     mf_mem_port_state ms;
     mf_port mem;
     mf_info info;
     mf_mem_port_open(&mem, &ms, img, img_len);
-    rc = mf_image_info(&mem, &info);
+    int rc = mf_image_info(&mem, &info);
     CHECK(rc == MF_OK, "%s: image info", dir);
     if (rc) {
         free(img);
@@ -176,8 +169,7 @@ static void check_model(const char *build, const char *dir)
 
 int main(void)
 {
-    const char *build = getenv("BUILD") ? getenv("BUILD") : "build";
-    check_model(build, "tests/data/small-qwen3-moe-bpe");
-    check_model(build, "tests/data/arch-qwen2-moe");
+    check_model("tests/data/small-qwen3-moe-bpe");
+    check_model("tests/data/arch-qwen2-moe");
     return mf_test_done("test_expert_order");
 }

@@ -22,6 +22,7 @@
 #include "../runtime/moeflash.h"
 #include "../tools/lib/json.h"
 #include "harness.h"
+#include "image_fixture.h"
 
 #define L 4
 #define E 16
@@ -94,30 +95,22 @@ static mf_model *open_model(mf_port *port, mf_mem_port_state *ms, const uint8_t 
 
 int main(void)
 {
-    const char *build = getenv("BUILD") ? getenv("BUILD") : "build";
     size_t tlen, img_len = 0;
     char *text = mf_read_file("tests/data/tinyshakespeare.txt", &tlen);
     CHECK(text != NULL, "read text");
     if (!text) return mf_test_done("test_far_lookahead");
     size_t split = (size_t)((double)tlen * 0.9);
-    char train[] = "/tmp/mf_far_train_XXXXXX", path[] = "/tmp/mf_far_img_XXXXXX";
+    char train[] = "/tmp/mf_far_train_XXXXXX", args[128];
     int fd = mkstemp(train);
     if (fd >= 0) {
         if (write(fd, text, PROFILE_TOKENS) != (ssize_t)PROFILE_TOKENS) fprintf(stderr, "write\n");
         close(fd);
     }
-    fd = mkstemp(path);
-    if (fd >= 0) close(fd);
-    char cmd[768];
-    snprintf(cmd, sizeof cmd,
-             "%s/moeflash convert models/tiny-shakespeare-moe %s --weights f32 >/dev/null 2>&1 && "
-             "%s/moeflash profile %s --text %s >/dev/null 2>&1",
-             build, path, build, path, train);
-    int rc = system(cmd);
-    CHECK(rc == 0, "convert + profile (%d)", rc);
-    uint8_t *img = (uint8_t *)mf_read_file(path, &img_len);
-    unlink(path);
+    snprintf(args, sizeof args, "--text %s", train);
+    uint8_t *img = mf_test_image("models/tiny-shakespeare-moe", "--weights f32", args, &img_len, NULL);
     unlink(train);
+    int rc = img ? 0 : 1;
+    CHECK(rc == 0, "convert + profile");
     if (rc || !img) return mf_test_done("test_far_lookahead");
 
     for (int pol = 0; pol < 2; pol++) {

@@ -21,6 +21,7 @@
 #include "../runtime/moeflash.h"
 #include "../tools/lib/json.h"
 #include "harness.h"
+#include "image_fixture.h"
 
 #ifndef N_TOKENS
 #define N_TOKENS 10000u
@@ -133,17 +134,9 @@ out:
 
 int main(void)
 {
-    const char *build = getenv("BUILD") ? getenv("BUILD") : "build";
-    char path[] = "/tmp/mf_faults_XXXXXX";
-    int fd = mkstemp(path);
-    if (fd >= 0) close(fd);
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "%s/moeflash convert tests/data/arch-mixtral %s --weights f32 >/dev/null 2>&1",
-             build, path);
-    int rc = system(cmd);
-    CHECK(rc == 0, "convert arch-mixtral (%d)", rc);
-    img = (uint8_t *)mf_read_file(path, &img_len);
-    unlink(path);
+    img = mf_test_image("tests/data/arch-mixtral", "--weights f32", NULL, &img_len, NULL);
+    int rc = img ? 0 : 1;
+    CHECK(rc == 0, "convert arch-mixtral");
     size_t tlen;
     char *text = mf_read_file("tests/data/tinyshakespeare.txt", &tlen);
     CHECK(img && text && tlen > N_TOKENS, "inputs");

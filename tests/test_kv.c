@@ -23,6 +23,7 @@
 #include "../runtime/quant.h"
 #include "../tools/lib/json.h"
 #include "harness.h"
+#include "image_fixture.h"
 
 static uint8_t *img;
 static size_t img_len;
@@ -211,18 +212,9 @@ static void test_ppl(double golden_bits)
 
 int main(void)
 {
-    const char *build = getenv("BUILD");
-    if (!build || !*build) build = "build";
-    char path[] = "/tmp/mf_kv_img_XXXXXX";
-    int fd = mkstemp(path);
-    if (fd < 0) return 1;
-    close(fd);
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s/moeflash convert models/tiny-shakespeare-moe %s >/dev/null 2>&1", build, path);
-    int rc = system(cmd);
-    CHECK(rc == 0, "convert tiny (%d)", rc);
-    img = (uint8_t *)mf_read_file(path, &img_len);
-    unlink(path);
+    img = mf_test_image("models/tiny-shakespeare-moe", NULL, NULL, &img_len, NULL);
+    int rc = img ? 0 : 1;
+    CHECK(rc == 0, "convert tiny");
     text = (uint8_t *)mf_read_file("tests/data/tinyshakespeare.txt", &text_len);
     size_t glen = 0;
     char *golden = mf_read_file("models/tiny-shakespeare-moe/golden.json", &glen);

@@ -22,6 +22,7 @@
 #include "../runtime/moeflash.h"
 #include "../tools/lib/json.h"
 #include "harness.h"
+#include "image_fixture.h"
 
 #define L 4
 #define E 16
@@ -64,30 +65,22 @@ static mf_model *open_model(mf_port *port, mf_mem_port_state *ms, const mf_optio
 
 int main(void)
 {
-    const char *build = getenv("BUILD") ? getenv("BUILD") : "build";
     size_t tlen;
     char *text = mf_read_file("tests/data/tinyshakespeare.txt", &tlen);
     CHECK(text != NULL, "read text");
     if (!text) return mf_test_done("test_predictor");
     size_t split = (size_t)((double)tlen * 0.9);
-    char train[] = "/tmp/mf_pred_train_XXXXXX", path[] = "/tmp/mf_pred_img_XXXXXX";
+    char train[] = "/tmp/mf_pred_train_XXXXXX", args[128];
     int fd = mkstemp(train);
     if (fd >= 0) {
         if (write(fd, text, PROFILE_TOKENS) != (ssize_t)PROFILE_TOKENS) fprintf(stderr, "write\n");
         close(fd);
     }
-    fd = mkstemp(path);
-    if (fd >= 0) close(fd);
-    char cmd[768];
-    snprintf(cmd, sizeof cmd,
-             "%s/moeflash convert models/tiny-shakespeare-moe %s --weights f32 >/dev/null 2>&1 && "
-             "%s/moeflash profile %s --text %s --window %u --slots 64 >/dev/null 2>&1",
-             build, path, build, path, train, WINDOW);
-    int rc = system(cmd);
-    CHECK(rc == 0, "convert + profile (%d)", rc);
-    img = (uint8_t *)mf_read_file(path, &img_len);
-    unlink(path);
+    snprintf(args, sizeof args, "--text %s --window %u --slots 64", train, WINDOW);
+    img = mf_test_image("models/tiny-shakespeare-moe", "--weights f32", args, &img_len, NULL);
     unlink(train);
+    int rc = img ? 0 : 1;
+    CHECK(rc == 0, "convert + profile");
     if (rc || !img) return mf_test_done("test_predictor");
 
     /* The section, found through the header. */

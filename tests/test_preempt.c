@@ -17,6 +17,7 @@
 #include "../runtime/moeflash.h"
 #include "../tools/lib/json.h"
 #include "harness.h"
+#include "image_fixture.h"
 
 #define T 300
 static uint8_t *img;
@@ -63,20 +64,11 @@ static result run(int sim, const mf_options *opt, float *out)
 
 int main(void)
 {
-    const char *build = getenv("BUILD") ? getenv("BUILD") : "build";
-    char path[64], cmd[512];
-    snprintf(path, sizeof path, "/tmp/mf_preempt_XXXXXX");
-    int fd = mkstemp(path);
-    if (fd >= 0) close(fd);
-    snprintf(cmd, sizeof cmd,
-             "%s/moeflash convert models/tiny-shakespeare-moe %s --weights f32 >/dev/null 2>&1 && "
-             "%s/moeflash profile %s --text tests/data/tinyshakespeare.txt --max-tokens 3000 "
-             "--slots 64 >/dev/null 2>&1",
-             build, path, build, path);
-    int rc = system(cmd);
-    CHECK(rc == 0, "convert + profile the tiny model (%d)", rc);
-    img = (uint8_t *)mf_read_file(path, &img_len);
-    unlink(path);
+    img = mf_test_image("models/tiny-shakespeare-moe", "--weights f32",
+                        "--text tests/data/tinyshakespeare.txt --max-tokens 3000 --slots 64",
+                        &img_len, NULL);
+    int rc = img ? 0 : 1;
+    CHECK(rc == 0, "convert + profile the tiny model");
     size_t tlen;
     char *text = mf_read_file("tests/data/tinyshakespeare.txt", &tlen);
     CHECK(img && text && tlen > 200000 + T, "image and text");

@@ -1,0 +1,42 @@
+/*
+ * Test images made the way a user makes them: `$BUILD/moeflash convert
+ * MODEL FILE FLAGS`, then `moeflash profile FILE ARGS` when ARGS is given,
+ * read into memory (free() it). The file is removed, unless keep_path (64
+ * bytes) asks for its name. NULL with *len = 0 when anything fails; the
+ * caller CHECKs that.
+ */
+#ifndef MF_TEST_IMAGE_FIXTURE_H
+#define MF_TEST_IMAGE_FIXTURE_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "../tools/lib/json.h"
+
+static uint8_t *mf_test_image(const char *model, const char *convert_flags,
+                              const char *profile_args, size_t *len, char *keep_path)
+{
+    const char *build = getenv("BUILD");
+    if (!build || !*build) build = "build";
+    char path[64] = "/tmp/mf_test_img_XXXXXX", cmd[1024];
+    *len = 0;
+    int fd = mkstemp(path);
+    if (fd < 0) return NULL;
+    close(fd);
+    int n = snprintf(cmd, sizeof cmd, "%s/moeflash convert %s %s %s >/dev/null 2>&1", build, model,
+                     path, convert_flags ? convert_flags : "");
+    if (n > 0 && (size_t)n < sizeof cmd && profile_args)
+        n += snprintf(cmd + n, sizeof cmd - (size_t)n,
+                      " && %s/moeflash profile %s %s >/dev/null 2>&1", build, path, profile_args);
+    uint8_t *img = NULL;
+    if (n > 0 && (size_t)n < sizeof cmd && system(cmd) == 0)
+        img = (uint8_t *)mf_read_file(path, len);
+    if (keep_path && img) snprintf(keep_path, 64, "%s", path);
+    else unlink(path);
+    if (!img) *len = 0;
+    return img;
+}
+
+#endif
