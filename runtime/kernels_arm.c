@@ -254,9 +254,9 @@ static inline float add4_in_order(float s, float32x4_t t)
     return s;
 }
 
-/* The common shape, group a multiple of 32 and cols a multiple of
- * 4 * group: all rows in one call, four rows at a time, four groups per
- * block. Per 32 values of a group and row: two 16-byte weight loads and two
+/* Q4 with groups of 256 or more, or more than MF_Q4_MAXG groups (the
+ * common shapes take rows4_q4_g*): group a multiple of 32 and cols a
+ * multiple of 4 * group, four rows at a time, four groups per block. Per 32 values of a group and row: two 16-byte weight loads and two
  * VMLADAVA (Q8) or one load, VAND, VSHR and two VMLADAVA (Q4); the two
  * activation loads are shared by the four rows; one store of each group's
  * integer sum. Per block and row: the four sums, the four scales (one
@@ -363,97 +363,239 @@ rows4_all(int q4, const uint8_t *p, size_t rb, uint32_t rows, const int8_t *xq0,
     }
 }
 
-/* Q8, group 32, four rows: one group of all four rows in hand-scheduled
- * Helium (two activation loads, eight weight loads with post-increment
- * that also skips the next group's scale, eight VMLADAV(A)). "Te" = an even
- * general-purpose register, which VMLADAV's accumulator must be. */
-static inline void group4_q8_g32(const int8_t **px, const uint8_t **pw0, const uint8_t **pw1,
-                                 const uint8_t **pw2, const uint8_t **pw3, int32_t *a0p,
-                                 int32_t *a1p, int32_t *a2p, int32_t *a3p)
+/* Four rows at once, one row per vector lane: lane i performs exactly the
+ * scalar sequence of quant.c for its row (sum += (d_w * d_x) * (float)acc,
+ * group after group), so the result is bit-identical with no in-order
+ * reduction across lanes. Per group: the four rows' integer dots into four
+ * general-purpose registers (hand-scheduled Helium), then the float work
+ * of the group for the four rows in one vector (MF_ROW4_FLOAT). */
+
+/* 32 int8 values of one group, four rows: two activation loads shared by
+ * the rows, eight weight loads, eight VMLADAV(A). OP is vmladav for the
+ * group's first 32 values (it starts the sums), vmladava after; INC is the
+ * second weight load's post-increment, "18" at a group's end to also skip
+ * the next group's 2-byte scale. */
+#define MF_Q8_DOT32(OP, INC)                                                                    \
+    "vldrb.s8 q0, [%[x]], #16\n\t"                                                              \
+    "vldrb.s8 q1, [%[x]], #16\n\t"                                                              \
+    "vldrb.s8 q2, [%[w0]], #16\n\t"                                                             \
+    "vldrb.s8 q3, [%[w1]], #16\n\t"                                                             \
+    OP ".s8 %[a0], q2, q0\n\t"                                                                  \
+    "vldrb.s8 q2, [%[w0]], #" INC "\n\t"                                                        \
+    OP ".s8 %[a1], q3, q0\n\t"                                                                  \
+    "vldrb.s8 q3, [%[w1]], #" INC "\n\t"                                                        \
+    "vmladava.s8 %[a0], q2, q1\n\t"                                                             \
+    "vldrb.s8 q2, [%[w2]], #16\n\t"                                                             \
+    "vmladava.s8 %[a1], q3, q1\n\t"                                                             \
+    "vldrb.s8 q3, [%[w3]], #16\n\t"                                                             \
+    OP ".s8 %[a2], q2, q0\n\t"                                                                  \
+    "vldrb.s8 q2, [%[w2]], #" INC "\n\t"                                                        \
+    OP ".s8 %[a3], q3, q0\n\t"                                                                  \
+    "vldrb.s8 q3, [%[w3]], #" INC "\n\t"                                                        \
+    "vmladava.s8 %[a2], q2, q1\n\t"                                                             \
+    "vmladava.s8 %[a3], q3, q1\n\t"
+
+/* Q4, 32 values of a group for one row of four: one 16-byte weight load
+ * (INC "18" at the group's end skips the next scale), VAND, VSHR and two
+ * VMLADAV(A): the low nibbles pair with the activations in q1, the high
+ * nibbles with those in q2 (half a group further on). */
+#define MF_Q4_ROW(OP, INC, W, A)                                                                \
+    "vldrb.u8 q3, [%[" W "]], #" INC "\n\t"                                                      \
+    "vand q0, q3, %q[m]\n\t"                                                                    \
+    "vshr.u8 q3, q3, #4\n\t"                                                                    \
+    OP ".s8 %[" A "], q0, q1\n\t"                                                               \
+    "vmladava.s8 %[" A "], q3, q2\n\t"
+/* ... for the four rows: H = half the group (bytes from a low-nibble
+ * activation to its high-nibble one), XINC = x's post-increment (16, or
+ * 16 + H at the group's end) */
+#define MF_Q4_CHUNK(OP, INC, H, XINC)                                                           \
+    "vldrb.s8 q2, [%[x], #" H "]\n\t"                                                           \
+    "vldrb.s8 q1, [%[x]], #" XINC "\n\t"                                                        \
+    MF_Q4_ROW(OP, INC, "w0", "a0") MF_Q4_ROW(OP, INC, "w1", "a1")                               \
+    MF_Q4_ROW(OP, INC, "w2", "a2") MF_Q4_ROW(OP, INC, "w3", "a3")
+
+/* The float work of one group for four rows, lane i = row i: the rows'
+ * f16 scales with one gather relative to w0 (off[i] leads from w0, which
+ * the dot left at the next group's weights, back to lane i's scale), the
+ * integer sums into q1, ZP (Q4's zero point, or nothing), then
+ * s + (d_w * d_x) * (float)acc in quant.c's order: two multiplies, then the
+ * add, no fused multiply-add. VMOV Qd[2], Qd[0], Rt, Rt2 puts Rt in lane 0
+ * (as QEMU does and GCC's own vcreateq now emits). The scales are in q0
+ * because of the VCVTB assembler bug (cvtb_f32_f16). a0 is reused for
+ * d_x. */
+#define MF_ROW4_FLOAT(ZP)                                                                       \
+    "vldrh.u32 q0, [%[w0], %q[off]]\n\t"                                                        \
+    "vmov q1[2], q1[0], %[a0], %[a2]\n\t"                                                       \
+    "vmov q1[3], q1[1], %[a1], %[a3]\n\t"                                                       \
+    ZP                                                                                          \
+    "ldr %[a0], [%[xd]], #4\n\t"                                                                \
+    "vcvtb.f32.f16 q0, q0\n\t"                                                                  \
+    "vcvt.f32.s32 q1, q1\n\t"                                                                   \
+    "vmul.f32 q0, q0, %[a0]\n\t"                                                                \
+    "vmul.f32 q0, q0, q1\n\t"                                                                   \
+    "vadd.f32 %q[s], %q[s], q0\n\t"
+
+static inline float32x4_t zero_f32x4(void)
 {
-    const int8_t *x = *px;
-    const uint8_t *w0 = *pw0, *w1 = *pw1, *w2 = *pw2, *w3 = *pw3;
-    int32_t a0, a1, a2, a3;
-    __asm__ volatile("vldrb.s8 q0, [%[x]], #16\n\t"
-                     "vldrb.s8 q1, [%[x]], #16\n\t"
-                     "vldrb.s8 q2, [%[w0]], #16\n\t"
-                     "vldrb.s8 q3, [%[w1]], #16\n\t"
-                     "vmladav.s8 %[a0], q2, q0\n\t"
-                     "vldrb.s8 q2, [%[w0]], #18\n\t"
-                     "vmladav.s8 %[a1], q3, q0\n\t"
-                     "vldrb.s8 q3, [%[w1]], #18\n\t"
-                     "vmladava.s8 %[a0], q2, q1\n\t"
-                     "vldrb.s8 q2, [%[w2]], #16\n\t"
-                     "vmladava.s8 %[a1], q3, q1\n\t"
-                     "vldrb.s8 q3, [%[w3]], #16\n\t"
-                     "vmladav.s8 %[a2], q2, q0\n\t"
-                     "vldrb.s8 q2, [%[w2]], #18\n\t"
-                     "vmladav.s8 %[a3], q3, q0\n\t"
-                     "vldrb.s8 q3, [%[w3]], #18\n\t"
-                     "vmladava.s8 %[a2], q2, q1\n\t"
-                     "vmladava.s8 %[a3], q3, q1"
-                     : [x] "+r"(x), [w0] "+r"(w0), [w1] "+r"(w1), [w2] "+r"(w2), [w3] "+r"(w3),
-                       [a0] "=&Te"(a0), [a1] "=&Te"(a1), [a2] "=&Te"(a2), [a3] "=&Te"(a3)
-                     :
-                     : "q0", "q1", "q2", "q3", "memory");
-    *px = x;
-    *pw0 = w0;
-    *pw1 = w1;
-    *pw2 = w2;
-    *pw3 = w3;
-    *a0p = a0;
-    *a1p = a1;
-    *a2p = a2;
-    *a3p = a3;
+    float32x4_t z;
+    __asm__("vmov.i32 %q0, #0" : "=w"(z));
+    return z;
 }
 
-__attribute__((noinline)) static void rows4_q8_g32(const uint8_t *p, size_t rb, uint32_t rows,
-                                                   const int8_t *xq0, const float *xd0,
-                                                   uint32_t nblocks, float *y)
+/* Offsets from w0 after a group (at the next group's weights) back to the
+ * group's scale in each lane's row: wbytes + 4 bytes back (the group's
+ * weights, its scale and the next scale), plus i lane strides. The gather's
+ * address arithmetic is modulo 2^32, so the "negative" offsets are fine. */
+static inline uint32x4_t row4_scale_offsets(size_t lane, uint32_t wbytes)
 {
-    const uint32_t off[4] = {0, 34u, 68u, 102u};
-    const uint32x4_t offv = vldrwq_u32(off);
-    int32_t acc[16] __attribute__((aligned(16)));
-    for (uint32_t r = 0; r + 4u <= rows; r += 4u, p += 4u * rb, y += 4) {
-        const uint8_t *w0 = p + 2, *w1 = w0 + rb, *w2 = w1 + rb, *w3 = w2 + rb;
-        const int8_t *xq = xq0;
-        const float *xd = xd0;
-        float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
-        for (uint32_t b = 0; b < nblocks; b++) {
-            const uint8_t *h0 = w0 - 2, *h1 = w1 - 2, *h2 = w2 - 2, *h3 = w3 - 2;
-            group4_q8_g32(&xq, &w0, &w1, &w2, &w3, &acc[0], &acc[4], &acc[8], &acc[12]);
-            group4_q8_g32(&xq, &w0, &w1, &w2, &w3, &acc[1], &acc[5], &acc[9], &acc[13]);
-            group4_q8_g32(&xq, &w0, &w1, &w2, &w3, &acc[2], &acc[6], &acc[10], &acc[14]);
-            group4_q8_g32(&xq, &w0, &w1, &w2, &w3, &acc[3], &acc[7], &acc[11], &acc[15]);
-            float32x4_t xdv = vldrwq_f32(xd);
-            xd += 4;
-            float32x4_t t;
-            t = vmulq_f32(vmulq_f32(cvtb_f32_f16(vldrhq_gather_offset_u32((const uint16_t *)(const void *)h0, offv)), xdv),
-                          vcvtq_f32_s32(vldrwq_s32(acc)));
-            s0 = add4_in_order(s0, t);
-            t = vmulq_f32(vmulq_f32(cvtb_f32_f16(vldrhq_gather_offset_u32((const uint16_t *)(const void *)h1, offv)), xdv),
-                          vcvtq_f32_s32(vldrwq_s32(acc + 4)));
-            s1 = add4_in_order(s1, t);
-            t = vmulq_f32(vmulq_f32(cvtb_f32_f16(vldrhq_gather_offset_u32((const uint16_t *)(const void *)h2, offv)), xdv),
-                          vcvtq_f32_s32(vldrwq_s32(acc + 8)));
-            s2 = add4_in_order(s2, t);
-            t = vmulq_f32(vmulq_f32(cvtb_f32_f16(vldrhq_gather_offset_u32((const uint16_t *)(const void *)h3, offv)), xdv),
-                          vcvtq_f32_s32(vldrwq_s32(acc + 12)));
-            s3 = add4_in_order(s3, t);
-        }
-        y[0] = s0;
-        y[1] = s1;
-        y[2] = s2;
-        y[3] = s3;
+    return vaddq_n_u32(vmulq_n_u32(vidupq_n_u32(0u, 1), (uint32_t)lane), 0u - (wbytes + 4u));
+}
+
+/* Where the scatter store of a block's four sums goes: lane i writes y[r +
+ * i * q] for block r; the store pre-increments the addresses by 4. */
+static inline uint32x4_t row4_y_addresses(float *y, uint32_t q)
+{
+    return vaddq_n_u32(vmulq_n_u32(vidupq_n_u32(0u, 1), 4u * q), (uint32_t)(uintptr_t)y - 4u);
+}
+
+/* The loop over blocks of four rows, one asm statement. Lane i of block r
+ * is row r + i * q (q = rows / 4), so each lane's weight pointer ends a row
+ * where its next row begins and a block needs no pointer setup. BODY: the
+ * integer dots and float work of `per` groups (one iteration of the
+ * low-overhead loop over n = groups / per); per block also: zero the sums,
+ * DLS, one scatter store of the four results, rewind x (XSH = log2 of the
+ * activations per iteration) and xd (DSH = log2 of 4 * per), count. */
+#define MF_ROWS4_LOOP(BODY, XSH, DSH)                                                           \
+    "1:\n\t"                                                                                    \
+    "vmov.i32 %q[s], #0\n\t"                                                                    \
+    "dls lr, %[n]\n\t"                                                                          \
+    "2:\n\t" BODY "le lr, 2b\n\t"                                                               \
+    "vstrw.32 %q[s], [%q[ya], #4]!\n\t"                                                         \
+    "sub %[x], %[x], %[n], lsl #" XSH "\n\t"                                                    \
+    "sub %[xd], %[xd], %[n], lsl #" DSH "\n\t"                                                  \
+    "subs %[nb], %[nb], #1\n\t"                                                                 \
+    "bne 1b"
+#define MF_ROWS4_OUTPUTS                                                                        \
+    [x] "+r"(x), [xd] "+r"(xd), [w0] "+r"(w0), [w1] "+r"(w1), [w2] "+r"(w2), [w3] "+r"(w3),     \
+        [nb] "+r"(nb), [ya] "+w"(ya), [s] "=&w"(s), [a0] "=&Te"(a0), [a1] "=&Te"(a1),           \
+        [a2] "=&Te"(a2), [a3] "=&Te"(a3)
+#define MF_ROWS4_CLOBBERS "q0", "q1", "q2", "q3", "lr", "memory", "cc"
+#define MF_ROWS4_SETUP(WBYTES)                                                                  \
+    const size_t lane = (size_t)q * rb;                                                         \
+    const uint8_t *w0 = p + 2, *w1 = w0 + lane, *w2 = w1 + lane, *w3 = w2 + lane;               \
+    const uint32x4_t off = row4_scale_offsets(lane, WBYTES);                                    \
+    uint32x4_t ya = row4_y_addresses(y, q);                                                     \
+    const int8_t *x = xq;                                                                       \
+    uint32_t nb = q;                                                                            \
+    int32_t a0, a1, a2, a3;                                                                     \
+    float32x4_t s
+
+/* Q8 groups: per 32 values the 18-instruction dot, per group the 9 of
+ * MF_ROW4_FLOAT. */
+#define MF_Q8_G32 MF_Q8_DOT32("vmladav", "18") MF_ROW4_FLOAT("")
+#define MF_Q8_G64 MF_Q8_DOT32("vmladav", "16") MF_Q8_DOT32("vmladava", "18") MF_ROW4_FLOAT("")
+#define MF_Q8_G128                                                                              \
+    MF_Q8_DOT32("vmladav", "16") MF_Q8_DOT32("vmladava", "16")                                  \
+    MF_Q8_DOT32("vmladava", "16") MF_Q8_DOT32("vmladava", "18") MF_ROW4_FLOAT("")
+
+#define MF_DEFINE_ROWS4_Q8(NAME, GROUP, BODY, XSH, DSH)                                         \
+    __attribute__((noinline)) static void NAME(const uint8_t *p, size_t rb, uint32_t q,         \
+                                               const int8_t *xq, const float *xd, uint32_t n,   \
+                                               float *y)                                        \
+    {                                                                                           \
+        MF_ROWS4_SETUP(GROUP);                                                                  \
+        __asm__ volatile(MF_ROWS4_LOOP(BODY, XSH, DSH)                                          \
+                         : MF_ROWS4_OUTPUTS                                                     \
+                         : [n] "r"(n), [off] "w"(off)                                           \
+                         : MF_ROWS4_CLOBBERS);                                                  \
     }
-}
+/* n = groups / 2 (two groups per iteration: one LE per two groups) */
+MF_DEFINE_ROWS4_Q8(rows4_q8_g32x2, 32u, MF_Q8_G32 MF_Q8_G32, "6", "3")
+MF_DEFINE_ROWS4_Q8(rows4_q8_g32, 32u, MF_Q8_G32, "5", "2")
+MF_DEFINE_ROWS4_Q8(rows4_q8_g64, 64u, MF_Q8_G64, "6", "2")
+MF_DEFINE_ROWS4_Q8(rows4_q8_g128, 128u, MF_Q8_G128, "7", "2")
 
-__attribute__((noinline)) static void rows4_q8(const uint8_t *p, size_t rb, uint32_t rows,
-                                               const int8_t *xq, const float *xd, uint32_t group,
-                                               uint32_t nblocks, float *y)
+/* Q4, groups of 32, 64 or 128: per 32 values 22 instructions of dot, per
+ * group 11 of float work (+ LE). The zero point is acc - 8 * xs[g] in
+ * integers, with 8 * xs[g] taken from a copy made here (dz: xd, then
+ * 8 * xs), so that one register addresses both: 8 * xs[g] is at
+ * [xd, 4 * groups] while xd points at xd[g]. */
+#define MF_Q4_MAXG 64
+#define MF_Q4_ZP(DSH)                                                                           \
+    MF_ROW4_FLOAT("ldr %[a1], [%[xd], %[n], lsl #" DSH "]\n\t"                                   \
+                  "vsub.i32 q1, q1, %[a1]\n\t")
+#define MF_Q4_G32(DSH) MF_Q4_CHUNK("vmladav", "18", "16", "32") MF_Q4_ZP(DSH)
+#define MF_Q4_G64                                                                               \
+    MF_Q4_CHUNK("vmladav", "16", "32", "16") MF_Q4_CHUNK("vmladava", "18", "32", "48") MF_Q4_ZP("2")
+#define MF_Q4_G128                                                                              \
+    MF_Q4_CHUNK("vmladav", "16", "64", "16") MF_Q4_CHUNK("vmladava", "16", "64", "16")          \
+    MF_Q4_CHUNK("vmladava", "16", "64", "16") MF_Q4_CHUNK("vmladava", "18", "64", "80")         \
+    MF_Q4_ZP("2")
+
+#define MF_DEFINE_ROWS4_Q4(NAME, GROUP, BODY, XSH, DSH, PER)                                    \
+    __attribute__((noinline)) static void NAME(const uint8_t *p, size_t rb, uint32_t q,         \
+                                               const int8_t *xq, const float *xd0,              \
+                                               const int32_t *xs, uint32_t ng, float *y)        \
+    {                                                                                           \
+        float dz[2 * MF_Q4_MAXG] __attribute__((aligned(16)));                                  \
+        for (uint32_t g = 0; g < ng; g++) {                                                     \
+            int32_t z = 8 * xs[g];                                                              \
+            dz[g] = xd0[g];                                                                     \
+            memcpy(&dz[ng + g], &z, sizeof z);                                                  \
+        }                                                                                       \
+        const float *xd = dz;                                                                   \
+        const uint8x16_t m = vdupq_n_u8(15);                                                    \
+        const uint32_t n = ng / (PER);                                                          \
+        MF_ROWS4_SETUP((GROUP) / 2u);                                                           \
+        __asm__ volatile(MF_ROWS4_LOOP(BODY, XSH, DSH)                                          \
+                         : MF_ROWS4_OUTPUTS                                                     \
+                         : [n] "r"(n), [off] "w"(off), [m] "w"(m)                               \
+                         : MF_ROWS4_CLOBBERS);                                                  \
+    }
+MF_DEFINE_ROWS4_Q4(rows4_q4_g32x2, 32u, MF_Q4_G32("3") MF_Q4_G32("3"), "6", "3", 2u)
+MF_DEFINE_ROWS4_Q4(rows4_q4_g32, 32u, MF_Q4_G32("2"), "5", "2", 1u)
+MF_DEFINE_ROWS4_Q4(rows4_q4_g64, 64u, MF_Q4_G64, "6", "2", 1u)
+MF_DEFINE_ROWS4_Q4(rows4_q4_g128, 128u, MF_Q4_G128, "7", "2", 1u)
+
+/* Q8, other groups (a multiple of 32, at least 64): the same lanes, the
+ * loops in C around asm statements (per 32 values MF_Q8_DOT32, the group's
+ * end also MF_ROW4_FLOAT). */
+__attribute__((noinline)) static void rows4_q8(const uint8_t *p, size_t rb, uint32_t q,
+                                               const int8_t *xq, const float *xd0,
+                                               uint32_t ng, uint32_t group, float *y)
 {
-    if (group == 32u) rows4_q8_g32(p, rb, rows, xq, xd, nblocks, y);
-    else rows4_all(0, p, rb, rows, xq, xd, 0, group, nblocks, y);
+    const size_t lane = (size_t)q * rb;
+    const uint8_t *w0 = p + 2, *w1 = w0 + lane, *w2 = w1 + lane, *w3 = w2 + lane;
+    const uint32x4_t off = row4_scale_offsets(lane, group);
+    uint32x4_t ya = row4_y_addresses(y, q);
+    for (uint32_t r = 0; r < q; r++) {
+        const int8_t *x = xq;
+        const float *xd = xd0;
+        float32x4_t s = zero_f32x4();
+        for (uint32_t g = 0; g < ng; g++) {
+            int32_t a0, a1, a2, a3;
+            __asm__ volatile(MF_Q8_DOT32("vmladav", "16")
+                             : [x] "+r"(x), [w0] "+r"(w0), [w1] "+r"(w1), [w2] "+r"(w2),
+                               [w3] "+r"(w3), [a0] "=&Te"(a0), [a1] "=&Te"(a1), [a2] "=&Te"(a2),
+                               [a3] "=&Te"(a3)
+                             :
+                             : "q0", "q1", "q2", "q3", "memory");
+            for (uint32_t k = 64u; k < group; k += 32u)
+                __asm__ volatile(MF_Q8_DOT32("vmladava", "16")
+                                 : [x] "+r"(x), [w0] "+r"(w0), [w1] "+r"(w1), [w2] "+r"(w2),
+                                   [w3] "+r"(w3), [a0] "+&Te"(a0), [a1] "+&Te"(a1),
+                                   [a2] "+&Te"(a2), [a3] "+&Te"(a3)
+                                 :
+                                 : "q0", "q1", "q2", "q3", "memory");
+            __asm__ volatile(MF_Q8_DOT32("vmladava", "18") MF_ROW4_FLOAT("")
+                             : [x] "+r"(x), [xd] "+r"(xd), [w0] "+r"(w0), [w1] "+r"(w1),
+                               [w2] "+r"(w2), [w3] "+r"(w3), [s] "+w"(s), [a0] "+&Te"(a0),
+                               [a1] "+&Te"(a1), [a2] "+&Te"(a2), [a3] "+&Te"(a3)
+                             : [off] "w"(off)
+                             : "q0", "q1", "q2", "q3", "memory");
+        }
+        __asm__ volatile("vstrw.32 %q[s], [%q[ya], #4]!" : [ya] "+w"(ya) : [s] "w"(s) : "memory");
+    }
 }
 
 __attribute__((noinline)) static void rows4_q4(const uint8_t *p, size_t rb, uint32_t rows,
@@ -461,8 +603,7 @@ __attribute__((noinline)) static void rows4_q4(const uint8_t *p, size_t rb, uint
                                                const int32_t *xs, uint32_t group,
                                                uint32_t nblocks, float *y)
 {
-    if (group == 32u) rows4_all(1, p, rb, rows, xq, xd, xs, 32u, nblocks, y);
-    else rows4_all(1, p, rb, rows, xq, xd, xs, group, nblocks, y);
+    rows4_all(1, p, rb, rows, xq, xd, xs, group, nblocks, y);
 }
 
 __attribute__((noinline)) static void rows2_q8_mve(const uint8_t *r0, const uint8_t *r1,
@@ -491,8 +632,14 @@ void mf_matvec_qa_q8_arm(const void *w, const void *xq, float *y, uint32_t rows,
     size_t rb = mf_row_bytes(MF_ENC_Q8, cols, group);
     uint32_t r = 0;
 #if defined(MF_ARM_KERNEL_MVE)
-    if (group && group % 32u == 0 && cols % (4u * group) == 0 && rows >= 4u) {
-        rows4_q8(p, rb, rows, q, xd, group, cols / (4u * group), y);
+    if (group && group % 32u == 0 && cols % group == 0 && rows >= 4u) {
+        /* rows4_*: lanes r, r + q, r + 2q, r + 3q for r < q = rows / 4 */
+        uint32_t ng = cols / group;
+        if (group == 32u && ng % 2u == 0) rows4_q8_g32x2(p, rb, rows / 4u, q, xd, ng / 2u, y);
+        else if (group == 32u) rows4_q8_g32(p, rb, rows / 4u, q, xd, ng, y);
+        else if (group == 64u) rows4_q8_g64(p, rb, rows / 4u, q, xd, ng, y);
+        else if (group == 128u) rows4_q8_g128(p, rb, rows / 4u, q, xd, ng, y);
+        else rows4_q8(p, rb, rows / 4u, q, xd, ng, group, y);
         r = rows & ~3u;
         p += (size_t)r * rb;
     }
@@ -514,7 +661,17 @@ void mf_matvec_qa_q4_arm(const void *w, const void *xq, float *y, uint32_t rows,
     size_t rb = mf_row_bytes(MF_ENC_Q4, cols, group);
     uint32_t r = 0;
 #if defined(MF_ARM_KERNEL_MVE)
-    if (group && group % 32u == 0 && cols % (4u * group) == 0 && rows >= 4u) {
+    if ((group == 32u || group == 64u || group == 128u) && cols % group == 0 &&
+        cols / group <= MF_Q4_MAXG && rows >= 4u) {
+        /* rows4_*: lanes r, r + q, r + 2q, r + 3q for r < q = rows / 4 */
+        uint32_t ng = cols / group, q4 = rows / 4u;
+        if (group == 64u) rows4_q4_g64(p, rb, q4, q, xd, xs, ng, y);
+        else if (group == 128u) rows4_q4_g128(p, rb, q4, q, xd, xs, ng, y);
+        else if (ng % 2u == 0) rows4_q4_g32x2(p, rb, q4, q, xd, xs, ng, y);
+        else rows4_q4_g32(p, rb, q4, q, xd, xs, ng, y);
+        r = rows & ~3u;
+        p += (size_t)r * rb;
+    } else if (group && group % 32u == 0 && cols % (4u * group) == 0 && rows >= 4u) {
         rows4_q4(p, rb, rows, q, xd, xs, group, cols / (4u * group), y);
         r = rows & ~3u;
         p += (size_t)r * rb;

@@ -4,8 +4,10 @@
  * byte layouts of docs/encodings.md (quant.h: mf_quantize_activations).
  *
  *  - Helium / MVE (__ARM_FEATURE_MVE, Cortex-M55/M85): VMLADAVA.S8 over 16
- *    bytes per instruction, two rows at a time sharing the activation loads,
- *    per-group scales gathered four groups at a time (VLDRH gather, VCVTB).
+ *    bytes per instruction; four rows at a time, one per vector lane, sharing
+ *    the activation loads: per group the four integer sums go into one
+ *    vector, the four rows' scales come in with one gather (VLDRH, VCVTB) and
+ *    each lane does its row's float work in quant.c's order.
  *  - DSP extension (__ARM_FEATURE_DSP, Cortex-M4/M7/M33): SXTB16 + SMLAD,
  *    two 16-bit multiply-accumulates per instruction.
  *
