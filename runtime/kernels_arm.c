@@ -417,18 +417,17 @@ rows4_all(int q4, const uint8_t *p, size_t rb, uint32_t rows, const int8_t *xq0,
 /* The float work of one group for four rows, lane i = row i: the rows'
  * f16 scales with one gather relative to w0 (off[i] leads from w0, which
  * the dot left at the next group's weights, back to lane i's scale), the
- * integer sums into q1, ZP (Q4's zero point, or nothing), then
- * s + (d_w * d_x) * (float)acc in quant.c's order: two multiplies, then the
- * add, no fused multiply-add. VMOV Qd[2], Qd[0], Rt, Rt2 puts Rt in lane 0
- * (as QEMU does and GCC's own vcreateq now emits). The scales are in q0
- * because of the VCVTB assembler bug (cvtb_f32_f16). a0 is reused for
- * d_x. */
-#define MF_ROW4_FLOAT(ZP)                                                                       \
+ * integer sums into q1, LD: d_x into a0 (and for Q4 8 * xs[g] into a1 and
+ * its subtraction: the zero point), then s + (d_w * d_x) * (float)acc in
+ * quant.c's order: two multiplies, then the add, no fused multiply-add.
+ * VMOV Qd[2], Qd[0], Rt, Rt2 puts Rt in lane 0 (as QEMU does and GCC's own
+ * vcreateq now emits). The scales are in q0 because of the VCVTB assembler
+ * bug (cvtb_f32_f16). */
+#define MF_ROW4_FLOAT(LD)                                                                       \
     "vldrh.u32 q0, [%[w0], %q[off]]\n\t"                                                        \
     "vmov q1[2], q1[0], %[a0], %[a2]\n\t"                                                       \
     "vmov q1[3], q1[1], %[a1], %[a3]\n\t"                                                       \
-    ZP                                                                                          \
-    "ldr %[a0], [%[xd]], #4\n\t"                                                                \
+    LD                                                                                          \
     "vcvtb.f32.f16 q0, q0\n\t"                                                                  \
     "vcvt.f32.s32 q1, q1\n\t"                                                                   \
     "vmul.f32 q0, q0, %[a0]\n\t"                                                                \
@@ -464,7 +463,8 @@ static inline uint32x4_t row4_y_addresses(float *y, uint32_t q)
  * integer dots and float work of `per` groups (one iteration of the
  * low-overhead loop over n = groups / per); per block also: zero the sums,
  * DLS, one scatter store of the four results, rewind x (XSH = log2 of the
- * activations per iteration) and xd (DSH = log2 of 4 * per), count. */
+ * activations per iteration) and xd (DSH = log2 of its bytes per
+ * iteration), count. */
 #define MF_ROWS4_LOOP(BODY, XSH, DSH)                                                           \
     "1:\n\t"                                                                                    \
     "vmov.i32 %q[s], #0\n\t"                                                                    \
@@ -492,11 +492,12 @@ static inline uint32x4_t row4_y_addresses(float *y, uint32_t q)
 
 /* Q8 groups: per 32 values the 18-instruction dot, per group the 9 of
  * MF_ROW4_FLOAT. */
-#define MF_Q8_G32 MF_Q8_DOT32("vmladav", "18") MF_ROW4_FLOAT("")
-#define MF_Q8_G64 MF_Q8_DOT32("vmladav", "16") MF_Q8_DOT32("vmladava", "18") MF_ROW4_FLOAT("")
+#define MF_Q8_LD "ldr %[a0], [%[xd]], #4\n\t"
+#define MF_Q8_G32 MF_Q8_DOT32("vmladav", "18") MF_ROW4_FLOAT(MF_Q8_LD)
+#define MF_Q8_G64 MF_Q8_DOT32("vmladav", "16") MF_Q8_DOT32("vmladava", "18") MF_ROW4_FLOAT(MF_Q8_LD)
 #define MF_Q8_G128                                                                              \
     MF_Q8_DOT32("vmladav", "16") MF_Q8_DOT32("vmladava", "16")                                  \
-    MF_Q8_DOT32("vmladava", "16") MF_Q8_DOT32("vmladava", "18") MF_ROW4_FLOAT("")
+    MF_Q8_DOT32("vmladava", "16") MF_Q8_DOT32("vmladava", "18") MF_ROW4_FLOAT(MF_Q8_LD)
 
 #define MF_DEFINE_ROWS4_Q8(NAME, GROUP, BODY, XSH, DSH)                                         \
     __attribute__((noinline)) static void NAME(const uint8_t *p, size_t rb, uint32_t q,         \
@@ -509,28 +510,27 @@ static inline uint32x4_t row4_y_addresses(float *y, uint32_t q)
                          : [n] "r"(n), [off] "w"(off)                                           \
                          : MF_ROWS4_CLOBBERS);                                                  \
     }
-/* n = groups / 2 (two groups per iteration: one LE per two groups) */
+/* n = groups / 4 or / 2: one LE per four or two groups */
+MF_DEFINE_ROWS4_Q8(rows4_q8_g32x4, 32u, MF_Q8_G32 MF_Q8_G32 MF_Q8_G32 MF_Q8_G32, "7", "4")
 MF_DEFINE_ROWS4_Q8(rows4_q8_g32x2, 32u, MF_Q8_G32 MF_Q8_G32, "6", "3")
 MF_DEFINE_ROWS4_Q8(rows4_q8_g32, 32u, MF_Q8_G32, "5", "2")
 MF_DEFINE_ROWS4_Q8(rows4_q8_g64, 64u, MF_Q8_G64, "6", "2")
 MF_DEFINE_ROWS4_Q8(rows4_q8_g128, 128u, MF_Q8_G128, "7", "2")
 
 /* Q4, groups of 32, 64 or 128: per 32 values 22 instructions of dot, per
- * group 11 of float work (+ LE). The zero point is acc - 8 * xs[g] in
- * integers, with 8 * xs[g] taken from a copy made here (dz: xd, then
- * 8 * xs), so that one register addresses both: 8 * xs[g] is at
- * [xd, 4 * groups] while xd points at xd[g]. */
+ * group 10 of float work. The zero point is acc - 8 * xs[g] in integers;
+ * d_x and 8 * xs[g] come in with one LDRD from a copy made here (dz: d_x[g]
+ * and 8 * xs[g] side by side). */
 #define MF_Q4_MAXG 64
-#define MF_Q4_ZP(DSH)                                                                           \
-    MF_ROW4_FLOAT("ldr %[a1], [%[xd], %[n], lsl #" DSH "]\n\t"                                   \
-                  "vsub.i32 q1, q1, %[a1]\n\t")
-#define MF_Q4_G32(DSH) MF_Q4_CHUNK("vmladav", "18", "16", "32") MF_Q4_ZP(DSH)
+#define MF_Q4_LD "ldrd %[a0], %[a1], [%[xd]], #8\n\tvsub.i32 q1, q1, %[a1]\n\t"
+#define MF_Q4_G32 MF_Q4_CHUNK("vmladav", "18", "16", "32") MF_ROW4_FLOAT(MF_Q4_LD)
 #define MF_Q4_G64                                                                               \
-    MF_Q4_CHUNK("vmladav", "16", "32", "16") MF_Q4_CHUNK("vmladava", "18", "32", "48") MF_Q4_ZP("2")
+    MF_Q4_CHUNK("vmladav", "16", "32", "16") MF_Q4_CHUNK("vmladava", "18", "32", "48")          \
+    MF_ROW4_FLOAT(MF_Q4_LD)
 #define MF_Q4_G128                                                                              \
     MF_Q4_CHUNK("vmladav", "16", "64", "16") MF_Q4_CHUNK("vmladava", "16", "64", "16")          \
     MF_Q4_CHUNK("vmladava", "16", "64", "16") MF_Q4_CHUNK("vmladava", "18", "64", "80")         \
-    MF_Q4_ZP("2")
+    MF_ROW4_FLOAT(MF_Q4_LD)
 
 #define MF_DEFINE_ROWS4_Q4(NAME, GROUP, BODY, XSH, DSH, PER)                                    \
     __attribute__((noinline)) static void NAME(const uint8_t *p, size_t rb, uint32_t q,         \
@@ -540,8 +540,8 @@ MF_DEFINE_ROWS4_Q8(rows4_q8_g128, 128u, MF_Q8_G128, "7", "2")
         float dz[2 * MF_Q4_MAXG] __attribute__((aligned(16)));                                  \
         for (uint32_t g = 0; g < ng; g++) {                                                     \
             int32_t z = 8 * xs[g];                                                              \
-            dz[g] = xd0[g];                                                                     \
-            memcpy(&dz[ng + g], &z, sizeof z);                                                  \
+            dz[2u * g] = xd0[g];                                                                \
+            memcpy(&dz[2u * g + 1u], &z, sizeof z);                                             \
         }                                                                                       \
         const float *xd = dz;                                                                   \
         const uint8x16_t m = vdupq_n_u8(15);                                                    \
@@ -552,10 +552,12 @@ MF_DEFINE_ROWS4_Q8(rows4_q8_g128, 128u, MF_Q8_G128, "7", "2")
                          : [n] "r"(n), [off] "w"(off), [m] "w"(m)                               \
                          : MF_ROWS4_CLOBBERS);                                                  \
     }
-MF_DEFINE_ROWS4_Q4(rows4_q4_g32x2, 32u, MF_Q4_G32("3") MF_Q4_G32("3"), "6", "3", 2u)
-MF_DEFINE_ROWS4_Q4(rows4_q4_g32, 32u, MF_Q4_G32("2"), "5", "2", 1u)
-MF_DEFINE_ROWS4_Q4(rows4_q4_g64, 64u, MF_Q4_G64, "6", "2", 1u)
-MF_DEFINE_ROWS4_Q4(rows4_q4_g128, 128u, MF_Q4_G128, "7", "2", 1u)
+/* n = groups / 4 or / 2: one LE per four or two groups */
+MF_DEFINE_ROWS4_Q4(rows4_q4_g32x4, 32u, MF_Q4_G32 MF_Q4_G32 MF_Q4_G32 MF_Q4_G32, "7", "5", 4u)
+MF_DEFINE_ROWS4_Q4(rows4_q4_g32x2, 32u, MF_Q4_G32 MF_Q4_G32, "6", "4", 2u)
+MF_DEFINE_ROWS4_Q4(rows4_q4_g32, 32u, MF_Q4_G32, "5", "3", 1u)
+MF_DEFINE_ROWS4_Q4(rows4_q4_g64, 64u, MF_Q4_G64, "6", "3", 1u)
+MF_DEFINE_ROWS4_Q4(rows4_q4_g128, 128u, MF_Q4_G128, "7", "3", 1u)
 
 /* Q8, other groups (a multiple of 32, at least 64): the same lanes, the
  * loops in C around asm statements (per 32 values MF_Q8_DOT32, the group's
@@ -587,7 +589,7 @@ __attribute__((noinline)) static void rows4_q8(const uint8_t *p, size_t rb, uint
                                    [a2] "+&Te"(a2), [a3] "+&Te"(a3)
                                  :
                                  : "q0", "q1", "q2", "q3", "memory");
-            __asm__ volatile(MF_Q8_DOT32("vmladava", "18") MF_ROW4_FLOAT("")
+            __asm__ volatile(MF_Q8_DOT32("vmladava", "18") MF_ROW4_FLOAT(MF_Q8_LD)
                              : [x] "+r"(x), [xd] "+r"(xd), [w0] "+r"(w0), [w1] "+r"(w1),
                                [w2] "+r"(w2), [w3] "+r"(w3), [s] "+w"(s), [a0] "+&Te"(a0),
                                [a1] "+&Te"(a1), [a2] "+&Te"(a2), [a3] "+&Te"(a3)
@@ -635,7 +637,8 @@ void mf_matvec_qa_q8_arm(const void *w, const void *xq, float *y, uint32_t rows,
     if (group && group % 32u == 0 && cols % group == 0 && rows >= 4u) {
         /* rows4_*: lanes r, r + q, r + 2q, r + 3q for r < q = rows / 4 */
         uint32_t ng = cols / group;
-        if (group == 32u && ng % 2u == 0) rows4_q8_g32x2(p, rb, rows / 4u, q, xd, ng / 2u, y);
+        if (group == 32u && ng % 4u == 0) rows4_q8_g32x4(p, rb, rows / 4u, q, xd, ng / 4u, y);
+        else if (group == 32u && ng % 2u == 0) rows4_q8_g32x2(p, rb, rows / 4u, q, xd, ng / 2u, y);
         else if (group == 32u) rows4_q8_g32(p, rb, rows / 4u, q, xd, ng, y);
         else if (group == 64u) rows4_q8_g64(p, rb, rows / 4u, q, xd, ng, y);
         else if (group == 128u) rows4_q8_g128(p, rb, rows / 4u, q, xd, ng, y);
@@ -667,6 +670,7 @@ void mf_matvec_qa_q4_arm(const void *w, const void *xq, float *y, uint32_t rows,
         uint32_t ng = cols / group, q4 = rows / 4u;
         if (group == 64u) rows4_q4_g64(p, rb, q4, q, xd, xs, ng, y);
         else if (group == 128u) rows4_q4_g128(p, rb, q4, q, xd, xs, ng, y);
+        else if (ng % 4u == 0) rows4_q4_g32x4(p, rb, q4, q, xd, xs, ng, y);
         else if (ng % 2u == 0) rows4_q4_g32x2(p, rb, q4, q, xd, xs, ng, y);
         else rows4_q4_g32(p, rb, q4, q, xd, xs, ng, y);
         r = rows & ~3u;
