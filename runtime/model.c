@@ -220,8 +220,9 @@ static int build(mf_model *m, mf_arena *a, size_t max_blob)
     ALLOC_U(m->sel_tok, B);
     ALLOC_F(m->ey, (size_t)B * h->top_k * H);
     ALLOC_U(m->todo, h->n_experts);
-    ALLOC_F(m->rope_cos, h->head_dim / 2);
-    ALLOC_F(m->rope_sin, h->head_dim / 2);
+    ALLOC_F(m->rope_cos, (size_t)B * (h->head_dim / 2));
+    ALLOC_F(m->rope_sin, (size_t)B * (h->head_dim / 2));
+    ALLOC_F(m->rope_inv, h->head_dim / 2);
     ALLOC_F(m->att, m->ctx);
 
     if (!m->opt.float_activations) {
@@ -245,6 +246,7 @@ static int build(mf_model *m, mf_arena *a, size_t max_blob)
     if (a->base) {
         rc = mf_tokenizer_init(&m->tok, tables, table_bytes, h->vocab);
         if (rc) return rc;
+        mf_rope_inv_freq(m->rope_inv, h->head_dim, h->rope_theta);
     }
     return MF_OK;
 }
@@ -466,9 +468,9 @@ static void attention(mf_model *m, uint32_t l, uint32_t n)
     size_t kv_el = !kv16 ? sizeof(float) : m->opt.kv_encoding == MF_ENC_Q8 ? 1u : sizeof(uint16_t);
     size_t layer_off = (size_t)l * m->ctx * m->kv_dim;
     for (uint32_t t = 0; t < n; t++) {
-        mf_rope_table(m->rope_cos, m->rope_sin, m->pos + t, hd, h->rope_theta);
-        mf_rope_apply(m->q + (size_t)t * m->q_dim, h->n_heads, hd, m->rope_cos, m->rope_sin);
-        mf_rope_apply(m->k + (size_t)t * m->kv_dim, h->n_kv_heads, hd, m->rope_cos, m->rope_sin);
+        const float *rc = m->rope_cos + (size_t)t * (hd / 2), *rs = m->rope_sin + (size_t)t * (hd / 2);
+        mf_rope_apply(m->q + (size_t)t * m->q_dim, h->n_heads, hd, rc, rs);
+        mf_rope_apply(m->k + (size_t)t * m->kv_dim, h->n_kv_heads, hd, rc, rs);
         size_t off = layer_off + (size_t)(m->pos + t) * m->kv_dim;
         const float *ks = m->k + (size_t)t * m->kv_dim, *vs = m->v + (size_t)t * m->kv_dim;
         if (!kv16) {
@@ -661,6 +663,10 @@ static void head(mf_model *m, uint32_t from, uint32_t n, float *out)
 static int forward(mf_model *m, const uint32_t *tokens, uint32_t n, float *all_logits)
 {
     embed(m, tokens, n);
+    uint32_t half = m->h.head_dim / 2;
+    for (uint32_t t = 0; t < n; t++) /* every layer rotates by the same angles */
+        mf_rope_angles(m->rope_cos + (size_t)t * half, m->rope_sin + (size_t)t * half, m->pos + t,
+                       half, m->rope_inv);
     mf_predict_chunk_start(m, n);
     for (uint32_t l = 0; l < m->h.n_layers; l++) {
         attention(m, l, n);

@@ -53,7 +53,8 @@ struct mf_model {
     uint32_t *sel_tok;             /* [batch] top-k slots t*top_k+j routed to the current expert */
     float *ey;                     /* [batch][top_k][hidden] each chosen expert's output row */
     uint32_t *todo;                /* [n_experts] chosen experts of the layer not computed yet */
-    float *rope_cos, *rope_sin;    /* [head_dim/2] */
+    float *rope_cos, *rope_sin;    /* [batch][head_dim/2]: the chunk's positions */
+    float *rope_inv;               /* [head_dim/2] inv_freq */
     float *att;                    /* [ctx] attention scores */
 
     void *qa;                      /* int8 activations of one row (NULL: f32 activations) */

@@ -32,15 +32,27 @@ void mf_softmax(float *x, uint32_t n)
 float mf_silu(float x) { return x / (1.0f + expf(-x)); }
 float mf_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 
-void mf_rope_table(float *cosv, float *sinv, uint32_t pos, uint32_t head_dim, float theta)
+/* inv_freq in float32 as transformers computes it, the angle in double. */
+void mf_rope_inv_freq(float *inv, uint32_t head_dim, float theta)
 {
-    uint32_t half = head_dim / 2;
+    for (uint32_t i = 0; i < head_dim / 2; i++)
+        inv[i] = (float)(1.0 / pow((double)theta, (double)(2 * i) / (double)head_dim));
+}
+
+void mf_rope_angles(float *cosv, float *sinv, uint32_t pos, uint32_t half, const float *inv)
+{
     for (uint32_t i = 0; i < half; i++) {
-        /* inv_freq in float32 as transformers computes it, the angle in double. */
-        float inv = (float)(1.0 / pow((double)theta, (double)(2 * i) / (double)head_dim));
-        double a = (double)pos * (double)inv;
+        double a = (double)pos * (double)inv[i];
         cosv[i] = (float)cos(a);
         sinv[i] = (float)sin(a);
+    }
+}
+
+void mf_rope_table(float *cosv, float *sinv, uint32_t pos, uint32_t head_dim, float theta)
+{
+    for (uint32_t i = 0; i < head_dim / 2; i++) {
+        float inv = (float)(1.0 / pow((double)theta, (double)(2 * i) / (double)head_dim));
+        mf_rope_angles(cosv + i, sinv + i, pos, 1, &inv);
     }
 }
 

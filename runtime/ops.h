@@ -23,6 +23,11 @@ float mf_sigmoid(float x);
 /* cos/sin of position pos for the head_dim/2 frequencies
  * inv_freq[i] = theta^(-2i/head_dim), computed in double. */
 void mf_rope_table(float *cosv, float *sinv, uint32_t pos, uint32_t head_dim, float theta);
+/* The same in two steps, so that a model computes inv_freq once
+ * (head_dim/2 floats) and the angles once per position, not per layer:
+ * without a double-precision FPU (Cortex-M) pow/cos/sin are software. */
+void mf_rope_inv_freq(float *inv, uint32_t head_dim, float theta);
+void mf_rope_angles(float *cosv, float *sinv, uint32_t pos, uint32_t half, const float *inv);
 /* Rotates n_heads heads of head_dim values in place, HF rotate_half
  * convention: pairs (i, i + head_dim/2). */
 void mf_rope_apply(float *x, uint32_t n_heads, uint32_t head_dim, const float *cosv,
