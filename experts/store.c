@@ -397,6 +397,7 @@ static int cancel_read(mf_expert_store *s, mf_store_slot *sl)
     sl->loaded += (uint32_t)done;
     if (sl->loaded < sl->bytes) {
         s->stats->paused_reads++;
+        s->n_paused++;
         return MF_OK;
     }
     int rc = check_blob(s, sl);
@@ -424,16 +425,21 @@ static void pause_speculative(mf_expert_store *s)
 /* Paused reads ask for their remaining bytes, the next layer's first. */
 static void resume_paused(mf_expert_store *s)
 {
-    if (!s->preempt) return;
+    if (!s->preempt || !s->n_paused) return;
     const uint32_t S = s->h->n_layers;
+    uint32_t left = 0;
     for (uint32_t d = 1; d <= S; d++)
         for (uint32_t i = 0; i < s->n_slots; i++) {
             mf_store_slot *sl = &s->slots[i];
             if (sl->state != MF_SLOT_LOADING || sl->ticket >= 0) continue;
             if (((uint32_t)sl->layer + S - s->layer - 1u) % S + 1u != d) continue;
-            if (s->inflight >= s->queue_depth) return; /* complete() resumes it later */
+            if (s->inflight >= s->queue_depth) { /* complete() resumes it later */
+                left++;
+                continue;
+            }
             (void)resume(s, sl);
         }
+    s->n_paused = left; /* an upper bound: others may be resumed or dropped meanwhile */
 }
 
 /* The oldest LOADING slot (issued first), or NULL. */

@@ -127,6 +127,7 @@ typedef struct {
     uint32_t max_retries, inflight, queue_depth, prefetch_budget;
     int preempt;           /* the port can cancel: a demand read overtakes
                               speculative reads (paused, then resumed) */
+    uint32_t n_paused;     /* slots paused by pause_speculative, not resumed */
     uint32_t batch;
     float min_prob;        /* opt.prefetch_min_prob */
     uint32_t layer;        /* the layer being computed */
