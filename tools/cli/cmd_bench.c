@@ -86,6 +86,8 @@ typedef struct {
     uint64_t tokens, batch, slots, slot_bytes, expert_ram, expert_bytes_total, pin, prefetch_budget;
     double prefetch_min;
     double virtual_ns, compute_ns, stall_ns, init_ns, bound_ns, belady_read_ns;
+    double compute_kind_ns[3];   /* matvec, attention, other (mf_work_kind) */
+    uint64_t compute_kind_bytes[3];
     uint64_t flash_bytes, flash_bytes_device;
     mf_stats st;
     mf_replay_result bel, lru, lfu, oracle_chunk, oracle_next;
@@ -117,6 +119,13 @@ static void fill(record *r, const result *x)
     put_d(r, "prefetch_min", x->prefetch_min);
     put_d(r, "virtual_seconds", vs);
     put_d(r, "compute_seconds", x->compute_ns * 1e-9);
+    /* The compute by kind, as the profile charges it (docs/board-profiles.md). */
+    put_d(r, "compute_matvec_seconds", x->compute_kind_ns[MF_WORK_MATVEC] * 1e-9);
+    put_d(r, "compute_attention_seconds", x->compute_kind_ns[MF_WORK_ATTENTION] * 1e-9);
+    put_d(r, "compute_other_seconds", x->compute_kind_ns[MF_WORK_OTHER] * 1e-9);
+    put_u(r, "compute_matvec_bytes", x->compute_kind_bytes[MF_WORK_MATVEC]);
+    put_u(r, "compute_attention_bytes", x->compute_kind_bytes[MF_WORK_ATTENTION]);
+    put_u(r, "compute_other_bytes", x->compute_kind_bytes[MF_WORK_OTHER]);
     put_d(r, "stall_seconds", x->stall_ns * 1e-9);
     put_d(r, "init_seconds", x->init_ns * 1e-9);
     put_d(r, "tokens_per_second", ratio((double)x->tokens, vs));
@@ -473,6 +482,12 @@ int cmd_bench(int argc, char **argv)
     mf_get_stats(m, &s0);
     mf_sim_state *ss = mf_sim_state_of(&sim_port);
     double t0 = ss->now_ns, stall0 = ss->stall_ns, comp0 = ss->compute_ns;
+    double kind0[3];
+    uint64_t kbytes0[3];
+    for (int k = 0; k < 3; k++) {
+        kind0[k] = ss->compute_ns_kind[k];
+        kbytes0[k] = ss->compute_bytes_kind[k];
+    }
     uint64_t dev0 = ss->flash_bytes_device;
     x.init_ns = t0;
     if ((rc = feed_all(m, ids, T, window, sub, info.vocab, logits, &rec, &nll, &nll_n)))
@@ -487,6 +502,10 @@ int cmd_bench(int argc, char **argv)
     x.virtual_ns = ss->now_ns - t0;
     x.stall_ns = ss->stall_ns - stall0;
     x.compute_ns = ss->compute_ns - comp0;
+    for (int k = 0; k < 3; k++) {
+        x.compute_kind_ns[k] = ss->compute_ns_kind[k] - kind0[k];
+        x.compute_kind_bytes[k] = ss->compute_bytes_kind[k] - kbytes0[k];
+    }
     x.flash_bytes_device = ss->flash_bytes_device - dev0;
     x.flash_bytes = s1.flash_bytes - s0.flash_bytes;
     x.st = s1;
