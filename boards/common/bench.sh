@@ -27,10 +27,13 @@ QEMU="qemu-system-arm -M $M -nographic -monitor none -serial none -semihosting-c
 # [lo, hi) (excluded), and per function class for the PCs given in the
 # class file (lines "lo hi class", 8-digit hex; 8-digit lower-case hex
 # strings compare like the numbers they spell).
+# Addresses are compared as strings: the "x" prefix keeps awk from reading
+# a hex address such as 0000e868 as the number 0e868 = 0.
 cat >"$tmp/count.awk" <<'AWK'
-FNR == NR { clo[++nc] = $1; chi[nc] = $2; cname[nc] = $3; next }
+BEGIN { lo = "x" lo; hi = "x" hi }
+FNR == NR { clo[++nc] = "x" $1; chi[nc] = "x" $2; cname[nc] = $3; next }
 /^Trace/ {
-    split($4, a, "/"); pc = a[2];
+    split($4, a, "/"); pc = "x" a[2];
     if (pc == lo) { id++; next }
     if (pc > lo && pc < hi) next
     if (!id) next

@@ -13,8 +13,9 @@ dir=$(mktemp -d)
 mkfifo "$dir/log"
 # 8-digit lower-case hex strings compare like the numbers they spell
 awk -v lo="$lo" -v hi="$hi" '
+    BEGIN { lo = "x" lo; hi = "x" hi } # strings: 0000e868 is not the number 0
     /^Trace/ {
-        split($4, a, "/"); pc = a[2];
+        split($4, a, "/"); pc = "x" a[2];
         if (pc == lo) { if (inside) print id, n; id++; n = 0; inside = 1; next }
         if (pc > lo && pc < hi) next
         n++
