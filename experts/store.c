@@ -213,7 +213,7 @@ static int check_blob(mf_expert_store *s, mf_store_slot *sl)
     if (sl->check) {
         /* The check is compute the device pays: the sim port's clock sees it. */
         s->stats->crc_bytes += sl->bytes;
-        mf_port_charge(s->port, MF_WORK_OTHER, MF_ENC_F32, sl->bytes);
+        mf_port_charge(s->port, MF_WORK_CHECK, MF_ENC_F32, sl->bytes);
         if (mf_crc32(0, sl->data, sl->bytes) != sl->expected_crc) {
             s->stats->crc_failures++;
             return MF_E_CRC;

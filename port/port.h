@@ -52,7 +52,8 @@ enum {
 typedef enum {
     MF_WORK_MATVEC = 0, /* bytes = weight bytes streamed through a kernel */
     MF_WORK_ATTENTION,  /* bytes = KV-cache bytes touched */
-    MF_WORK_OTHER       /* bytes = activations touched (norms, softmax...) */
+    MF_WORK_OTHER,      /* bytes = activations touched (norms, softmax...) */
+    MF_WORK_CHECK       /* bytes = bytes integrity-checked (CRC-32 of an expert) */
 } mf_work_kind;
 
 typedef struct mf_port mf_port;

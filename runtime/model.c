@@ -330,6 +330,21 @@ size_t mf_arena_used_bytes(const mf_model *m) { return m ? mf_arena_total(m->are
 
 /* ------------------------------------------------------------------ forward pass */
 
+/* The element-wise work a simulated port charges (MF_WORK_OTHER): 4 bytes
+ * per activation value a step reads (norms, RoPE, softmax, SiLU, residual
+ * adds, int8 quantisation of a matvec's input); docs/board-profiles.md
+ * calibrates the cost per byte against executed instructions. */
+static void charge_other(const mf_model *m, uint64_t values)
+{
+    mf_port_charge(m->port, MF_WORK_OTHER, MF_ENC_F32, values * 4u);
+}
+
+/* A quantised matvec quantises its input rows first (mf_matmul_ex). */
+static void charge_quantize(const mf_model *m, int enc, uint32_t cols, uint32_t n)
+{
+    if (m->qa && enc >= MF_ENC_Q8 && enc < MF_ENC_COUNT) charge_other(m, (uint64_t)cols * n);
+}
+
 /* Y[n][rows] = W . X[n][cols] for a resident tensor, charged to the port. */
 static void matmul(const mf_model *m, const mf_tensor *w, const float *x, float *y, uint32_t n)
 {
@@ -337,6 +352,7 @@ static void matmul(const mf_model *m, const mf_tensor *w, const float *x, float 
                  m->qa);
     mf_port_charge(m->port, MF_WORK_MATVEC, w->enc,
                    (uint64_t)mf_matrix_bytes(w->enc, w->rows, w->cols, m->h.group_size) * n);
+    charge_quantize(m, w->enc, w->cols, n);
 }
 
 static void embed(mf_model *m, const uint32_t *tokens, uint32_t n)
@@ -445,6 +461,7 @@ static void attention(mf_model *m, uint32_t l, uint32_t n)
                                       {L->wk.data, L->wk.rows, m->k, L->wk.rows},
                                       {L->wv.data, L->wv.rows, m->v, L->wv.rows}};
         mf_matmul_shared(L->wq.enc, L->wq.cols, h->group_size, m->xb, L->wq.cols, n, m->qa, qkv, 3);
+        charge_quantize(m, L->wq.enc, L->wq.cols, n);
         for (int i = 0; i < 3; i++) {
             const mf_tensor *w = i == 0 ? &L->wq : i == 1 ? &L->wk : &L->wv;
             mf_port_charge(m->port, MF_WORK_MATVEC, w->enc,
@@ -536,6 +553,9 @@ static void swiglu(mf_model *m, int enc, const void *gate, const void *up, const
     mf_matmul_ex(enc, down, H, ffn, g, m->h1, ffn, m->gy, H, n, m->qa);
     mf_port_charge(m->port, MF_WORK_MATVEC, enc,
                    (uint64_t)mf_matrix_bytes(enc, ffn, H, g) * 3u * n);
+    charge_quantize(m, enc, H, n);
+    charge_quantize(m, enc, ffn, n);
+    charge_other(m, (uint64_t)ffn * n * 2u); /* silu(gate) * up */
 }
 
 /* The chosen expert of todo[0..nd) to compute next: the one whose read
@@ -668,12 +688,21 @@ static int forward(mf_model *m, const uint32_t *tokens, uint32_t n, float *all_l
         mf_rope_angles(m->rope_cos + (size_t)t * half, m->rope_sin + (size_t)t * half, m->pos + t,
                        half, m->rope_inv);
     mf_predict_chunk_start(m, n);
+    const mf_image_header *h = &m->h;
+    /* per token and layer: two norms and two residual adds (hidden each),
+     * RoPE on q and k, the router's softmax, each chosen expert's output
+     * weighted into the sum */
+    uint64_t per_layer = 4ull * h->hidden + m->q_dim + m->kv_dim + h->n_experts +
+                         (uint64_t)h->top_k * h->hidden;
+    charge_other(m, (uint64_t)h->hidden * n); /* the embedding row */
     for (uint32_t l = 0; l < m->h.n_layers; l++) {
         attention(m, l, n);
         int rc = moe(m, l, n);
         if (rc) return rc; /* m->pos not advanced: the chunk can be fed again */
+        charge_other(m, per_layer * n);
         mf_predict_layer_done(m, l, n);
     }
+    charge_other(m, (uint64_t)h->hidden + h->vocab); /* final norm, logits to the sampler */
     if (all_logits) {
         head(m, 0, n, all_logits);
         memcpy(m->logits, all_logits + (size_t)(n - 1) * m->h.vocab, sizeof(float) * m->h.vocab);

@@ -47,6 +47,7 @@ static mf_sim_profile test_profile(int on_bus)
     for (int e = 0; e < MF_SIM_ENC_COUNT; e++) pr.matvec_ns_per_byte[e] = 1.0 + e;
     pr.attention_ns_per_byte = 0.5;
     pr.other_ns_per_byte = 0.25;
+    pr.check_ns_per_byte = 0.125;
     return pr;
 }
 
@@ -64,6 +65,7 @@ static void test_formulas(void)
     CHECK(near(mf_sim_compute_ns(&pr, MF_WORK_MATVEC, MF_ENC_Q4, 100), 500.0), "matvec q4");
     CHECK(near(mf_sim_compute_ns(&pr, MF_WORK_ATTENTION, 0, 100), 50.0), "attention");
     CHECK(near(mf_sim_compute_ns(&pr, MF_WORK_OTHER, 0, 100), 25.0), "other");
+    CHECK(near(mf_sim_compute_ns(&pr, MF_WORK_CHECK, 0, 100), 12.5), "check");
 }
 
 /* Cancel: the part already transferred (whole pages) stays in dst, the
@@ -195,7 +197,12 @@ static void test_timing(void)
     mf_port_charge(&p, MF_WORK_MATVEC, 99, 1000);
     mf_port_charge(&p, MF_WORK_MATVEC, -1, 1000);
     mf_port_charge(&p, (mf_work_kind)7, 0, 1000);
-    CHECK(near(st.now_ns, t3) && st.bad_charges == 3, "bad charges");
+    mf_port_charge(&p, (mf_work_kind)(MF_WORK_CHECK + 1), 0, 1000);
+    CHECK(near(st.now_ns, t3) && st.bad_charges == 4, "bad charges");
+    mf_port_charge(&p, MF_WORK_CHECK, 0, 800);
+    CHECK(near(st.now_ns, t3 + 100) && near(st.compute_ns_kind[MF_WORK_CHECK], 100) &&
+              st.compute_bytes_kind[MF_WORK_CHECK] == 800,
+          "check charged on its own");
 
     /* Queue depth 4: the 5th start is EBUSY; a sync read still works. */
     int tk[5];

@@ -55,6 +55,7 @@ double mf_sim_compute_ns(const mf_sim_profile *prof, mf_work_kind kind, int enco
         return (double)bytes * prof->matvec_ns_per_byte[encoding];
     case MF_WORK_ATTENTION: return (double)bytes * prof->attention_ns_per_byte;
     case MF_WORK_OTHER: return (double)bytes * prof->other_ns_per_byte;
+    case MF_WORK_CHECK: return (double)bytes * prof->check_ns_per_byte;
     default: return 0.0;
     }
 }
@@ -340,7 +341,7 @@ static void sim_charge(const mf_port *p, mf_work_kind kind, int encoding, uint64
 {
     if (!p || !p->ctx) return;
     mf_sim_state *st = (mf_sim_state *)p->ctx;
-    if ((unsigned)kind > (unsigned)MF_WORK_OTHER ||
+    if ((unsigned)kind > (unsigned)MF_WORK_CHECK ||
         (kind == MF_WORK_MATVEC && (encoding < 0 || encoding >= MF_SIM_ENC_COUNT))) {
         st->bad_charges++;
         return;

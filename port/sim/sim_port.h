@@ -42,7 +42,8 @@
  *                 queue slot (it is the caller's one synchronous command).
  *   charge_compute(kind, enc, bytes): now += bytes * cost, with cost =
  *                 matvec_ns_per_byte[enc] (kind MF_WORK_MATVEC),
- *                 attention_ns_per_byte or other_ns_per_byte;
+ *                 attention_ns_per_byte, other_ns_per_byte or
+ *                 check_ns_per_byte;
  *                 compute_ns += the same amount.
  *
  *   So the clock only moves in charge_compute and in waits/synchronous
@@ -97,6 +98,7 @@ typedef struct {
     double matvec_ns_per_byte[MF_SIM_ENC_COUNT];
     double attention_ns_per_byte;
     double other_ns_per_byte;
+    double check_ns_per_byte; /* CRC-32 of expert blobs (MF_WORK_CHECK) */
 } mf_sim_profile;
 
 /* Profile table (port/sim/profiles.c). */
@@ -151,8 +153,8 @@ typedef struct {
     double stall_ns;             /* clock advanced by waits / sync reads */
     double bus_busy_ns;          /* time the bus was transferring */
     double compute_ns;           /* clock advanced by charge_compute */
-    double compute_ns_kind[3];   /* by mf_work_kind */
-    uint64_t compute_bytes_kind[3];
+    double compute_ns_kind[4];   /* by mf_work_kind */
+    uint64_t compute_bytes_kind[4];
     uint64_t bad_charges;        /* charge_compute with an unknown kind/encoding */
     uint32_t max_held;           /* most tickets held at once */
     uint64_t cancels;            /* requests cancelled before they completed */

@@ -86,8 +86,8 @@ typedef struct {
     uint64_t tokens, batch, slots, slot_bytes, expert_ram, expert_bytes_total, pin, prefetch_budget;
     double prefetch_min;
     double virtual_ns, compute_ns, stall_ns, init_ns, bound_ns, belady_read_ns;
-    double compute_kind_ns[3];   /* matvec, attention, other (mf_work_kind) */
-    uint64_t compute_kind_bytes[3];
+    double compute_kind_ns[4];   /* matvec, attention, other, check (mf_work_kind) */
+    uint64_t compute_kind_bytes[4];
     uint64_t flash_bytes, flash_bytes_device;
     mf_stats st;
     mf_replay_result bel, lru, lfu, oracle_chunk, oracle_next;
@@ -126,6 +126,8 @@ static void fill(record *r, const result *x)
     put_u(r, "compute_matvec_bytes", x->compute_kind_bytes[MF_WORK_MATVEC]);
     put_u(r, "compute_attention_bytes", x->compute_kind_bytes[MF_WORK_ATTENTION]);
     put_u(r, "compute_other_bytes", x->compute_kind_bytes[MF_WORK_OTHER]);
+    put_d(r, "compute_check_seconds", x->compute_kind_ns[MF_WORK_CHECK] * 1e-9);
+    put_u(r, "compute_check_bytes", x->compute_kind_bytes[MF_WORK_CHECK]);
     put_d(r, "stall_seconds", x->stall_ns * 1e-9);
     put_d(r, "init_seconds", x->init_ns * 1e-9);
     put_d(r, "tokens_per_second", ratio((double)x->tokens, vs));
@@ -163,7 +165,7 @@ static void fill(record *r, const result *x)
     put_u(r, "crc_bytes", x->st.crc_bytes);
     /* Integrity cost: the expert CRCs at the profile's per-byte cost of
      * "other" compute (already inside compute_seconds). */
-    put_d(r, "crc_seconds", x->prof ? (double)x->st.crc_bytes * x->prof->other_ns_per_byte * 1e-9 : 0);
+    put_d(r, "crc_seconds", x->prof ? (double)x->st.crc_bytes * x->prof->check_ns_per_byte * 1e-9 : 0);
     put_u(r, "crc_failures", x->st.crc_failures);
     put_u(r, "retries", x->st.retries);
     put_u(r, "flash_errors", x->st.flash_errors);
@@ -482,9 +484,9 @@ int cmd_bench(int argc, char **argv)
     mf_get_stats(m, &s0);
     mf_sim_state *ss = mf_sim_state_of(&sim_port);
     double t0 = ss->now_ns, stall0 = ss->stall_ns, comp0 = ss->compute_ns;
-    double kind0[3];
-    uint64_t kbytes0[3];
-    for (int k = 0; k < 3; k++) {
+    double kind0[4];
+    uint64_t kbytes0[4];
+    for (int k = 0; k < 4; k++) {
         kind0[k] = ss->compute_ns_kind[k];
         kbytes0[k] = ss->compute_bytes_kind[k];
     }
@@ -502,7 +504,7 @@ int cmd_bench(int argc, char **argv)
     x.virtual_ns = ss->now_ns - t0;
     x.stall_ns = ss->stall_ns - stall0;
     x.compute_ns = ss->compute_ns - comp0;
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 4; k++) {
         x.compute_kind_ns[k] = ss->compute_ns_kind[k] - kind0[k];
         x.compute_kind_bytes[k] = ss->compute_bytes_kind[k] - kbytes0[k];
     }
