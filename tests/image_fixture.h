@@ -13,9 +13,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "../runtime/moeflash.h"
 #include "../tools/lib/json.h"
 
-static uint8_t *mf_test_image(const char *model, const char *convert_flags,
+static inline uint8_t *mf_test_image(const char *model, const char *convert_flags,
                               const char *profile_args, size_t *len, char *keep_path)
 {
     const char *build = getenv("BUILD");
@@ -37,6 +38,23 @@ static uint8_t *mf_test_image(const char *model, const char *convert_flags,
     else unlink(path);
     if (!img) *len = 0;
     return img;
+}
+
+/* mf_arena_bytes, a heap arena of exactly that size, mf_init: the model in
+ * *m (NULL on failure) and MF_OK or the error. free(*arena) afterwards, in
+ * either case. */
+static inline int mf_test_model(const mf_port *port, const mf_options *opt, mf_model **m, void **arena)
+{
+    size_t bytes;
+    *m = NULL;
+    *arena = NULL;
+    int rc = mf_arena_bytes(port, opt, &bytes);
+    if (rc) return rc;
+    *arena = malloc(bytes);
+    if (!*arena) return MF_E_ARENA;
+    rc = mf_init(m, port, opt, *arena, bytes);
+    if (rc) *m = NULL;
+    return rc;
 }
 
 #endif

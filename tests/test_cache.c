@@ -81,14 +81,9 @@ static result run(int port_kind, const mf_options *opt, uint32_t chunk, float *o
         }
         port = &fp;
     }
-    size_t bytes;
-    void *arena = NULL;
-    mf_model *m = NULL;
-    r.rc = mf_arena_bytes(port, opt, &bytes);
-    if (!r.rc) {
-        arena = malloc(bytes);
-        r.rc = mf_init(&m, port, opt, arena, bytes);
-    }
+    void *arena;
+    mf_model *m;
+    r.rc = mf_test_model(port, opt, &m, &arena);
     if (!r.rc) {
         if (rec) mf_set_route_observer(m, observe, rec);
         if (future) mf_set_future_trace(m, future, T);

@@ -71,14 +71,9 @@ static int run(int sim, const mf_options *opt, uint32_t chunk, float *out, watch
             return MF_E_IO;
         port = &sp;
     }
-    size_t bytes;
-    mf_model *m = NULL;
-    void *arena = NULL;
-    int rc = mf_arena_bytes(port, opt, &bytes);
-    if (!rc) {
-        arena = malloc(bytes);
-        rc = arena ? mf_init(&m, port, opt, arena, bytes) : MF_E_ARENA;
-    }
+    mf_model *m;
+    void *arena;
+    int rc = mf_test_model(port, opt, &m, &arena);
     if (!rc) {
         if (wt) {
             wt->m = m;

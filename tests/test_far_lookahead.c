@@ -85,11 +85,8 @@ static mf_model *open_model(mf_port *port, mf_mem_port_state *ms, const uint8_t 
                             size_t img_len, const mf_options *opt, void **arena)
 {
     mf_mem_port_open(port, ms, img, img_len);
-    size_t bytes;
-    mf_model *m = NULL;
-    if (mf_arena_bytes(port, opt, &bytes)) return NULL;
-    *arena = malloc(bytes);
-    if (!*arena || mf_init(&m, port, opt, *arena, bytes)) return NULL;
+    mf_model *m;
+    (void)mf_test_model(port, opt, &m, arena);
     return m;
 }
 

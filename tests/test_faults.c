@@ -33,11 +33,8 @@ static size_t img_len;
 
 static mf_model *open_model(const mf_port *port, const mf_options *opt, void **arena)
 {
-    size_t bytes;
-    mf_model *m = NULL;
-    if (mf_arena_bytes(port, opt, &bytes)) return NULL;
-    *arena = malloc(bytes);
-    if (mf_init(&m, port, opt, *arena, bytes)) return NULL;
+    mf_model *m;
+    (void)mf_test_model(port, opt, &m, arena);
     return m;
 }
 

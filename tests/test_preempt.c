@@ -43,14 +43,9 @@ static result run(int sim, const mf_options *opt, float *out)
         mf_sim_port_open(&sp, &ss, &mem, mf_sim_profile_find("mcu-qspi"), NULL);
         port = &sp;
     }
-    size_t bytes;
-    void *arena = NULL;
-    mf_model *m = NULL;
-    r.rc = mf_arena_bytes(port, opt, &bytes);
-    if (!r.rc) {
-        arena = malloc(bytes);
-        r.rc = mf_init(&m, port, opt, arena, bytes);
-    }
+    void *arena;
+    mf_model *m;
+    r.rc = mf_test_model(port, opt, &m, &arena);
     uint64_t b0 = sim ? ss.bytes : 0;
     for (uint32_t t = 0; t < T && !r.rc; t++) r.rc = mf_feed_all(m, ids + t, 1, out + (size_t)t * 256);
     if (m) mf_get_stats(m, &r.st);
