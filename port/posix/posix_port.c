@@ -142,16 +142,21 @@ static int posix_poll(const mf_port *p, int ticket)
     return rc;
 }
 
+/* Locks mu and looks the ticket up; on NULL the lock is already released. */
+static mf_posix_request *lock_ticket(mf_posix_port_state *st, int ticket)
+{
+    pthread_mutex_lock(&st->mu);
+    mf_posix_request *r = find_ticket(st, ticket);
+    if (!r) pthread_mutex_unlock(&st->mu);
+    return r;
+}
+
 static int posix_wait(const mf_port *p, int ticket)
 {
     if (!p || !p->ctx) return MF_PORT_EINVAL;
     mf_posix_port_state *st = (mf_posix_port_state *)p->ctx;
-    pthread_mutex_lock(&st->mu);
-    mf_posix_request *r = find_ticket(st, ticket);
-    if (!r) {
-        pthread_mutex_unlock(&st->mu);
-        return MF_PORT_EINVAL;
-    }
+    mf_posix_request *r = lock_ticket(st, ticket);
+    if (!r) return MF_PORT_EINVAL;
     uint32_t gen = r->gen;
     while (r->state != MF_POSIX_REQ_DONE) {
         pthread_cond_wait(&st->cv_done, &st->mu);
@@ -174,12 +179,8 @@ static int posix_cancel(const mf_port *p, int ticket, size_t *done)
 {
     if (!p || !p->ctx || !done) return MF_PORT_EINVAL;
     mf_posix_port_state *st = (mf_posix_port_state *)p->ctx;
-    pthread_mutex_lock(&st->mu);
-    mf_posix_request *r = find_ticket(st, ticket);
-    if (!r) {
-        pthread_mutex_unlock(&st->mu);
-        return MF_PORT_EINVAL;
-    }
+    mf_posix_request *r = lock_ticket(st, ticket);
+    if (!r) return MF_PORT_EINVAL;
     *done = 0;
     if (r->state == MF_POSIX_REQ_QUEUED) {
         r->state = MF_POSIX_REQ_FREE;
