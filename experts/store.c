@@ -723,10 +723,10 @@ int mf_store_prefetch_p(mf_expert_store *s, uint32_t layer, uint32_t expert, flo
     s->predicted[idx] = 1;
     if (s->where[idx] >= 0) return 0;
     /* Even when demand reads can overtake it (s->preempt), a wrong read
-     * costs its victim; letting the bus rule go (only the victim rule)
-     * read 1.5x more bytes than Belady instead of 1.43x at 25 % on
-     * mcu-qspi for +0.8 % tokens/s, and 2.1x when wrong reads were not
-     * stopped (docs/expert-cache.md). */
+     * costs its victim: letting the bus rule go (only the victim rule)
+     * read 1.50x Belady's bytes instead of 1.43x at 25 % on mcu-qspi for
+     * +0.8 % tokens/s, and 2.06x when wrong reads were not stopped
+     * (docs/expert-cache.md, lever 5). */
     if (admission_on(s) && !admit_bus(s, s->dir[idx].bytes, p)) return -1;
     if (s->queue_depth && s->inflight >= s->queue_depth) reap(s);
     if (s->queue_depth && s->inflight >= s->queue_depth) return -1;
