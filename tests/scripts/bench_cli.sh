@@ -143,6 +143,11 @@ check "missing --text exits 2" [ $rc -eq 2 ]
 check "too little expert RAM fails" [ $rc -ne 0 ] && check "expert RAM message" grep -q "top_k" "$T/e3"
 "$MF" bench "$T/tiny.img" --text "$T/val.txt" --policy bogus >/dev/null 2>&1; rc=$?
 check "bad policy exits 2" [ $rc -eq 2 ]
+# Every field fill() puts is printed: host_seconds is the last one (a
+# fixed-size record once dropped it silently).
+"$MF" bench "$T/tiny.img" --text "$T/val.txt" --tokens 4 --json > "$T/last.json" 2>/dev/null
+check "json ends with host_seconds" grep -q '"host_seconds": [0-9.e+-]*}$' "$T/last.json"
+check "csv header ends with host_seconds" sh -c '"$1" bench --csv-header | grep -q "host_seconds\$"' _ "$MF"
 check "csv header matches a csv row" [ "$("$MF" bench --csv-header | tr ',' '\n' | wc -l)" -eq \
     "$("$MF" bench "$T/tiny.img" --text "$T/val.txt" --tokens 4 --csv | tr ',' '\n' | wc -l)" ]
 

@@ -58,23 +58,27 @@ typedef struct {
     double d;
 } field;
 
-#define MAX_FIELDS 64
+#define MAX_FIELDS 96
 typedef struct {
     field f[MAX_FIELDS];
     int n;
+    int overflow; /* a field did not fit: fill() is out of step with MAX_FIELDS */
 } record;
 
 static void put_s(record *r, const char *name, const char *s)
 {
     if (r->n < MAX_FIELDS) r->f[r->n++] = (field){name, F_STR, s, 0, 0};
+    else r->overflow = 1;
 }
 static void put_u(record *r, const char *name, uint64_t u)
 {
     if (r->n < MAX_FIELDS) r->f[r->n++] = (field){name, F_U64, NULL, u, 0};
+    else r->overflow = 1;
 }
 static void put_d(record *r, const char *name, double d)
 {
     if (r->n < MAX_FIELDS) r->f[r->n++] = (field){name, F_NUM, NULL, 0, d};
+    else r->overflow = 1;
 }
 
 static double ratio(double a, double b) { return b > 0 ? a / b : 0.0; }
@@ -315,6 +319,10 @@ int cmd_bench(int argc, char **argv)
             memset(&x, 0, sizeof x);
             x.image = x.profile = x.policy = x.predictor = "";
             fill(&rec, &x);
+            if (rec.overflow) {
+                fprintf(stderr, "moeflash bench: internal error: more than %d fields\n", MAX_FIELDS);
+                return 1;
+            }
             print_csv(stdout, &rec, 1);
             return 0;
         } else if (cli_positional(C, a, &img, USAGE)) {
@@ -556,6 +564,11 @@ int cmd_bench(int argc, char **argv)
     x.host_seconds = cli_now() - host0;
     record out = {.n = 0};
     fill(&out, &x);
+    if (out.overflow) {
+        fprintf(stderr, "moeflash bench: internal error: more than %d fields\n", MAX_FIELDS);
+        status = 1;
+        goto done;
+    }
     if (csv) print_csv(stdout, &out, 0);
     else print_json(stdout, &out);
     status = fflush(stdout) ? 1 : 0;
