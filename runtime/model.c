@@ -839,6 +839,11 @@ int mf_token_is_special(const mf_model *m, uint32_t id)
     return m ? mf_tokenizer_is_special(&m->tok, id) : 0;
 }
 
+int mf_token_is_eos(const mf_model *m, uint32_t id)
+{
+    return m ? mf_tokenizer_is_eos(&m->tok, id) : 0;
+}
+
 int mf_decode_flush(mf_model *m, char *out, size_t cap, size_t *len)
 {
     if (!m) return MF_E_ARG;

@@ -221,5 +221,9 @@ int mf_decode_flush(mf_model *m, char *out, size_t cap, size_t *len);
 uint32_t mf_token_bos(const mf_model *m);
 /* 1 for special tokens (<|endoftext|>, <s>, ...), which printers skip. */
 int mf_token_is_special(const mf_model *m, uint32_t id);
+/* 1 when id ends a generation: one of the image's end-of-sequence ids
+ * (eos_token_id of the checkpoint's generation_config.json or config.json,
+ * stored with the tokenizer; none in an image without a tokenizer). */
+int mf_token_is_eos(const mf_model *m, uint32_t id);
 
 #endif

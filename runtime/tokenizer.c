@@ -287,6 +287,9 @@ int mf_tokenizer_init(mf_tokenizer *t, const uint8_t *tables, size_t table_bytes
     if (nv == 0 || nv >= UNKNOWN_BIT || (vocab && nv > vocab)) return MF_E_FORMAT;
     if (h[MF_TOKH_UNK] != MF_TOK_NONE && h[MF_TOKH_UNK] >= nv) return MF_E_FORMAT;
     if (h[MF_TOKH_STRIP] > 1) return MF_E_FORMAT;
+    if (h[MF_TOKH_N_EOS] > MF_TOK_MAX_EOS) return MF_E_FORMAT;
+    for (uint32_t i = 0; i < h[MF_TOKH_N_EOS]; i++)
+        if (h[MF_TOKH_EOS + i] >= nv) return MF_E_FORMAT;
     uint32_t nm = h[MF_TOKH_N_MERGES], nc = h[MF_TOKH_N_CHARS], na = h[MF_TOKH_N_ADDED];
     if (!region_ok(total, h[MF_TOKH_OFF_BYTE_IDS], 1024) ||
         !region_ok(total, h[MF_TOKH_OFF_TOK_OFF], 4ull * nv + 4) ||
@@ -924,6 +927,14 @@ int mf_tokenizer_is_special(const mf_tokenizer *t, uint32_t id)
 {
     if (!t || !t->tables || id >= HDR(t, MF_TOKH_N_VOCAB)) return 0;
     return (t->tables[HDR(t, MF_TOKH_OFF_TOK_FLAGS) + id] & (MF_TOKT_SPECIAL | MF_TOKT_CONTROL)) != 0;
+}
+
+int mf_tokenizer_is_eos(const mf_tokenizer *t, uint32_t id)
+{
+    if (!t || !t->tables) return 0;
+    for (uint32_t i = 0; i < HDR(t, MF_TOKH_N_EOS); i++)
+        if (HDR(t, MF_TOKH_EOS + i) == id) return 1;
+    return 0;
 }
 
 uint32_t mf_tokenizer_bos(const mf_tokenizer *t)

@@ -76,6 +76,10 @@ int mf_tokenizer_is_special(const mf_tokenizer *t, uint32_t id);
  * none (Qwen, OLMoE, byte-level). mf_tokenizer_encode never adds it. */
 uint32_t mf_tokenizer_bos(const mf_tokenizer *t);
 
+/* 1 when id ends a generation (the image's eos ids; none without a
+ * tokenizer section). */
+int mf_tokenizer_is_eos(const mf_tokenizer *t, uint32_t id);
+
 /* End of the pre-token that starts at s[i] (i < len) under pre-tokenizer
  * `kind` (MF_TOKPRE_GPT2/QWEN2/LLAMA3 of tokenizer_format.h); for tests. */
 size_t mf_tokenizer_pretok_next(int kind, const char *s, size_t len, size_t i);

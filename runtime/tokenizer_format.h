@@ -56,8 +56,13 @@ enum {
     MF_TOKH_N_ADDED_BYTES,
     MF_TOKH_OFF_SORTED_VOCAB, /* 0 when absent */
     MF_TOKH_BOS,              /* the id transformers puts before a text (post-processor), or MF_TOK_NONE */
-    MF_TOKH_COUNT
+    MF_TOKH_N_EOS,            /* 0..MF_TOK_MAX_EOS ids that end a generation (generation_config.json /
+                                 config.json eos_token_id); 0 in images written before it existed */
+    MF_TOKH_EOS,              /* MF_TOK_MAX_EOS words, the first N_EOS used */
+    MF_TOKH_COUNT = MF_TOKH_EOS + 4
 };
+#define MF_TOK_MAX_EOS 4u
+_Static_assert(MF_TOKH_COUNT <= MF_TOK_HEADER_WORDS, "the tokenizer header has 32 words");
 
 enum {
     MF_TOKMODE_BYTE = 1, /* byte-level BPE: symbols are bytes, regex pre-tokenizer */

@@ -5,7 +5,11 @@
  *  - greedy decoding from those ids gives golden's greedy ids, and decoding
  *    them token by token (special tokens skipped) gives `greedy_text`;
  *  - `moeflash ppl --window 128` on the validation split (tokenized whole)
- *    is within 0.1% of golden's val_bits_per_token_fp32.
+ *    is within 0.1% of golden's val_bits_per_token_fp32;
+ *  - the end-of-sequence id of config.json is the image's only one, and
+ *    `moeflash generate` prints golden's greedy_text (it never meets it),
+ *    stops before printing anything when `convert --eos` names the first
+ *    greedy token, and goes on with --ignore-eos.
  */
 #include <math.h>
 #include <stdio.h>
@@ -169,6 +173,87 @@ static void check_ids_commands(const char *img, const char *dir, const mf_json *
     CHECK(rc != 0 && WIFEXITED(rc) && WEXITSTATUS(rc) < 128, "an id past the vocabulary is accepted");
 }
 
+/* Runs argv (no shell, so the prompt keeps its newlines) with stdout and
+ * stderr to files; the exit status, or -1. */
+static int run(char *const argv[], const char *out, const char *err)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen(out, "wb", stdout) || !freopen(err, "wb", stderr)) _exit(127);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    int st;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st)) return -1;
+    return WEXITSTATUS(st);
+}
+
+static void check_eos(mf_model *m, const char *img, const char *dir, const mf_json *c)
+{
+    size_t clen = 0;
+    char *ctext = mf_read_file(MODEL "/config.json", &clen);
+    mf_json_doc cd = {0};
+    double eos = -1;
+    CHECK(ctext && mf_json_parse(&cd, ctext, clen) == 0 &&
+              mf_json_get_number(cd.root, "eos_token_id", &eos) == 0,
+          "config.json has no numeric eos_token_id");
+    mf_json_free(&cd);
+    free(ctext);
+    mf_info info;
+    mf_model_info(m, &info);
+    uint32_t n_eos = 0, which = 0;
+    for (uint32_t id = 0; id < info.vocab; id++)
+        if (mf_token_is_eos(m, id)) n_eos++, which = id;
+    CHECK(n_eos == 1 && (double)which == eos, "%u eos ids (last %u), config.json says %.0f", n_eos,
+          which, eos);
+    CHECK(!mf_token_is_eos(m, info.vocab) && !mf_token_is_eos(NULL, which), "is_eos out of range");
+
+    const mf_json *prompt = mf_json_get(c, "prompt"), *cont = mf_json_get(c, "greedy_continuation");
+    const mf_json *text = mf_json_get(c, "greedy_text");
+    if (!prompt || !cont || !text || !cont->count) {
+        CHECK(0, "golden case lacks prompt/greedy_continuation/greedy_text");
+        return;
+    }
+    char exe[512], n[32], out[512], err[512], img2[512], first[32];
+    snprintf(exe, sizeof exe, "%s/moeflash", BUILD);
+    snprintf(n, sizeof n, "%zu", cont->count);
+    snprintf(out, sizeof out, "%s/gen.out", dir);
+    snprintf(err, sizeof err, "%s/gen.err", dir);
+    snprintf(img2, sizeof img2, "%s/eos.img", dir);
+    snprintf(first, sizeof first, "%.0f", mf_json_at(cont, 0)->number);
+    char *gen[] = {exe, "generate", (char *)img, "--prompt", (char *)prompt->str, "--tokens", n, NULL};
+    CHECK(run(gen, out, err) == 0, "generate failed");
+    size_t olen = 0;
+    char *o = mf_read_file(out, &olen);
+    CHECK(o && olen == text->str_len && !memcmp(o, text->str, olen),
+          "generate printed %zu bytes, not golden's greedy_text (%zu)", olen, text->str_len);
+    free(o);
+
+    char *conv[] = {exe, "convert", MODEL, img2, "--eos", first, NULL};
+    CHECK(run(conv, out, err) == 0, "convert --eos %s failed", first);
+    char *gen2[] = {exe, "generate", img2, "--prompt", (char *)prompt->str, "--tokens", n, NULL};
+    CHECK(run(gen2, out, err) == 0, "generate with eos %s failed", first);
+    o = mf_read_file(out, &olen);
+    CHECK(o && olen == 0, "generate went past the eos token: %zu bytes", o ? olen : 0);
+    free(o);
+    o = mf_read_file(err, &olen);
+    CHECK(o && strstr(o, "0 tokens") && strstr(o, "stopped at end-of-sequence"),
+          "generate does not say it stopped: %s", o ? o : "");
+    free(o);
+    char *gen3[] = {exe, "generate", img2, "--prompt", (char *)prompt->str, "--tokens", n, "--ignore-eos", NULL};
+    CHECK(run(gen3, out, err) == 0, "generate --ignore-eos failed");
+    o = mf_read_file(out, &olen);
+    CHECK(o && olen == text->str_len && !memcmp(o, text->str, olen),
+          "generate --ignore-eos printed %zu bytes, not greedy_text", olen);
+    free(o);
+
+    char *bad[] = {exe, "convert", MODEL, img2, "--eos", "1024", NULL};
+    CHECK(run(bad, out, err) == 1, "--eos past the vocabulary accepted");
+    o = mf_read_file(err, &olen);
+    CHECK(o && strstr(o, "vocabulary size 1024"), "--eos 1024 message: %s", o ? o : "");
+    free(o);
+}
+
 int main(void)
 {
     const char *b = getenv("BUILD");
@@ -211,6 +296,7 @@ int main(void)
               "the image has no tokenizer section");
         const mf_json *cases = mf_json_get(doc.root, "cases");
         for (size_t i = 0; cases && i < cases->count; i++) check_case(m, mf_json_at(cases, i), i);
+        if (cases && cases->count) check_eos(m, img, dir, mf_json_at(cases, 0));
         mf_posix_port_close(&port);
     }
     free(arena);

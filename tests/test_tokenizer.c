@@ -207,6 +207,10 @@ static void test_bytelevel(void)
      * golden.json prompts encode to its tokens, greedy ids decode to greedy_text */
     size_t len2;
     uint8_t *sec2 = build("tests/data/small-qwen3-moe-bpe", &len2);
+    /* but the model folder's config.json names an end-of-sequence id */
+    int one_eos = sec2 && len2 >= 4 * MF_TOK_HEADER_WORDS && sec2[4 * MF_TOKH_N_EOS] == 1;
+    if (sec2 && len2 >= 4 * MF_TOK_HEADER_WORDS) memset(sec2 + 4 * MF_TOKH_N_EOS, 0, 4 * (1 + MF_TOK_MAX_EOS));
+    CHECK(one_eos, "small-qwen3-moe-bpe: one eos id");
     CHECK(sec2 && len2 == len && memcmp(sec, sec2, len) == 0, "small-qwen3-moe-bpe tokenizer == tok-bytelevel");
     free(sec2);
     {
@@ -804,9 +808,98 @@ static void test_nfc(void)
     rmdir(dir);
 }
 
+static void put_word(uint8_t *sec, uint32_t word, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) sec[4 * word + i] = (uint8_t)(v >> (8 * i));
+}
+
+/* End-of-sequence ids: read from generation_config.json before
+ * config.json (a number or a list), none without either, bad values
+ * refused by the converter and by the reader. */
+static void test_eos(void)
+{
+    char dir[] = "/tmp/mf_eos_XXXXXX", path[256], err[256];
+    if (!mkdtemp(dir)) {
+        CHECK(0, "mkdtemp");
+        return;
+    }
+    size_t blen;
+    char *base = mf_read_file("tests/data/tok-bytelevel/tokenizer.json", &blen);
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    if (base) write_file(path, base, blen);
+    free(base);
+    size_t len = 0;
+    uint8_t *sec = build(dir, &len);
+    mf_tokenizer t;
+    CHECK(sec && mf_tokenizer_init(&t, sec, len, 0) == MF_OK, "no config: init");
+    uint32_t nv = sec ? t.hdr[MF_TOKH_N_VOCAB] : 0;
+    CHECK(sec && t.hdr[MF_TOKH_N_EOS] == 0 && !mf_tokenizer_is_eos(&t, 0), "no config: no eos");
+    free(sec);
+
+    struct {
+        const char *gen, *conf;
+        uint32_t n, ids[4];
+        const char *err;
+    } cases[] = {
+        {NULL, "{\"eos_token_id\": 7}", 1, {7}, NULL},
+        {"{\"eos_token_id\": [3, 9]}", "{\"eos_token_id\": 7}", 2, {3, 9}, NULL},
+        {"{\"do_sample\": false}", "{\"eos_token_id\": 5}", 1, {5}, NULL},
+        {"{\"eos_token_id\": null}", "{\"eos_token_id\": null}", 0, {0}, NULL},
+        {NULL, "{\"eos_token_id\": [1, 2, 3, 4, 5]}", 0, {0}, "at most 4"},
+        {NULL, "{\"eos_token_id\": 1.5}", 0, {0}, "below the vocabulary"},
+        {NULL, "{\"eos_token_id\": 100000}", 0, {0}, "below the vocabulary"},
+        {"{\"eos_token_id\": [\"x\"]}", NULL, 0, {0}, "below the vocabulary"},
+        {"{\"eos_token_id\": ", NULL, 0, {0}, "generation_config.json"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(path, sizeof path, "%s/generation_config.json", dir);
+        remove(path);
+        if (cases[i].gen) write_file(path, cases[i].gen, strlen(cases[i].gen));
+        snprintf(path, sizeof path, "%s/config.json", dir);
+        remove(path);
+        if (cases[i].conf) write_file(path, cases[i].conf, strlen(cases[i].conf));
+        uint8_t *out = NULL;
+        size_t ol = 0;
+        err[0] = 0;
+        int rc = mf_tokconv_build(dir, &out, &ol, err, sizeof err);
+        if (cases[i].err) {
+            CHECK(rc == -1 && !out && strstr(err, cases[i].err), "case %zu: rc %d \"%s\"", i, rc, err);
+            free(out);
+            continue;
+        }
+        CHECK(rc == 0 && out && mf_tokenizer_init(&t, out, ol, 0) == MF_OK, "case %zu: %s", i, err);
+        if (rc || !out) continue;
+        int same = t.hdr[MF_TOKH_N_EOS] == cases[i].n;
+        for (uint32_t k = 0; k < cases[i].n; k++) same &= mf_tokenizer_is_eos(&t, cases[i].ids[k]);
+        CHECK(same && !mf_tokenizer_is_eos(&t, 8), "case %zu: %u eos ids", i, t.hdr[MF_TOKH_N_EOS]);
+
+        /* convert --eos replaces them; the reader refuses what it cannot hold */
+        uint32_t ids[5] = {nv - 1, 0, 0, 0, 0};
+        CHECK(mf_tokconv_set_eos(out, ol, ids, 1, err, sizeof err) == 0 &&
+                  mf_tokenizer_init(&t, out, ol, 0) == MF_OK && mf_tokenizer_is_eos(&t, nv - 1) &&
+                  !mf_tokenizer_is_eos(&t, cases[i].ids[0] == nv - 1 ? 0 : cases[i].ids[0]),
+              "case %zu: set_eos", i);
+        ids[0] = nv;
+        CHECK(mf_tokconv_set_eos(out, ol, ids, 1, err, sizeof err) == -1 && strstr(err, "vocabulary"),
+              "case %zu: set_eos past the vocabulary", i);
+        CHECK(mf_tokconv_set_eos(out, ol, ids, 5, err, sizeof err) == -1, "case %zu: 5 ids", i);
+        put_word(out, MF_TOKH_N_EOS, 1);
+        put_word(out, MF_TOKH_EOS, nv);
+        CHECK(mf_tokenizer_init(&t, out, ol, 0) == MF_E_FORMAT, "case %zu: reader takes eos = n_vocab", i);
+        put_word(out, MF_TOKH_EOS, 0);
+        put_word(out, MF_TOKH_N_EOS, MF_TOK_MAX_EOS + 1);
+        CHECK(mf_tokenizer_init(&t, out, ol, 0) == MF_E_FORMAT, "case %zu: reader takes 5 eos ids", i);
+        free(out);
+    }
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd)) fprintf(stderr, "warning: could not remove %s\n", dir);
+}
+
 int main(void)
 {
     test_bytelevel();
+    test_eos();
     test_sentencepiece();
     test_sentencepiece_hf();
     test_roundtrip();

@@ -193,11 +193,16 @@ int main(void)
     mf_sampler_init(&smp, 0.0f, 1.0f, 0);
     char out[32];
     uint32_t done = 0;
+    int eos = 0;
     mf_token_mark(0);
     for (; done < tokens; done++) {
         uint32_t id;
         r = mf_sample(m, &smp, &id);
         if (r != MF_OK) return fail("mf_sample", r, 5);
+        if (mf_token_is_eos(m, id)) { /* as transformers' generate() */
+            eos = 1;
+            break;
+        }
         size_t len = 0;
         r = mf_decode_token(m, id, out, sizeof out, &len);
         if (r != MF_OK) return fail("mf_decode_token", r, 5);
@@ -215,7 +220,7 @@ int main(void)
         mf_stats st;
         mf_get_stats(m, &st);
         con_puts("# tokens ");
-        con_putu(done + (tokens ? 1u : 0u));
+        con_putu(eos ? done : done + (tokens ? 1u : 0u));
         con_puts(" arena_used ");
         con_putu(mf_arena_used_bytes(m));
         con_puts(" flash_bytes ");

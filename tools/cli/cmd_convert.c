@@ -30,9 +30,28 @@ static int usage(void)
 {
     fprintf(stderr, "usage: moeflash convert HF_DIR OUT.img [--weights f32|bf16|f16|q8|q4|q3|q2] "
                     "[--experts ENC] [--resident ENC] [--fallback ENC] [--page-size N] [--group N] "
-                    "[--max-seq N] [--experts auto (--avg-bits B | --expert-budget BYTES) --calib FILE "
+                    "[--max-seq N] [--eos ID[,ID...]|none] [--experts auto (--avg-bits B | --expert-budget BYTES) --calib FILE "
                     "[--calib-windows N] [--sensitivity proxy|direct]]\n");
     return 2;
+}
+
+/* --eos: up to 4 comma-separated token ids, or "none". */
+static int parse_eos(const char *v, mf_convert_options *o)
+{
+    o->n_eos = 0;
+    if (!strcmp(v, "none")) return 0;
+    const char *p = v;
+    for (;;) {
+        char *end;
+        unsigned long long id = strtoull(p, &end, 10);
+        if (end == p || *p == '-' || id > 0xFFFFFFFEull || (*end && *end != ',') || o->n_eos == 4) {
+            fprintf(stderr, "moeflash convert: --eos: expected 'none' or 1-4 token ids separated by commas, got '%s'\n", v);
+            return -1;
+        }
+        o->eos[o->n_eos++] = (uint32_t)id;
+        if (!*end) return 0;
+        p = end + 1;
+    }
 }
 
 static int parse_enc(const char *flag, const char *v, int *out)
@@ -109,6 +128,7 @@ int cmd_convert(int argc, char **argv)
             else if (!strcmp(a, "--page-size")) bad = parse_u32(a, v, &o.page_size);
             else if (!strcmp(a, "--group")) bad = parse_u32(a, v, &o.group_size);
             else if (!strcmp(a, "--max-seq")) bad = parse_u32(a, v, &o.max_seq);
+            else if (!strcmp(a, "--eos")) bad = parse_eos(v, &o);
             else {
                 fprintf(stderr, "moeflash convert: unknown option %s\n", a);
                 return usage();

@@ -63,6 +63,7 @@ void mf_convert_options_default(mf_convert_options *o)
     o->fallback_encoding = -1;
     o->page_size = MF_DEFAULT_PAGE_SIZE;
     o->group_size = MF_DEFAULT_GROUP_SIZE;
+    o->n_eos = -1;
 }
 
 static int ensure_ebuf(conv *c, size_t bytes)
@@ -423,6 +424,13 @@ static int run(conv *c, const char *hf_dir, const char *out_path)
     uint8_t *tok = NULL;
     size_t tok_len = 0;
     if (mf_tokconv_build(hf_dir, &tok, &tok_len, c->err, c->errlen)) return -1;
+    if (c->o->n_eos >= 0) {
+        if (!tok) return cv_fail(c, "--eos: %s has no tokenizer (tokenizer.json or tokenizer.model)", hf_dir);
+        if (mf_tokconv_set_eos(tok, tok_len, c->o->eos, (uint32_t)c->o->n_eos, c->err, c->errlen)) {
+            free(tok);
+            return -1;
+        }
+    }
     if (tok) {
         int rc = mf_iw_add_section(&c->w, MF_SEC_TOKENIZER, 0, tok, tok_len);
         free(tok);

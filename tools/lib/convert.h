@@ -44,6 +44,10 @@ typedef struct {
     uint32_t page_size;           /* expert blob alignment; default 4096 */
     uint32_t group_size;          /* quantisation group; default 32 */
     uint32_t max_seq;             /* 0: max_position_embeddings of config.json */
+    int n_eos;                    /* < 0 (default): eos ids from the checkpoint's
+                                     generation_config.json / config.json; else
+                                     eos[0..n_eos) (0 = none). Needs a tokenizer */
+    uint32_t eos[4];
     const mf_extra_section *extra;/* more sections to store (predictor, stats...) */
     size_t n_extra;
     FILE *progress;               /* per-layer progress lines; NULL = quiet */

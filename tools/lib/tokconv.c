@@ -1217,6 +1217,83 @@ done:
 
 /* ---- Entry point ------------------------------------------------------- */
 
+/* eos_token_id as JSON (a number or a list of numbers) into the header. */
+static int set_eos_json(builder *b, const char *path, const mf_json *e)
+{
+    size_t n = e->type == MF_JSON_ARRAY ? e->count : 1;
+    if (n > MF_TOK_MAX_EOS)
+        return errf(b, "%s: eos_token_id has %zu ids; an image holds at most %u", path, n,
+                    MF_TOK_MAX_EOS);
+    for (size_t i = 0; i < n; i++) {
+        const mf_json *v = e->type == MF_JSON_ARRAY ? mf_json_at(e, i) : e;
+        if (!v || v->type != MF_JSON_NUMBER || v->number < 0 || v->number >= b->nv ||
+            v->number != (double)(uint32_t)v->number)
+            return errf(b, "%s: eos_token_id: expected token ids below the vocabulary size %u", path,
+                        b->nv);
+        b->hdr[MF_TOKH_EOS + i] = (uint32_t)v->number;
+    }
+    b->hdr[MF_TOKH_N_EOS] = (uint32_t)n;
+    return 0;
+}
+
+static int file_exists(const char *p);
+
+/* The ids that end a generation: eos_token_id of generation_config.json
+ * (what transformers' generate() stops at), else of config.json; none
+ * when neither names one. */
+static int read_eos(builder *b, const char *hf_dir)
+{
+    static const char *const files[] = {"generation_config.json", "config.json"};
+    for (int f = 0; f < 2; f++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", hf_dir, files[f]);
+        if (!file_exists(path)) continue;
+        size_t flen;
+        char *text = mf_read_file(path, &flen);
+        if (!text) return errf(b, "%s: cannot read", path);
+        mf_json_doc doc;
+        if (mf_json_parse(&doc, text, flen)) {
+            errf(b, "%s: %s", path, doc.error);
+            free(text);
+            return -1;
+        }
+        free(text);
+        const mf_json *e = doc.root && doc.root->type == MF_JSON_OBJECT
+                               ? mf_json_get(doc.root, "eos_token_id")
+                               : NULL;
+        int found = e && e->type != MF_JSON_NULL;
+        int rc = found ? set_eos_json(b, path, e) : 0;
+        mf_json_free(&doc);
+        if (rc || found) return rc;
+    }
+    return 0;
+}
+
+int mf_tokconv_set_eos(uint8_t *sec, size_t len, const uint32_t *ids, uint32_t n, char *err,
+                       size_t errlen)
+{
+    if (!sec || len < MF_TOK_HEADER_WORDS * 4) {
+        if (err && errlen) snprintf(err, errlen, "no tokenizer section to store eos ids in");
+        return -1;
+    }
+    uint32_t nv = (uint32_t)sec[4 * MF_TOKH_N_VOCAB] | (uint32_t)sec[4 * MF_TOKH_N_VOCAB + 1] << 8 |
+                  (uint32_t)sec[4 * MF_TOKH_N_VOCAB + 2] << 16 |
+                  (uint32_t)sec[4 * MF_TOKH_N_VOCAB + 3] << 24;
+    if (n > MF_TOK_MAX_EOS) {
+        if (err && errlen) snprintf(err, errlen, "%u eos ids; an image holds at most %u", n, MF_TOK_MAX_EOS);
+        return -1;
+    }
+    for (uint32_t i = 0; i < MF_TOK_MAX_EOS; i++) {
+        if (i < n && ids[i] >= nv) {
+            if (err && errlen) snprintf(err, errlen, "eos id %u is not below the vocabulary size %u", ids[i], nv);
+            return -1;
+        }
+        put32(sec + 4 * (MF_TOKH_EOS + i), i < n ? ids[i] : 0);
+    }
+    put32(sec + 4 * MF_TOKH_N_EOS, n);
+    return 0;
+}
+
 static int file_exists(const char *p)
 {
     FILE *f = fopen(p, "rb");
@@ -1245,6 +1322,7 @@ int mf_tokconv_build(const char *hf_dir, uint8_t **out, size_t *len, char *err, 
         if (!file_exists(path)) return 0; /* byte-level model */
         rc = read_spm(&b, path);
     }
+    if (rc == 0) rc = read_eos(&b, hf_dir);
     if (rc == 0) rc = serialize(&b, out, len);
     builder_free(&b);
     return rc;

@@ -15,4 +15,10 @@
  * tokenizer (the message names the unsupported component). */
 int mf_tokconv_build(const char *hf_dir, uint8_t **out, size_t *len, char *err, size_t errlen);
 
+/* Replaces the end-of-sequence ids of a built section (convert --eos): n
+ * ids (0 = none, at most MF_TOK_MAX_EOS), each below its vocabulary size.
+ * -1 with a message otherwise. */
+int mf_tokconv_set_eos(uint8_t *sec, size_t len, const uint32_t *ids, uint32_t n, char *err,
+                       size_t errlen);
+
 #endif
