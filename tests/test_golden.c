@@ -307,15 +307,11 @@ out:
     free(text);
 }
 
-int main(void)
+/* argv[1..]: only these models (by name), so that each fits a per-program
+ * time limit under valgrind (mk/valgrind_run.sh); none: all of them.
+ * --list prints the names. */
+int main(int argc, char **argv)
 {
-    const char *b = getenv("BUILD");
-    if (b && *b) BUILD = b;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/mf_golden_XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
-        return 1;
-    }
     static const char *models[][2] = {
         {"models/tiny-shakespeare-moe", "tiny-shakespeare-moe"},
         {"tests/data/arch-mixtral", "arch-mixtral"},
@@ -324,7 +320,27 @@ int main(void)
         {"tests/data/arch-qwen3-moe-fused", "arch-qwen3-moe-fused"},
         {"tests/data/small-qwen3-moe-bpe", "small-qwen3-moe-bpe"},
     };
-    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) check_model(models[i][0], models[i][1]);
+    if (argc == 2 && !strcmp(argv[1], "--list")) {
+        for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) printf("%s\n", models[i][1]);
+        return 0;
+    }
+    const char *b = getenv("BUILD");
+    if (b && *b) BUILD = b;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/mf_golden_XXXXXX");
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    int ran = 0;
+    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
+        int want = argc < 2;
+        for (int j = 1; j < argc; j++) want |= !strcmp(argv[j], models[i][1]);
+        if (!want) continue;
+        check_model(models[i][0], models[i][1]);
+        ran++;
+    }
+    CHECK(ran > 0 && (argc < 2 || ran == argc - 1), "%d of the %d models named were found", ran,
+          argc - 1);
     printf("largest relative logit error over all models: %.3g\n", max_rel_err_all);
     rmdir(tmpdir);
     return mf_test_done("test_golden");
