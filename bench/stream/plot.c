@@ -37,7 +37,11 @@ static int split(char *line, row *r)
     char *s = line;
     for (;;) {
         char *c = strchr(s, ',');
-        if (r->n < MAXCOL) r->cell[r->n++] = s;
+        if (r->n == MAXCOL) {
+            fprintf(stderr, "plot: more than %d columns\n", MAXCOL);
+            exit(1);
+        }
+        r->cell[r->n++] = s;
         if (!c) break;
         *c = 0;
         s = c + 1;
@@ -93,8 +97,12 @@ int main(int argc, char **argv)
     if (!fgets(buf, sizeof buf, f)) return 1;
     header_line = strdup(buf);
     split(header_line, &header);
-    while (nrows < MAXROW && fgets(buf, sizeof buf, f)) {
+    while (fgets(buf, sizeof buf, f)) {
         if (buf[0] == '\n' || buf[0] == '#') continue;
+        if (nrows == MAXROW) {
+            fprintf(stderr, "plot: more than %d rows\n", MAXROW);
+            return 1;
+        }
         char *line = strdup(buf);
         if (split(line, &rows[nrows]) != header.n) {
             fprintf(stderr, "plot: row %d has %d cells, header %d\n", nrows + 2, rows[nrows].n,
