@@ -688,6 +688,462 @@ void mf_matvec_qa_q4_arm(const void *w, const void *xq, float *y, uint32_t rows,
     for (; r < rows; r++, p += rb) y[r] = row_q4(p, q, xd, xs, cols, group);
 }
 
+/* ---- Q3 and Q2 ----
+ * A group of n values: f16 scale, the low plane of ceil(n/4) bytes (byte j,
+ * bits 2k..2k+1: the low two bits of value j + k*h, h = ceil(n/4)) and for
+ * Q3 the high plane of ceil(n/8) bytes (byte j, bit k: the third bit of
+ * value j + k*h8). The dots below are sum(u * qx); the zero point comes off
+ * as z * s[g] (z = 4 or 2) with the activation group sum, as for Q4. */
+
+/* Any n (a partial last group, odd groups): the loops of unpack_levels. */
+static int32_t dot_low_any(int q3, const uint8_t *p, const int8_t *x, uint32_t n)
+{
+    uint32_t h = (n + 3u) / 4u, h8 = (n + 7u) / 8u, j, k;
+    int32_t acc = 0;
+    for (k = 0; k < 4u; k++)
+        for (j = 0; j < h && j + k * h < n; j++)
+            acc += (int32_t)((p[j] >> (2u * k)) & 3u) * (int32_t)x[j + k * h];
+    if (q3)
+        for (k = 0; k < 8u; k++)
+            for (j = 0; j < h8 && j + k * h8 < n; j++)
+                if ((p[h + j] >> k) & 1u) acc += 4 * (int32_t)x[j + k * h8];
+    return acc;
+}
+
+#if defined(MF_ARM_KERNEL_DSP)
+/* n a multiple of 32, so h and h8 are multiples of 4: four low-plane bytes
+ * at a time, field k of each pairs with x[j + k*h .. +3]. For Q3 the high
+ * bits of low byte j sit in high byte j % h8 at bit 2k (j < h8) or 2k + 1
+ * (j >= h8, since h = 2*h8); a whole 4-byte word is on one side. */
+static int32_t dot_low_s8(int q3, const uint8_t *p, const int8_t *x, uint32_t n)
+{
+    if (n % 32u) return dot_low_any(q3, p, x, n);
+    const uint32_t h = n / 4u, h8 = n / 8u;
+    int32_t acc = 0;
+    for (uint32_t j = 0; j < h; j += 4u) {
+        uint32_t v = ld32(p + j), hw = 0;
+        /* bit 2k of each byte: the third bit of field k; the bit a shift
+         * carries across a byte boundary is never one of those */
+        if (q3) hw = j < h8 ? ld32(p + h + j) : ld32(p + h + j - h8) >> 1;
+        for (uint32_t k = 0; k < 4u; k++) {
+            uint32_t u = (v >> (2u * k)) & 0x03030303u;
+            /* bit 2k to bit 2 */
+            if (q3) u |= (k == 0 ? hw << 2 : hw >> (2u * k - 2u)) & 0x04040404u;
+            uint32_t xw = ld32(x + j + k * h);
+            acc = __smlad(__uxtb16(u), __sxtb16(xw), acc);
+            acc = __smlad(__uxtb16(ror32(u, 8)), __sxtb16(ror32(xw, 8)), acc);
+        }
+    }
+    return acc;
+}
+#endif
+
+#if defined(MF_ARM_KERNEL_MVE)
+/* 32 values: low-plane bytes j..j+7 in halfword lanes (VLDRB.U16), then
+ * VSLI #4 puts fields 0, 1 in the low byte and 2, 3 in the high byte of
+ * each lane: & 3 gives values j and j+2h, >> 2 & 3 values j+h and j+3h.
+ * The activations are paired the same way (low byte, high byte): */
+static inline int8x16_t x_pair(const int8_t *lo, const int8_t *hi)
+{
+    uint16x8_t a = vldrbq_u16((const uint8_t *)lo), b = vldrbq_u16((const uint8_t *)hi);
+    return vreinterpretq_s8_u16(vsliq_n_u16(a, b, 8));
+}
+
+__attribute__((always_inline)) static inline int32_t q2_dot32(int32_t acc, const uint8_t *w,
+                                                               int8x16_t xa, int8x16_t xb)
+{
+    uint16x8_t v = vldrbq_u16(w);
+    uint8x16_t l = vreinterpretq_u8_u16(vsliq_n_u16(v, v, 4));
+    acc = vmladavaq_s8(acc, vreinterpretq_s8_u8(vandq_u8(l, vdupq_n_u8(3))), xa);
+    acc = vmladavaq_s8(acc, vreinterpretq_s8_u8(vandq_u8(vshrq_n_u8(l, 2), vdupq_n_u8(3))), xb);
+    return acc;
+}
+
+/* hv: lane i holds the high-plane byte of low byte j + i, shifted so that
+ * the third bit of field k is at bit 2k; VSLI #4 on it lines the bits up
+ * with the fields, VSLI.8 #2 puts them above the two low bits. */
+__attribute__((always_inline)) static inline int32_t q3_dot32(int32_t acc, const uint8_t *w,
+                                                               uint16x8_t hv, int8x16_t xa,
+                                                               int8x16_t xb)
+{
+    uint16x8_t v = vldrbq_u16(w);
+    uint8x16_t l = vreinterpretq_u8_u16(vsliq_n_u16(v, v, 4));
+    uint8x16_t hh = vreinterpretq_u8_u16(vsliq_n_u16(hv, hv, 4));
+    const uint8x16_t one = vdupq_n_u8(1);
+    uint8x16_t a = vsliq_n_u8(l, vandq_u8(hh, one), 2);
+    uint8x16_t b = vsliq_n_u8(vshrq_n_u8(l, 2), vandq_u8(vshrq_n_u8(hh, 2), one), 2);
+    acc = vmladavaq_s8(acc, vreinterpretq_s8_u8(a), xa);
+    acc = vmladavaq_s8(acc, vreinterpretq_s8_u8(b), xb);
+    return acc;
+}
+
+/* Q3's hv for low bytes j..j+7 of a group at p (after the scale). Groups
+ * of 64k: h8 is a multiple of 8, the eight bytes lie on one side of h8
+ * (high bits at 2k, or 2k + 1 past h8). Groups of 32: h8 = 4, so lanes
+ * 0-3 and 4-7 read the same four bytes, the latter shifted by one. */
+static inline uint16x8_t q3_hv(const uint8_t *p, uint32_t j, uint32_t h, uint32_t h8,
+                               uint16x8_t off32, int16x8_t sh32)
+{
+    if (h8 == 4u) return vshlq_u16(vldrbq_gather_offset_u16(p + h, off32), sh32);
+    if (j < h8) return vldrbq_u16(p + h + j);
+    return vshrq_n_u16(vldrbq_u16(p + h + j - h8), 1);
+}
+
+static inline uint16x8_t q3_off32(void)
+{
+    static const uint16_t o[8] = {0, 1, 2, 3, 0, 1, 2, 3};
+    return vldrhq_u16(o);
+}
+static inline int16x8_t q3_sh32(void)
+{
+    static const int16_t s[8] = {0, 0, 0, 0, -1, -1, -1, -1};
+    return vldrhq_s16(s);
+}
+
+/* One group, n a multiple of 32 (Q3: 32 or a multiple of 64). */
+static int32_t dot_low_s8(int q3, const uint8_t *p, const int8_t *x, uint32_t n)
+{
+    if (n % 32u || (q3 && n != 32u && n % 64u)) return dot_low_any(q3, p, x, n);
+    const uint32_t h = n / 4u, h8 = n / 8u;
+    const uint16x8_t off32 = q3_off32();
+    const int16x8_t sh32 = q3_sh32();
+    int32_t acc = 0;
+    for (uint32_t j = 0; j < h; j += 8u) {
+        int8x16_t xa = x_pair(x + j, x + j + 2u * h), xb = x_pair(x + j + h, x + j + 3u * h);
+        if (q3) acc = q3_dot32(acc, p + j, q3_hv(p, j, h, h8, off32, sh32), xa, xb);
+        else acc = q2_dot32(acc, p + j, xa, xb);
+    }
+    return acc;
+}
+
+/* Four consecutive rows, one per vector lane, over full groups (the shape
+ * conditions of dot_low_s8) where the asm kernels below do not apply
+ * (groups other than 32, 64 and 128, or more than MF_Q4_MAXG groups),
+ * in C: per 32 values the activation pairs are built
+ * once for the four rows; per group the four integer sums, the four rows'
+ * scales (one gather) and s += (d_w * d_x) * (float)acc lane by lane, i.e.
+ * each row's sum in quant.c's order. */
+__attribute__((always_inline)) static inline void
+rows4_low(int q3, const uint8_t *p, size_t rb, uint32_t nblk, const int8_t *xq, const float *xd,
+          const int32_t *xs, uint32_t ng, uint32_t group, float *y)
+{
+    const uint32_t h = group / 4u, h8 = group / 8u, gs = 2u + h + (q3 ? h8 : 0u);
+    const int32_t z = q3 ? 4 : 2;
+    const uint32_t off[4] = {0, (uint32_t)rb, 2u * (uint32_t)rb, 3u * (uint32_t)rb};
+    const uint32x4_t offv = vldrwq_u32(off);
+    const uint16x8_t off32 = q3_off32();
+    const int16x8_t sh32 = q3_sh32();
+    for (uint32_t b = 0; b < nblk; b++, p += 4u * rb, y += 4) {
+        float32x4_t s = vdupq_n_f32(0.0f);
+        const uint8_t *g0 = p;
+        for (uint32_t g = 0; g < ng; g++, g0 += gs) {
+            const int8_t *x = xq + g * group;
+            const uint8_t *w0 = g0 + 2, *w1 = w0 + rb, *w2 = w1 + rb, *w3 = w2 + rb;
+            int32_t c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+            for (uint32_t j = 0; j < h; j += 8u) {
+                int8x16_t xa = x_pair(x + j, x + j + 2u * h);
+                int8x16_t xb = x_pair(x + j + h, x + j + 3u * h);
+                if (q3) {
+                    c0 = q3_dot32(c0, w0 + j, q3_hv(w0, j, h, h8, off32, sh32), xa, xb);
+                    c1 = q3_dot32(c1, w1 + j, q3_hv(w1, j, h, h8, off32, sh32), xa, xb);
+                    c2 = q3_dot32(c2, w2 + j, q3_hv(w2, j, h, h8, off32, sh32), xa, xb);
+                    c3 = q3_dot32(c3, w3 + j, q3_hv(w3, j, h, h8, off32, sh32), xa, xb);
+                } else {
+                    c0 = q2_dot32(c0, w0 + j, xa, xb);
+                    c1 = q2_dot32(c1, w1 + j, xa, xb);
+                    c2 = q2_dot32(c2, w2 + j, xa, xb);
+                    c3 = q2_dot32(c3, w3 + j, xa, xb);
+                }
+            }
+            int32x4_t a = vdupq_n_s32(0);
+            a = vsetq_lane_s32(c0, a, 0);
+            a = vsetq_lane_s32(c1, a, 1);
+            a = vsetq_lane_s32(c2, a, 2);
+            a = vsetq_lane_s32(c3, a, 3);
+            a = vsubq_n_s32(a, z * xs[g]);
+            float32x4_t d = cvtb_f32_f16(vldrhq_gather_offset_u32((const uint16_t *)(const void *)g0, offv));
+            s = vaddq_f32(s, vmulq_f32(vmulq_n_f32(d, xd[g]), vcvtq_f32_s32(a)));
+        }
+        vstrwq_f32(y, s);
+    }
+}
+
+/* Groups of 32 in the lanes of MF_ROWS4_LOOP (rows r + i*q), as Q4 does.
+ * Q2: the activation pairs of the group (6 instructions for the four rows),
+ * per row: load, VSLI, VAND, VMLADAV, VSHR, VAND, VMLADAVA (7), the weight
+ * load skipping the next scale (8 + 2 bytes). */
+#define MF_Q2_ROW(W, A)                                                                         \
+    "vldrb.u16 q3, [%[" W "]], #10\n\t"                                                          \
+    "vsli.16 q3, q3, #4\n\t"                                                                    \
+    "vand q0, q3, %q[m]\n\t"                                                                    \
+    "vmladav.s8 %[" A "], q0, q1\n\t"                                                            \
+    "vshr.u8 q3, q3, #2\n\t"                                                                    \
+    "vand q3, q3, %q[m]\n\t"                                                                    \
+    "vmladava.s8 %[" A "], q3, q2\n\t"
+#define MF_Q2_G32                                                                               \
+    "vldrb.u16 q0, [%[x], #16]\n\t"                                                             \
+    "vldrb.u16 q2, [%[x], #8]\n\t"                                                              \
+    "vldrb.u16 q3, [%[x], #24]\n\t"                                                             \
+    "vldrb.u16 q1, [%[x]], #32\n\t"                                                             \
+    "vsli.16 q1, q0, #8\n\t"                                                                    \
+    "vsli.16 q2, q3, #8\n\t"                                                                    \
+    MF_Q2_ROW("w0", "a0") MF_Q2_ROW("w1", "a1") MF_Q2_ROW("w2", "a2") MF_Q2_ROW("w3", "a3")     \
+    MF_ROW4_FLOAT(MF_Q4_LD)
+/* Q3: the high plane has four bytes, low bytes m and m + 4 share high byte
+ * m (bits 2k and 2k + 1). So each 32-bit lane m takes low bytes m, m + 4
+ * (VLDRB.U32 twice, VSLI.32 #16) and high byte m as m, m >> 1 (VLDRB.U32,
+ * VSLI.32 #15: bit 15 is junk that VSLI.16 #4 shifts out); VSLI.16 #4
+ * then lines up both as in q2_dot32, VSLI.8 #2 and & 7 join the bits. The
+ * activations are paired in the same lane order (14 instructions for the
+ * four rows); per row 15 instructions. */
+/* q0 = low fields (after VSLI.16 #4), q3 = their third bits likewise: the
+ * 3-bit levels of the q1 pairs (VSLI.8 #2, & 7) and of the q2 pairs. */
+#define MF_Q3_JOIN(OP, A)                                                                       \
+    "vshr.u8 %q[t], q0, #2\n\t"                                                                 \
+    "vsli.8 q0, q3, #2\n\t"                                                                     \
+    "vand q0, q0, %q[m]\n\t"                                                                    \
+    OP ".s8 %[" A "], q0, q1\n\t"                                                               \
+    "vshr.u8 q3, q3, #2\n\t"                                                                    \
+    "vsli.8 %q[t], q3, #2\n\t"                                                                  \
+    "vand %q[t], %q[t], %q[m]\n\t"                                                              \
+    "vmladava.s8 %[" A "], %q[t], q2\n\t"
+#define MF_Q3_ROW(W, A)                                                                         \
+    "vldrb.u32 q3, [%[" W "], #4]\n\t"                                                           \
+    "vldrb.u32 q0, [%[" W "]], #8\n\t"                                                           \
+    "vsli.32 q0, q3, #16\n\t"                                                                   \
+    "vldrb.u32 q3, [%[" W "]], #6\n\t"                                                           \
+    "vsli.32 q3, q3, #15\n\t"                                                                   \
+    "vsli.16 q0, q0, #4\n\t"                                                                    \
+    "vsli.16 q3, q3, #4\n\t"                                                                    \
+    MF_Q3_JOIN("vmladav", A)
+#define MF_Q3_G32                                                                               \
+    "vldrb.u32 q2, [%[x], #8]\n\t"                                                              \
+    "vldrb.u32 q0, [%[x], #12]\n\t"                                                             \
+    "vsli.32 q2, q0, #16\n\t"                                                                   \
+    "vldrb.u32 q0, [%[x], #24]\n\t"                                                             \
+    "vldrb.u32 q3, [%[x], #28]\n\t"                                                             \
+    "vsli.32 q0, q3, #16\n\t"                                                                   \
+    "vsli.16 q2, q0, #8\n\t"                                                                    \
+    "vldrb.u32 q0, [%[x], #16]\n\t"                                                             \
+    "vldrb.u32 q3, [%[x], #20]\n\t"                                                             \
+    "vsli.32 q0, q3, #16\n\t"                                                                   \
+    "vldrb.u32 q3, [%[x], #4]\n\t"                                                              \
+    "vldrb.u32 q1, [%[x]], #32\n\t"                                                             \
+    "vsli.32 q1, q3, #16\n\t"                                                                   \
+    "vsli.16 q1, q0, #8\n\t"                                                                    \
+    MF_Q3_ROW("w0", "a0") MF_Q3_ROW("w1", "a1") MF_Q3_ROW("w2", "a2") MF_Q3_ROW("w3", "a3")     \
+    MF_ROW4_FLOAT(MF_Q4_LD)
+
+/* Groups of 64 and 128, 32 values (low bytes j .. j+7) at a time in the
+ * lane order of q2_dot32 / q3_dot32. Activation pairs: x + j with x + j +
+ * 2h, x + j + h with x + j + 3h (H, H2, H3 = h, 2h, 3h); XINC moves x on
+ * by 8, or at the group's last chunk to the next group. */
+#define MF_LOW_X(H, H2, H3, XINC)                                                               \
+    "vldrb.u16 q0, [%[x], #" H2 "]\n\t"                                                         \
+    "vldrb.u16 q2, [%[x], #" H "]\n\t"                                                          \
+    "vldrb.u16 q3, [%[x], #" H3 "]\n\t"                                                         \
+    "vldrb.u16 q1, [%[x]], #" XINC "\n\t"                                                       \
+    "vsli.16 q1, q0, #8\n\t"                                                                    \
+    "vsli.16 q2, q3, #8\n\t"
+/* INC: 8, or at the group's last chunk 8 + 2 (Q2) or 8 + h8 + 2 (Q3) to
+ * the next group's weights. */
+#define MF_Q2N_ROW(OP, INC, W, A)                                                               \
+    "vldrb.u16 q3, [%[" W "]], #" INC "\n\t"                                                     \
+    "vsli.16 q3, q3, #4\n\t"                                                                    \
+    "vand q0, q3, %q[m]\n\t"                                                                    \
+    OP ".s8 %[" A "], q0, q1\n\t"                                                               \
+    "vshr.u8 q3, q3, #2\n\t"                                                                    \
+    "vand q3, q3, %q[m]\n\t"                                                                    \
+    "vmladava.s8 %[" A "], q3, q2\n\t"
+#define MF_Q2N_CHUNK(OP, INC, H, H2, H3, XINC)                                                  \
+    MF_LOW_X(H, H2, H3, XINC)                                                                   \
+    MF_Q2N_ROW(OP, INC, "w0", "a0") MF_Q2N_ROW(OP, INC, "w1", "a1")                             \
+    MF_Q2N_ROW(OP, INC, "w2", "a2") MF_Q2N_ROW(OP, INC, "w3", "a3")
+#define MF_Q2_G64                                                                               \
+    MF_Q2N_CHUNK("vmladav", "8", "16", "32", "48", "8")                                         \
+    MF_Q2N_CHUNK("vmladava", "10", "16", "32", "48", "56") MF_ROW4_FLOAT(MF_Q4_LD)
+#define MF_Q2_G128                                                                              \
+    MF_Q2N_CHUNK("vmladav", "8", "32", "64", "96", "8")                                         \
+    MF_Q2N_CHUNK("vmladava", "8", "32", "64", "96", "8")                                        \
+    MF_Q2N_CHUNK("vmladava", "8", "32", "64", "96", "8")                                        \
+    MF_Q2N_CHUNK("vmladava", "10", "32", "64", "96", "104") MF_ROW4_FLOAT(MF_Q4_LD)
+/* Q3: the high bytes of low bytes j < h8 are at j + h, of j >= h8 at
+ * j - h8 + h, one bit further up: HOFF from the row pointer, SHR the
+ * shift that puts them where q3_dot32 wants them. */
+#define MF_Q3N_ROW(OP, INC, HOFF, SHR, W, A)                                                    \
+    "vldrb.u16 q3, [%[" W "], #" HOFF "]\n\t"                                                    \
+    SHR                                                                                         \
+    "vldrb.u16 q0, [%[" W "]], #" INC "\n\t"                                                     \
+    "vsli.16 q0, q0, #4\n\t"                                                                    \
+    "vsli.16 q3, q3, #4\n\t"                                                                    \
+    MF_Q3_JOIN(OP, A)
+#define MF_Q3N_CHUNK(OP, INC, HOFF, SHR, H, H2, H3, XINC)                                       \
+    MF_LOW_X(H, H2, H3, XINC)                                                                   \
+    MF_Q3N_ROW(OP, INC, HOFF, SHR, "w0", "a0") MF_Q3N_ROW(OP, INC, HOFF, SHR, "w1", "a1")       \
+    MF_Q3N_ROW(OP, INC, HOFF, SHR, "w2", "a2") MF_Q3N_ROW(OP, INC, HOFF, SHR, "w3", "a3")
+#define MF_SHR1 "vshr.u16 q3, q3, #1\n\t"
+#define MF_Q3_G64                                                                               \
+    MF_Q3N_CHUNK("vmladav", "8", "16", "", "16", "32", "48", "8")                               \
+    MF_Q3N_CHUNK("vmladava", "18", "8", MF_SHR1, "16", "32", "48", "56") MF_ROW4_FLOAT(MF_Q4_LD)
+#define MF_Q3_G128                                                                              \
+    MF_Q3N_CHUNK("vmladav", "8", "32", "", "32", "64", "96", "8")                               \
+    MF_Q3N_CHUNK("vmladava", "8", "32", "", "32", "64", "96", "8")                              \
+    MF_Q3N_CHUNK("vmladava", "8", "16", MF_SHR1, "32", "64", "96", "8")                         \
+    MF_Q3N_CHUNK("vmladava", "26", "16", MF_SHR1, "32", "64", "96", "104")                      \
+    MF_ROW4_FLOAT(MF_Q4_LD)
+
+/* Fills dz with d_x[g] and z * xs[g] side by side, as for Q4. */
+static inline void low_dz(float *dz, const float *xd, const int32_t *xs, uint32_t ng, int32_t z)
+{
+    for (uint32_t g = 0; g < ng; g++) {
+        int32_t v = z * xs[g];
+        dz[2u * g] = xd[g];
+        memcpy(&dz[2u * g + 1u], &v, sizeof v);
+    }
+}
+
+#define MF_DEFINE_ROWS4_Q2(NAME, WBYTES, BODY, XSH, DSH, PER)                                           \
+    __attribute__((noinline)) static void NAME(const uint8_t *p, size_t rb, uint32_t q,         \
+                                               const int8_t *xq, const float *xd0,              \
+                                               const int32_t *xs, uint32_t ng, float *y)        \
+    {                                                                                           \
+        float dz[2 * MF_Q4_MAXG] __attribute__((aligned(16)));                                  \
+        low_dz(dz, xd0, xs, ng, 2);                                                             \
+        const float *xd = dz;                                                                   \
+        const uint8x16_t m = vdupq_n_u8(3);                                                     \
+        const uint32_t n = ng / (PER);                                                          \
+        MF_ROWS4_SETUP(WBYTES);                                                                 \
+        __asm__ volatile(MF_ROWS4_LOOP(BODY, XSH, DSH)                                          \
+                         : MF_ROWS4_OUTPUTS                                                     \
+                         : [n] "r"(n), [off] "w"(off), [m] "w"(m)                               \
+                         : MF_ROWS4_CLOBBERS);                                                  \
+    }
+MF_DEFINE_ROWS4_Q2(rows4_q2_g32x4, 8u, MF_Q2_G32 MF_Q2_G32 MF_Q2_G32 MF_Q2_G32, "7", "5", 4u)
+MF_DEFINE_ROWS4_Q2(rows4_q2_g32x2, 8u, MF_Q2_G32 MF_Q2_G32, "6", "4", 2u)
+MF_DEFINE_ROWS4_Q2(rows4_q2_g32, 8u, MF_Q2_G32, "5", "3", 1u)
+MF_DEFINE_ROWS4_Q2(rows4_q2_g64, 16u, MF_Q2_G64, "6", "3", 1u)
+MF_DEFINE_ROWS4_Q2(rows4_q2_g128, 32u, MF_Q2_G128, "7", "3", 1u)
+
+/* Q3 needs one more vector register than MF_ROWS4_LOOP leaves (the
+ * scatter store's addresses), so the loops are in C around one asm
+ * statement per group and the four sums go out with a C scatter store. */
+#define MF_DEFINE_ROWS4_Q3(NAME, WBYTES, BODY)                                                  \
+    __attribute__((noinline)) static void NAME(const uint8_t *p, size_t rb, uint32_t q,         \
+                                               const int8_t *xq, const float *xd0,              \
+                                               const int32_t *xs, uint32_t ng, float *y)        \
+    {                                                                                           \
+        float dz[2 * MF_Q4_MAXG] __attribute__((aligned(16)));                                  \
+        low_dz(dz, xd0, xs, ng, 4);                                                             \
+        const uint8x16_t m = vdupq_n_u8(7);                                                     \
+        const size_t lane = (size_t)q * rb;                                                     \
+        const uint8_t *w0 = p + 2, *w1 = w0 + lane, *w2 = w1 + lane, *w3 = w2 + lane;           \
+        const uint32x4_t off = row4_scale_offsets(lane, WBYTES);                                \
+        const uint32x4_t yo = vmulq_n_u32(vidupq_n_u32(0u, 1), 4u * q);                         \
+        for (uint32_t r = 0; r < q; r++) {                                                      \
+            const int8_t *x = xq;                                                               \
+            const float *xd = dz;                                                               \
+            float32x4_t s = zero_f32x4();                                                       \
+            for (uint32_t g = 0; g < ng; g++) {                                                 \
+                int32_t a0, a1, a2, a3;                                                         \
+                uint8x16_t t;                                                                   \
+                __asm__ volatile(BODY                                                           \
+                                 : [x] "+r"(x), [xd] "+r"(xd), [w0] "+r"(w0), [w1] "+r"(w1),    \
+                                   [w2] "+r"(w2), [w3] "+r"(w3), [s] "+w"(s), [a0] "=&Te"(a0),  \
+                                   [a1] "=&Te"(a1), [a2] "=&Te"(a2), [a3] "=&Te"(a3),           \
+                                   [t] "=&w"(t)                                                 \
+                                 : [off] "w"(off), [m] "w"(m)                                   \
+                                 : "q0", "q1", "q2", "q3", "memory");                           \
+            }                                                                                   \
+            vstrwq_scatter_offset_f32(y + r, yo, s);                                            \
+        }                                                                                       \
+    }
+MF_DEFINE_ROWS4_Q3(rows4_q3_g32, 12u, MF_Q3_G32)
+MF_DEFINE_ROWS4_Q3(rows4_q3_g64, 24u, MF_Q3_G64)
+MF_DEFINE_ROWS4_Q3(rows4_q3_g128, 48u, MF_Q3_G128)
+
+__attribute__((noinline)) static void rows4_q3(const uint8_t *p, size_t rb, uint32_t nblk,
+                                               const int8_t *xq, const float *xd,
+                                               const int32_t *xs, uint32_t ng, uint32_t group,
+                                               float *y)
+{
+    rows4_low(1, p, rb, nblk, xq, xd, xs, ng, group, y);
+}
+
+__attribute__((noinline)) static void rows4_q2(const uint8_t *p, size_t rb, uint32_t nblk,
+                                               const int8_t *xq, const float *xd,
+                                               const int32_t *xs, uint32_t ng, uint32_t group,
+                                               float *y)
+{
+    rows4_low(0, p, rb, nblk, xq, xd, xs, ng, group, y);
+}
+#endif
+
+static float row_qlow(int q3, const uint8_t *p, const int8_t *xq, const float *xd,
+                     const int32_t *xs, uint32_t cols, uint32_t group)
+{
+    const int32_t z = q3 ? 4 : 2;
+    float sum = 0.0f;
+    uint32_t c, g = 0;
+    for (c = 0; c < cols; c += group, g++) {
+        uint32_t n = cols - c < group ? cols - c : group;
+        uint32_t pb = (n + 3u) / 4u + (q3 ? (n + 7u) / 8u : 0u);
+        float d = mf_f16_to_f32(ld16(p));
+        int32_t acc = dot_low_s8(q3, p + 2, xq + c, n);
+        sum += d * xd[g] * (float)(acc - z * xs[g]);
+        p += 2u + pb;
+    }
+    return sum;
+}
+
+static void mf_matvec_qa_low_arm(int q3, const void *w, const void *xq, float *y, uint32_t rows,
+                           uint32_t cols, uint32_t group)
+{
+    const uint8_t *p = (const uint8_t *)w;
+    const int8_t *q = qa_q(xq);
+    const float *xd = qa_d(xq, cols);
+    const int32_t *xs;
+    size_t rb = mf_row_bytes(q3 ? MF_ENC_Q3 : MF_ENC_Q2, cols, group);
+    uint32_t r = 0;
+    if (group == 0) return;
+    xs = (const int32_t *)(const void *)(xd + (cols + group - 1u) / group);
+#if defined(MF_ARM_KERNEL_MVE)
+    if ((group == 32u || group == 64u || group == 128u) && cols % group == 0 &&
+        cols / group <= MF_Q4_MAXG && rows >= 4u) {
+        /* lanes r, r + q, r + 2q, r + 3q for r < q = rows / 4 */
+        uint32_t ng = cols / group, q4 = rows / 4u;
+        if (q3 && group == 64u) rows4_q3_g64(p, rb, q4, q, xd, xs, ng, y);
+        else if (q3 && group == 128u) rows4_q3_g128(p, rb, q4, q, xd, xs, ng, y);
+        else if (q3) rows4_q3_g32(p, rb, q4, q, xd, xs, ng, y);
+        else if (group == 64u) rows4_q2_g64(p, rb, q4, q, xd, xs, ng, y);
+        else if (group == 128u) rows4_q2_g128(p, rb, q4, q, xd, xs, ng, y);
+        else if (ng % 4u == 0) rows4_q2_g32x4(p, rb, q4, q, xd, xs, ng, y);
+        else if (ng % 2u == 0) rows4_q2_g32x2(p, rb, q4, q, xd, xs, ng, y);
+        else rows4_q2_g32(p, rb, q4, q, xd, xs, ng, y);
+        r = rows & ~3u;
+        p += (size_t)r * rb;
+    } else if (group % 32u == 0 && (!q3 || group == 32u || group % 64u == 0) &&
+               cols % group == 0 && rows >= 4u) {
+        if (q3) rows4_q3(p, rb, rows / 4u, q, xd, xs, cols / group, group, y);
+        else rows4_q2(p, rb, rows / 4u, q, xd, xs, cols / group, group, y);
+        r = rows & ~3u;
+        p += (size_t)r * rb;
+    }
+#endif
+    for (; r < rows; r++, p += rb) y[r] = row_qlow(q3, p, q, xd, xs, cols, group);
+}
+
+void mf_matvec_qa_q3_arm(const void *w, const void *xq, float *y, uint32_t rows, uint32_t cols,
+                         uint32_t group)
+{
+    mf_matvec_qa_low_arm(1, w, xq, y, rows, cols, group);
+}
+
+void mf_matvec_qa_q2_arm(const void *w, const void *xq, float *y, uint32_t rows, uint32_t cols,
+                         uint32_t group)
+{
+    mf_matvec_qa_low_arm(0, w, xq, y, rows, cols, group);
+}
+
 #else
 typedef int mf_kernels_arm_unused; /* nothing to compile on this target */
 #endif

@@ -1,13 +1,16 @@
 /*
  * Cortex-M kernels for the integer matrix-vector products of runtime/quant.c:
- * int8 (Q8) or 4-bit (Q4) weights times int8-quantised activations, with the
- * byte layouts of docs/encodings.md (quant.h: mf_quantize_activations).
+ * int8 (Q8), 4-bit (Q4), 3-bit (Q3) or 2-bit (Q2) weights times
+ * int8-quantised activations, with the byte layouts of docs/encodings.md
+ * (quant.h: mf_quantize_activations).
  *
  *  - Helium / MVE (__ARM_FEATURE_MVE, Cortex-M55/M85): VMLADAVA.S8 over 16
  *    bytes per instruction; four rows at a time, one per vector lane, sharing
  *    the activation loads: per group the four integer sums go into one
  *    vector, the four rows' scales come in with one gather (VLDRH, VCVTB) and
- *    each lane does its row's float work in quant.c's order.
+ *    each lane does its row's float work in quant.c's order. Q3 and Q2
+ *    unpack 32 levels at a time into two byte vectors (VSLI, VAND, VSHR)
+ *    against activation vectors paired the same way.
  *  - DSP extension (__ARM_FEATURE_DSP, Cortex-M4/M7/M33): SXTB16 + SMLAD,
  *    two 16-bit multiply-accumulates per instruction.
  *
@@ -46,6 +49,11 @@ void mf_matvec_qa_q8_arm(const void *w, const void *xq, float *y, uint32_t rows,
                          uint32_t group);
 /* Same for Q4 weights. */
 void mf_matvec_qa_q4_arm(const void *w, const void *xq, float *y, uint32_t rows, uint32_t cols,
+                         uint32_t group);
+/* Same for Q3 and Q2 weights. */
+void mf_matvec_qa_q3_arm(const void *w, const void *xq, float *y, uint32_t rows, uint32_t cols,
+                         uint32_t group);
+void mf_matvec_qa_q2_arm(const void *w, const void *xq, float *y, uint32_t rows, uint32_t cols,
                          uint32_t group);
 #endif
 

@@ -818,6 +818,14 @@ void mf_matvec_qa(int enc, const void *w, const void *xq, float *y, uint32_t row
         mf_matvec_qa_q4_arm(w, xq, y, rows, cols, group);
         return;
     }
+    if (enc == MF_ENC_Q3) {
+        mf_matvec_qa_q3_arm(w, xq, y, rows, cols, group);
+        return;
+    }
+    if (enc == MF_ENC_Q2) {
+        mf_matvec_qa_q2_arm(w, xq, y, rows, cols, group);
+        return;
+    }
 #endif
     for (r = 0; r < rows; r++, p += rb) {
         float s = 0.0f;

@@ -1,6 +1,6 @@
 /*
  * Runs on the Cortex-M boards in QEMU: the Arm kernels (runtime/kernels_arm.c,
- * Helium on the M55, SMLAD on the M4) against the portable kernels of
+ * Q8, Q4, Q3 and Q2; Helium on the M55, SMLAD on the M4) against the portable kernels of
  * runtime/quant.c (compiled here without MF_HAVE_ARM_KERNELS), bit for bit,
  * and both against a double-precision dot product of the dequantised
  * operands (independent math).
@@ -84,13 +84,22 @@ static void setup(int enc, uint32_t rows, uint32_t cols, uint32_t group, float s
     mf_quantize_activations(x, cols, group, xq);
 }
 
+#if defined(MF_ARM_KERNEL_MVE) || defined(MF_ARM_KERNEL_DSP)
+static void run_arm(int enc, uint32_t rows, uint32_t cols, uint32_t group)
+{
+    if (enc == MF_ENC_Q8) mf_matvec_qa_q8_arm(wq, xq, y_arm, rows, cols, group);
+    else if (enc == MF_ENC_Q4) mf_matvec_qa_q4_arm(wq, xq, y_arm, rows, cols, group);
+    else if (enc == MF_ENC_Q3) mf_matvec_qa_q3_arm(wq, xq, y_arm, rows, cols, group);
+    else mf_matvec_qa_q2_arm(wq, xq, y_arm, rows, cols, group);
+}
+#endif
+
 static void run_case(int enc, uint32_t rows, uint32_t cols, uint32_t group)
 {
     setup(enc, rows, cols, group, 0.5f);
     mf_matvec_qa(enc, wq, xq, y_ref, rows, cols, group);
 #if defined(MF_ARM_KERNEL_MVE) || defined(MF_ARM_KERNEL_DSP)
-    if (enc == MF_ENC_Q8) mf_matvec_qa_q8_arm(wq, xq, y_arm, rows, cols, group);
-    else mf_matvec_qa_q4_arm(wq, xq, y_arm, rows, cols, group);
+    run_arm(enc, rows, cols, group);
 #else
     /* no Arm kernels on this core: check the portable kernel alone */
     memcpy(y_arm, y_ref, sizeof(float) * rows);
@@ -113,6 +122,21 @@ static void run_case(int enc, uint32_t rows, uint32_t cols, uint32_t group)
         check(fabs((double)y_arm[r] - s) <= 1e-5 * mag + 1e-6, "arm != float64 dot", (uint32_t)enc,
               rows, cols, group, r);
     }
+}
+
+static void bench_line(unsigned c, const char *enc, uint32_t rows, uint32_t cols, uint32_t group)
+{
+    con_puts("bench case ");
+    con_putu(c);
+    con_puts(enc);
+    con_putu(rows);
+    con_puts("x");
+    con_putu(cols);
+    con_puts(" group ");
+    con_putu(group);
+    con_puts(" macs ");
+    con_putu((uint64_t)rows * cols);
+    con_puts(" kernel " MF_ARM_KERNEL_NAME "\n");
 }
 
 /* Each case: mark, portable kernel, mark, Arm kernel, mark (setup of the
@@ -149,6 +173,23 @@ static int bench(void)
             con_puts(" kernel " MF_ARM_KERNEL_NAME "\n");
         }
     }
+    /* q3 and q2, appended so the numbers of the cases above stay */
+    for (unsigned i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        for (int e = 0; e < 2; e++) {
+            int enc = e == 0 ? MF_ENC_Q3 : MF_ENC_Q2;
+            uint32_t rows = shapes[i][0], cols = shapes[i][1], group = shapes[i][2];
+            setup(enc, rows, cols, group, 0.5f);
+            mf_bench_mark(1);
+            mf_matvec_qa(enc, wq, xq, y_ref, rows, cols, group);
+            mf_bench_mark(2);
+#if defined(MF_ARM_KERNEL_MVE) || defined(MF_ARM_KERNEL_DSP)
+            if (enc == MF_ENC_Q3) mf_matvec_qa_q3_arm(wq, xq, y_arm, rows, cols, group);
+            else mf_matvec_qa_q2_arm(wq, xq, y_arm, rows, cols, group);
+#endif
+            mf_bench_mark(3);
+            bench_line((unsigned)(2u * sizeof shapes / sizeof shapes[0]) + i * 2u + (unsigned)e, e == 0 ? " q3 " : " q2 ", rows, cols, group);
+        }
+    }
     return 0;
 }
 
@@ -161,12 +202,13 @@ int main(void)
         {1, 32, 32},   {2, 128, 32},  {3, 128, 32},  {16, 128, 32}, {7, 256, 32},
         {5, 256, 64},  {4, 256, 128}, {6, 512, 256}, {3, 100, 32},  {2, 48, 16},
         {3, 40, 16},   {5, 96, 32},   {9, 160, 32},  {2, 30, 10},   {4, 33, 33},
-        {64, 128, 32}, {2, 136, 32},
+        {64, 128, 32}, {2, 136, 32},  {8, 192, 96},  {5, 128, 64}, {4, 64, 32},
         /* four rows per vector lane set, lanes q = rows / 4 rows apart */
         {8, 256, 64},  {12, 384, 128}, {13, 64, 32},
     };
-    for (unsigned e = 0; e < 2; e++) {
-        int enc = e == 0 ? MF_ENC_Q8 : MF_ENC_Q4;
+    static const int encs[] = {MF_ENC_Q8, MF_ENC_Q4, MF_ENC_Q3, MF_ENC_Q2};
+    for (unsigned e = 0; e < 4; e++) {
+        int enc = encs[e];
         for (unsigned i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
             run_case(enc, shapes[i][0], shapes[i][1], shapes[i][2]);
     }
