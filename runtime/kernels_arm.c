@@ -1002,6 +1002,12 @@ static inline void low_dz(float *dz, const float *xd, const int32_t *xs, uint32_
     }
 }
 
+/* As MF_ROWS4_OUTPUTS, but the widening loads (VLDRB.U16, .U32) take only
+ * r0-r7 as the base: x and the row pointers in low registers. */
+#define MF_LOW_OUTPUTS                                                                          \
+    [x] "+l"(x), [xd] "+r"(xd), [w0] "+l"(w0), [w1] "+l"(w1), [w2] "+l"(w2), [w3] "+l"(w3),     \
+        [nb] "+r"(nb), [ya] "+w"(ya), [s] "=&w"(s), [a0] "=&Te"(a0), [a1] "=&Te"(a1),           \
+        [a2] "=&Te"(a2), [a3] "=&Te"(a3)
 #define MF_DEFINE_ROWS4_Q2(NAME, WBYTES, BODY, XSH, DSH, PER)                                           \
     __attribute__((noinline)) static void NAME(const uint8_t *p, size_t rb, uint32_t q,         \
                                                const int8_t *xq, const float *xd0,              \
@@ -1014,7 +1020,7 @@ static inline void low_dz(float *dz, const float *xd, const int32_t *xs, uint32_
         const uint32_t n = ng / (PER);                                                          \
         MF_ROWS4_SETUP(WBYTES);                                                                 \
         __asm__ volatile(MF_ROWS4_LOOP(BODY, XSH, DSH)                                          \
-                         : MF_ROWS4_OUTPUTS                                                     \
+                         : MF_LOW_OUTPUTS                                                       \
                          : [n] "r"(n), [off] "w"(off), [m] "w"(m)                               \
                          : MF_ROWS4_CLOBBERS);                                                  \
     }
@@ -1025,9 +1031,10 @@ MF_DEFINE_ROWS4_Q2(rows4_q2_g64, 16u, MF_Q2_G64, "6", "3", 1u)
 MF_DEFINE_ROWS4_Q2(rows4_q2_g128, 32u, MF_Q2_G128, "7", "3", 1u)
 
 /* Q3 needs one more vector register than MF_ROWS4_LOOP leaves (the
- * scatter store's addresses), so the loops are in C around one asm
- * statement per group and the four sums go out with a C scatter store. */
-#define MF_DEFINE_ROWS4_Q3(NAME, WBYTES, BODY)                                                  \
+ * scatter store's addresses), so the loop over blocks is in C around one
+ * asm loop over the groups, and the four sums go out with a C scatter
+ * store. PER groups per iteration of the low-overhead loop. */
+#define MF_DEFINE_ROWS4_Q3(NAME, WBYTES, BODY, PER)                                             \
     __attribute__((noinline)) static void NAME(const uint8_t *p, size_t rb, uint32_t q,         \
                                                const int8_t *xq, const float *xd0,              \
                                                const int32_t *xs, uint32_t ng, float *y)        \
@@ -1039,27 +1046,30 @@ MF_DEFINE_ROWS4_Q2(rows4_q2_g128, 32u, MF_Q2_G128, "7", "3", 1u)
         const uint8_t *w0 = p + 2, *w1 = w0 + lane, *w2 = w1 + lane, *w3 = w2 + lane;           \
         const uint32x4_t off = row4_scale_offsets(lane, WBYTES);                                \
         const uint32x4_t yo = vmulq_n_u32(vidupq_n_u32(0u, 1), 4u * q);                         \
+        const uint32_t n = ng / (PER);                                                          \
         for (uint32_t r = 0; r < q; r++) {                                                      \
             const int8_t *x = xq;                                                               \
             const float *xd = dz;                                                               \
-            float32x4_t s = zero_f32x4();                                                       \
-            for (uint32_t g = 0; g < ng; g++) {                                                 \
-                int32_t a0, a1, a2, a3;                                                         \
-                uint8x16_t t;                                                                   \
-                __asm__ volatile(BODY                                                           \
-                                 : [x] "+r"(x), [xd] "+r"(xd), [w0] "+r"(w0), [w1] "+r"(w1),    \
-                                   [w2] "+r"(w2), [w3] "+r"(w3), [s] "+w"(s), [a0] "=&Te"(a0),  \
-                                   [a1] "=&Te"(a1), [a2] "=&Te"(a2), [a3] "=&Te"(a3),           \
-                                   [t] "=&w"(t)                                                 \
-                                 : [off] "w"(off), [m] "w"(m)                                   \
-                                 : "q0", "q1", "q2", "q3", "memory");                           \
-            }                                                                                   \
+            float32x4_t s;                                                                      \
+            int32_t a0, a1, a2, a3;                                                             \
+            uint8x16_t t;                                                                       \
+            __asm__ volatile("vmov.i32 %q[s], #0\n\t"                                           \
+                             "dls lr, %[n]\n\t"                                                 \
+                             "2:\n\t" BODY "le lr, 2b"                                          \
+                             : [x] "+l"(x), [xd] "+r"(xd), [w0] "+l"(w0), [w1] "+l"(w1),        \
+                               [w2] "+l"(w2), [w3] "+l"(w3), [s] "=&w"(s), [a0] "=&Te"(a0),     \
+                               [a1] "=&Te"(a1), [a2] "=&Te"(a2), [a3] "=&Te"(a3),               \
+                               [t] "=&w"(t)                                                     \
+                             : [n] "r"(n), [off] "w"(off), [m] "w"(m)                           \
+                             : "q0", "q1", "q2", "q3", "lr", "memory", "cc");                   \
             vstrwq_scatter_offset_f32(y + r, yo, s);                                            \
         }                                                                                       \
     }
-MF_DEFINE_ROWS4_Q3(rows4_q3_g32, 12u, MF_Q3_G32)
-MF_DEFINE_ROWS4_Q3(rows4_q3_g64, 24u, MF_Q3_G64)
-MF_DEFINE_ROWS4_Q3(rows4_q3_g128, 48u, MF_Q3_G128)
+MF_DEFINE_ROWS4_Q3(rows4_q3_g32x4, 12u, MF_Q3_G32 MF_Q3_G32 MF_Q3_G32 MF_Q3_G32, 4u)
+MF_DEFINE_ROWS4_Q3(rows4_q3_g32x2, 12u, MF_Q3_G32 MF_Q3_G32, 2u)
+MF_DEFINE_ROWS4_Q3(rows4_q3_g32, 12u, MF_Q3_G32, 1u)
+MF_DEFINE_ROWS4_Q3(rows4_q3_g64, 24u, MF_Q3_G64, 1u)
+MF_DEFINE_ROWS4_Q3(rows4_q3_g128, 48u, MF_Q3_G128, 1u)
 
 __attribute__((noinline)) static void rows4_q3(const uint8_t *p, size_t rb, uint32_t nblk,
                                                const int8_t *xq, const float *xd,
@@ -1113,6 +1123,8 @@ static void mf_matvec_qa_low_arm(int q3, const void *w, const void *xq, float *y
         uint32_t ng = cols / group, q4 = rows / 4u;
         if (q3 && group == 64u) rows4_q3_g64(p, rb, q4, q, xd, xs, ng, y);
         else if (q3 && group == 128u) rows4_q3_g128(p, rb, q4, q, xd, xs, ng, y);
+        else if (q3 && ng % 4u == 0) rows4_q3_g32x4(p, rb, q4, q, xd, xs, ng, y);
+        else if (q3 && ng % 2u == 0) rows4_q3_g32x2(p, rb, q4, q, xd, xs, ng, y);
         else if (q3) rows4_q3_g32(p, rb, q4, q, xd, xs, ng, y);
         else if (group == 64u) rows4_q2_g64(p, rb, q4, q, xd, xs, ng, y);
         else if (group == 128u) rows4_q2_g128(p, rb, q4, q, xd, xs, ng, y);
