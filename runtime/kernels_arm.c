@@ -712,29 +712,50 @@ static int32_t dot_low_any(int q3, const uint8_t *p, const int8_t *x, uint32_t n
 
 #if defined(MF_ARM_KERNEL_DSP)
 /* n a multiple of 32, so h and h8 are multiples of 4: four low-plane bytes
- * at a time, field k of each pairs with x[j + k*h .. +3]. For Q3 the high
- * bits of low byte j sit in high byte j % h8 at bit 2k (j < h8) or 2k + 1
- * (j >= h8, since h = 2*h8); a whole 4-byte word is on one side. */
-static int32_t dot_low_s8(int q3, const uint8_t *p, const int8_t *x, uint32_t n)
+ * v at a time; field k of bytes 0, 2 and of bytes 1, 3 masked straight into
+ * halfword pairs (levels are small, no UXTB16 needed) against x[j + k*h ..
+ * +3] as SXTB16 pairs. For Q3 the high bits of low byte j sit in high byte
+ * j % h8 at bit 2k (j < h8) or 2k + 1 (j >= h8, since h = 2*h8); a whole
+ * 4-byte word is on one side. */
+#define MF_DSP_FIELD(K)                                                                         \
+    do {                                                                                        \
+        uint32_t xw = ld32(x + j + (K) * h);                                                    \
+        uint32_t ue = (v >> (2 * (K))) & 0x00030003u, uo = (v >> (2 * (K) + 8)) & 0x00030003u;  \
+        if (q3) {                                                                               \
+            ue |= ((hw >> (2 * (K))) & 0x00010001u) << 2;                                       \
+            uo |= ((hw >> (2 * (K) + 8)) & 0x00010001u) << 2;                                   \
+        }                                                                                       \
+        acc = __smlad(ue, __sxtb16(xw), acc);                                                   \
+        acc = __smlad(uo, __sxtb16(ror32(xw, 8)), acc);                                         \
+    } while (0)
+__attribute__((always_inline)) static inline int32_t dot_low_dsp(int q3, const uint8_t *p,
+                                                                  const int8_t *x, uint32_t n)
 {
-    if (n % 32u) return dot_low_any(q3, p, x, n);
     const uint32_t h = n / 4u, h8 = n / 8u;
     int32_t acc = 0;
     for (uint32_t j = 0; j < h; j += 4u) {
         uint32_t v = ld32(p + j), hw = 0;
-        /* bit 2k of each byte: the third bit of field k; the bit a shift
-         * carries across a byte boundary is never one of those */
         if (q3) hw = j < h8 ? ld32(p + h + j) : ld32(p + h + j - h8) >> 1;
-        for (uint32_t k = 0; k < 4u; k++) {
-            uint32_t u = (v >> (2u * k)) & 0x03030303u;
-            /* bit 2k to bit 2 */
-            if (q3) u |= (k == 0 ? hw << 2 : hw >> (2u * k - 2u)) & 0x04040404u;
-            uint32_t xw = ld32(x + j + k * h);
-            acc = __smlad(__uxtb16(u), __sxtb16(xw), acc);
-            acc = __smlad(__uxtb16(ror32(u, 8)), __sxtb16(ror32(xw, 8)), acc);
-        }
+        MF_DSP_FIELD(0);
+        MF_DSP_FIELD(1);
+        MF_DSP_FIELD(2);
+        MF_DSP_FIELD(3);
     }
     return acc;
+}
+#undef MF_DSP_FIELD
+__attribute__((noinline)) static int32_t dot_q3_dsp(const uint8_t *p, const int8_t *x, uint32_t n)
+{
+    return dot_low_dsp(1, p, x, n);
+}
+__attribute__((noinline)) static int32_t dot_q2_dsp(const uint8_t *p, const int8_t *x, uint32_t n)
+{
+    return dot_low_dsp(0, p, x, n);
+}
+static int32_t dot_low_s8(int q3, const uint8_t *p, const int8_t *x, uint32_t n)
+{
+    if (n % 32u) return dot_low_any(q3, p, x, n);
+    return q3 ? dot_q3_dsp(p, x, n) : dot_q2_dsp(p, x, n);
 }
 #endif
 
