@@ -147,49 +147,30 @@ static int bench(void)
     /* the tiny model: wq/wo 128x128, wk/wv 64x128, expert gate/up 256x128,
      * down 128x256; and a longer row at group 128 */
     static const uint32_t shapes[][3] = {{128, 128, 32}, {64, 128, 32}, {256, 128, 32}, {128, 256, 32}, {16, 512, 128}};
-    for (unsigned i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
-        for (int e = 0; e < 2; e++) {
-            int enc = e == 0 ? MF_ENC_Q8 : MF_ENC_Q4;
-            uint32_t rows = shapes[i][0], cols = shapes[i][1], group = shapes[i][2];
-            setup(enc, rows, cols, group, 0.5f);
-            mf_bench_mark(1);
-            mf_matvec_qa(enc, wq, xq, y_ref, rows, cols, group);
-            mf_bench_mark(2);
+    enum { NS = sizeof shapes / sizeof shapes[0] };
+    /* q8/q4 first, then q3/q2 (added later: the numbers of the first cases stay) */
+    static const int encs[2][2] = {{MF_ENC_Q8, MF_ENC_Q4}, {MF_ENC_Q3, MF_ENC_Q2}};
+    static const char *const names[2][2] = {{" q8 ", " q4 "}, {" q3 ", " q2 "}};
+    for (unsigned pass = 0; pass < 2; pass++)
+        for (unsigned i = 0; i < NS; i++)
+            for (unsigned e = 0; e < 2; e++) {
+                int enc = encs[pass][e];
+                uint32_t rows = shapes[i][0], cols = shapes[i][1], group = shapes[i][2];
+                setup(enc, rows, cols, group, 0.5f);
+                mf_bench_mark(1);
+                mf_matvec_qa(enc, wq, xq, y_ref, rows, cols, group);
+                mf_bench_mark(2);
 #if defined(MF_ARM_KERNEL_MVE) || defined(MF_ARM_KERNEL_DSP)
-            if (enc == MF_ENC_Q8) mf_matvec_qa_q8_arm(wq, xq, y_arm, rows, cols, group);
-            else mf_matvec_qa_q4_arm(wq, xq, y_arm, rows, cols, group);
+                switch (enc) {
+                case MF_ENC_Q8: mf_matvec_qa_q8_arm(wq, xq, y_arm, rows, cols, group); break;
+                case MF_ENC_Q4: mf_matvec_qa_q4_arm(wq, xq, y_arm, rows, cols, group); break;
+                case MF_ENC_Q3: mf_matvec_qa_q3_arm(wq, xq, y_arm, rows, cols, group); break;
+                default: mf_matvec_qa_q2_arm(wq, xq, y_arm, rows, cols, group); break;
+                }
 #endif
-            mf_bench_mark(3);
-            con_puts("bench case ");
-            con_putu(i * 2u + (unsigned)e);
-            con_puts(e == 0 ? " q8 " : " q4 ");
-            con_putu(rows);
-            con_puts("x");
-            con_putu(cols);
-            con_puts(" group ");
-            con_putu(group);
-            con_puts(" macs ");
-            con_putu((uint64_t)rows * cols);
-            con_puts(" kernel " MF_ARM_KERNEL_NAME "\n");
-        }
-    }
-    /* q3 and q2, appended so the numbers of the cases above stay */
-    for (unsigned i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
-        for (int e = 0; e < 2; e++) {
-            int enc = e == 0 ? MF_ENC_Q3 : MF_ENC_Q2;
-            uint32_t rows = shapes[i][0], cols = shapes[i][1], group = shapes[i][2];
-            setup(enc, rows, cols, group, 0.5f);
-            mf_bench_mark(1);
-            mf_matvec_qa(enc, wq, xq, y_ref, rows, cols, group);
-            mf_bench_mark(2);
-#if defined(MF_ARM_KERNEL_MVE) || defined(MF_ARM_KERNEL_DSP)
-            if (enc == MF_ENC_Q3) mf_matvec_qa_q3_arm(wq, xq, y_arm, rows, cols, group);
-            else mf_matvec_qa_q2_arm(wq, xq, y_arm, rows, cols, group);
-#endif
-            mf_bench_mark(3);
-            bench_line((unsigned)(2u * sizeof shapes / sizeof shapes[0]) + i * 2u + (unsigned)e, e == 0 ? " q3 " : " q2 ", rows, cols, group);
-        }
-    }
+                mf_bench_mark(3);
+                bench_line(pass * 2u * NS + i * 2u + e, names[pass][e], rows, cols, group);
+            }
     return 0;
 }
 

@@ -673,18 +673,21 @@ static uint32_t post_bos(builder *b, const mf_json *p)
     return (uint32_t)id0->number;
 }
 
-static int read_json(builder *b, const char *path)
+/* Reads and parses a JSON file into doc (mf_json_free it); -1 with a message. */
+static int load_json(builder *b, const char *path, mf_json_doc *doc)
 {
     size_t flen;
     char *text = mf_read_file(path, &flen);
     if (!text) return errf(b, "%s: cannot read", path);
-    mf_json_doc doc;
-    if (mf_json_parse(&doc, text, flen)) {
-        errf(b, "%s: %s", path, doc.error);
-        free(text);
-        return -1;
-    }
+    int bad = mf_json_parse(doc, text, flen) != 0;
     free(text);
+    return bad ? errf(b, "%s: %s", path, doc->error) : 0;
+}
+
+static int read_json(builder *b, const char *path)
+{
+    mf_json_doc doc;
+    if (load_json(b, path, &doc)) return -1;
     int rc = -1;
     const mf_json *root = doc.root, *model = mf_json_get(root, "model");
     jconf c;
@@ -1248,16 +1251,8 @@ static int read_eos(builder *b, const char *hf_dir)
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", hf_dir, files[f]);
         if (!file_exists(path)) continue;
-        size_t flen;
-        char *text = mf_read_file(path, &flen);
-        if (!text) return errf(b, "%s: cannot read", path);
         mf_json_doc doc;
-        if (mf_json_parse(&doc, text, flen)) {
-            errf(b, "%s: %s", path, doc.error);
-            free(text);
-            return -1;
-        }
-        free(text);
+        if (load_json(b, path, &doc)) return -1;
         const mf_json *e = doc.root && doc.root->type == MF_JSON_OBJECT
                                ? mf_json_get(doc.root, "eos_token_id")
                                : NULL;
