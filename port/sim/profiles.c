@@ -29,7 +29,7 @@
  *   element-wise work 27.8 instructions per activation value (354k per
  *   token over the 12,736 values model.c charges) -> 27.8 cycles per f32;
  *   CRC-32 (slicing by 4) 3.00 instructions per byte.
- * Not measured (no Helium kernel or not exercised by the firmware):
+ * Not measured (no Helium kernel, or not run by the firmware):
  * f32 VFMA 4 lanes ~1.0, bf16/f16 widened first ~1.25, attention one
  * cycle per f32 MAC. */
 #define M55_MHZ 400.0
