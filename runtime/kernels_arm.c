@@ -532,17 +532,24 @@ MF_DEFINE_ROWS4_Q8(rows4_q8_g128, 128u, MF_Q8_G128, "7", "2")
     MF_Q4_CHUNK("vmladava", "16", "64", "16") MF_Q4_CHUNK("vmladava", "18", "64", "80")         \
     MF_ROW4_FLOAT(MF_Q4_LD)
 
+/* Fills dz with d_x[g] and z * xs[g] side by side (z: the encoding's
+ * zero point), for one LDRD per group in the low-bit loops. */
+static inline void low_dz(float *dz, const float *xd, const int32_t *xs, uint32_t ng, int32_t z)
+{
+    for (uint32_t g = 0; g < ng; g++) {
+        int32_t v = z * xs[g];
+        dz[2u * g] = xd[g];
+        memcpy(&dz[2u * g + 1u], &v, sizeof v);
+    }
+}
+
 #define MF_DEFINE_ROWS4_Q4(NAME, GROUP, BODY, XSH, DSH, PER)                                    \
     __attribute__((noinline)) static void NAME(const uint8_t *p, size_t rb, uint32_t q,         \
                                                const int8_t *xq, const float *xd0,              \
                                                const int32_t *xs, uint32_t ng, float *y)        \
     {                                                                                           \
         float dz[2 * MF_Q4_MAXG] __attribute__((aligned(16)));                                  \
-        for (uint32_t g = 0; g < ng; g++) {                                                     \
-            int32_t z = 8 * xs[g];                                                              \
-            dz[2u * g] = xd0[g];                                                                \
-            memcpy(&dz[2u * g + 1u], &z, sizeof z);                                             \
-        }                                                                                       \
+        low_dz(dz, xd0, xs, ng, 8);                                                             \
         const float *xd = dz;                                                                   \
         const uint8x16_t m = vdupq_n_u8(15);                                                    \
         const uint32_t n = ng / (PER);                                                          \
@@ -1012,16 +1019,6 @@ rows4_low(int q3, const uint8_t *p, size_t rb, uint32_t nblk, const int8_t *xq, 
     MF_Q3N_CHUNK("vmladava", "8", "16", MF_SHR1, "32", "64", "96", "8")                         \
     MF_Q3N_CHUNK("vmladava", "26", "16", MF_SHR1, "32", "64", "96", "104")                      \
     MF_ROW4_FLOAT(MF_Q4_LD)
-
-/* Fills dz with d_x[g] and z * xs[g] side by side, as for Q4. */
-static inline void low_dz(float *dz, const float *xd, const int32_t *xs, uint32_t ng, int32_t z)
-{
-    for (uint32_t g = 0; g < ng; g++) {
-        int32_t v = z * xs[g];
-        dz[2u * g] = xd[g];
-        memcpy(&dz[2u * g + 1u], &v, sizeof v);
-    }
-}
 
 /* As MF_ROWS4_OUTPUTS, but the widening loads (VLDRB.U16, .U32) take only
  * r0-r7 as the base: x and the row pointers in low registers. */
