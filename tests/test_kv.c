@@ -190,9 +190,9 @@ out:
     close_kv(&b);
 }
 
-static void test_ppl(double golden_bits)
+static void test_ppl(double golden_bits, uint32_t windows)
 {
-    uint32_t w = 128, windows = 50;
+    uint32_t w = 128;
     double bits[3];
     const int enc[3] = {MF_ENC_F32, MF_ENC_F16, MF_ENC_Q8};
     const char *name[3] = {"f32", "f16", "q8"};
@@ -204,14 +204,34 @@ static void test_ppl(double golden_bits)
     for (int e = 0; e < 3; e++)
         printf("test_kv: KV %-4s %.6f bits/byte (%u validation windows of 128), cost %+.4f %%\n", name[e], bits[e],
                windows, 100.0 * (bits[e] / bits[0] - 1.0));
-    CHECK(isfinite(bits[0]) && fabs(bits[0] / golden_bits - 1.0) < 0.15, "f32 KV %.4f vs reference %.4f", bits[0],
-          golden_bits);
+    /* the reference is over the whole split: fewer windows than the
+     * default vary more than the 15 % this allows */
+    if (windows == 50)
+        CHECK(isfinite(bits[0]) && fabs(bits[0] / golden_bits - 1.0) < 0.15, "f32 KV %.4f vs reference %.4f",
+              bits[0], golden_bits);
+    else
+        CHECK(isfinite(bits[0]) && bits[0] > 0.5 && bits[0] < 8.0, "f32 KV %.4f bits/byte", bits[0]);
     CHECK(isfinite(bits[1]) && fabs(bits[1] / bits[0] - 1.0) < 0.005, "f16 KV ppl cost >= 0.5%%");
     CHECK(isfinite(bits[2]) && fabs(bits[2] / bits[0] - 1.0) < 0.005, "q8 KV ppl cost >= 0.5%%");
 }
 
-int main(void)
+/* --windows=N: fewer perplexity windows (mk/valgrind_run.sh passes 6 so
+ * that the run fits its time limit under memcheck; the default is 50). */
+int main(int argc, char **argv)
 {
+    uint32_t windows = 50;
+    if (argc == 2 && strncmp(argv[1], "--windows=", 10) == 0) {
+        char *end;
+        long v = strtol(argv[1] + 10, &end, 10);
+        if (*end || v < 1 || v > 50) {
+            fprintf(stderr, "test_kv: --windows takes 1..50, not '%s'\n", argv[1] + 10);
+            return 2;
+        }
+        windows = (uint32_t)v;
+    } else if (argc != 1) {
+        fprintf(stderr, "usage: test_kv [--windows=N]\n");
+        return 2;
+    }
     img = mf_test_image("models/tiny-shakespeare-moe", NULL, NULL, &img_len, NULL);
     int rc = img ? 0 : 1;
     CHECK(rc == 0, "convert tiny");
@@ -227,7 +247,7 @@ int main(void)
         test_default();
         test_arena();
         test_logits();
-        test_ppl(golden_bits);
+        test_ppl(golden_bits, windows);
     }
     free(img);
     free(text);
