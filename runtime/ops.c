@@ -6,6 +6,19 @@
 
 #include "quant.h"
 
+/* GCC/Clang vector extension: 4-float lanes (see the dot products below for
+ * why they give the same bits as plain C). */
+#if defined(__GNUC__) && !defined(MF_NO_VECTOR_EXT)
+typedef float v4f __attribute__((vector_size(16)));
+static inline v4f ld4(const float *p)
+{
+    v4f v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+#define MF_VEC 1
+#endif
+
 void mf_rmsnorm(float *out, const float *x, const float *w, uint32_t n, float eps)
 {
     double ss = 0.0;
@@ -18,39 +31,87 @@ void mf_rmsnorm(float *out, const float *x, const float *w, uint32_t n, float ep
  * exp in float arithmetic only, the same bits on every target (libm expf
  * differs between glibc and newlib, and newlib's goes through double, which
  * is software on cores without a double FPU). x = k ln2 + r with |r| <=
- * ln2/2: k ln2_hi is exact (ln2_hi has 16 significant bits, |k| <= 150), so
- * r carries only the rounding of k ln2_lo. e^r by its Taylor series to r^7
- * (truncation < 4e-9 relative), summed as 1 + (r + r^2 q(r)) so the big
- * terms are added last. Then times 2^k from the exponent bits, in two
- * steps below 2^-126 so that a subnormal result is rounded once. Max error
- * 1.02 ulp (every float of [-110, 90] against double exp; tests/test_ops.c
- * sweeps a part of them).
+ * ln2/2: k = x log2e rounded to nearest by adding 1.5 * 2^23 (whose float
+ * then holds k in its low mantissa bits), k ln2_hi is exact (ln2_hi has 16
+ * significant bits, |k| <= 150), so r carries only the rounding of
+ * k ln2_lo. e^r by its Taylor series to r^7 (truncation < 4e-9 relative),
+ * summed as 1 + (r + r^2 q(r)) so the big terms are added last. Then times
+ * 2^(k+64) (exact) and 2^-64, so that a subnormal result is rounded once
+ * (2^(k-64) and 2^64 for k > 63). Max error 1.02 ulp (every float of
+ * [-110, 90] against double exp; tests/test_ops.c sweeps a part of them).
+ * The softmax runs the same steps four lanes at a time (exp4_le0).
  */
-float mf_expf(float x)
+#define EXP_LOG2E 1.44269502f
+#define EXP_SHIFT 0x1.8p23f
+#define EXP_LN2_HI 0.693145751953125f
+#define EXP_LN2_LO 1.42860677e-06f
+
+static inline float exp_poly(float r)
 {
-    if (x > 88.8f) return x * 0x1p127f * 0x1p127f; /* +inf (above ln FLT_MAX) */
-    if (x < -104.0f) return 0.0f;                 /* below half of 2^-149; -inf */
-    if (x != x) return x + x;
-    const float log2e = 1.44269502f, ln2_hi = 0.693145751953125f, ln2_lo = 1.42860677e-06f;
-    int k = (int)(x * log2e + (x < 0.0f ? -0.5f : 0.5f));
-    float kf = (float)k;
-    float r = (x - kf * ln2_hi) - kf * ln2_lo;
     float q = 1.0f / 5040.0f;
     q = q * r + 1.0f / 720.0f;
     q = q * r + 1.0f / 120.0f;
     q = q * r + 1.0f / 24.0f;
     q = q * r + 1.0f / 6.0f;
     q = q * r + 0.5f;
-    float y = 1.0f + (r + (r * r) * q);
-    union { uint32_t u; float f; } s;
-    if (k >= -126) {
-        if (k > 127) y *= 2.0f, k--; /* just below the overflow threshold */
-        s.u = (uint32_t)(k + 127) << 23;
-        return y * s.f;
-    }
-    s.u = (uint32_t)(k + 64 + 127) << 23;
-    return y * s.f * 0x1p-64f;
+    return 1.0f + (r + (r * r) * q);
 }
+
+static inline uint32_t f2u(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static inline float u2f(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+float mf_expf(float x)
+{
+    if (x > 88.8f) return x * 0x1p127f * 0x1p127f; /* +inf (above ln FLT_MAX) */
+    if (x < -104.0f) return 0.0f;                 /* e^-104 < 2^-150: rounds to 0; -inf */
+    if (x != x) return x + x;
+    float t = x * EXP_LOG2E + EXP_SHIFT;
+    float kf = t - EXP_SHIFT;
+    float r = (x - kf * EXP_LN2_HI) - kf * EXP_LN2_LO;
+    float y = exp_poly(r);
+    /* t's bits are 0x4B400000 + k: shifted left by 23, only k + c remains */
+    if (kf > 63.0f) return y * u2f((f2u(t) + 63u) << 23) * 0x1p64f;
+    return y * u2f((f2u(t) + 191u) << 23) * 0x1p-64f;
+}
+
+#ifdef MF_VEC
+typedef uint32_t v4u __attribute__((vector_size(16)));
+typedef int32_t v4i __attribute__((vector_size(16)));
+
+/* mf_expf of four d <= 0 (not NaN), lane by lane the same operations: no
+ * comparisons (GCC scalarises vector compares on Helium); -|d| is clamped
+ * to -104 on its bits (an integer min), where the steps give 0 as
+ * mf_expf does below -104. */
+static inline v4f exp4_le0(v4f d)
+{
+    const v4i lim = {0x42D00000, 0x42D00000, 0x42D00000, 0x42D00000}; /* 104.0f */
+    v4i m = (v4i)d & 0x7fffffff;
+    v4i e = m - lim;
+    m = lim + (e & (e >> 31));
+    v4f x = (v4f)((v4u)m | 0x80000000u);
+    v4f t = x * EXP_LOG2E + EXP_SHIFT;
+    v4f kf = t - EXP_SHIFT;
+    v4f r = (x - kf * EXP_LN2_HI) - kf * EXP_LN2_LO;
+    v4f q = r * (1.0f / 5040.0f) + 1.0f / 720.0f;
+    q = q * r + 1.0f / 120.0f;
+    q = q * r + 1.0f / 24.0f;
+    q = q * r + 1.0f / 6.0f;
+    q = q * r + 0.5f;
+    v4f y = 1.0f + (r + (r * r) * q);
+    return y * (v4f)(((v4u)t + 191u) << 23) * 0x1p-64f;
+}
+#endif
 
 void mf_softmax(float *x, uint32_t n)
 {
@@ -58,13 +119,35 @@ void mf_softmax(float *x, uint32_t n)
     float mx = x[0];
     for (uint32_t i = 1; i < n; i++)
         if (x[i] > mx) mx = x[i];
-    double sum = 0.0;
-    for (uint32_t i = 0; i < n; i++) {
-        x[i] = mf_expf(x[i] - mx);
-        sum += x[i];
+    uint32_t i = 0;
+    int nan = 0;
+#ifdef MF_VEC
+    /* d = x - mx <= 0 unless NaN (a NaN x, or inf - inf): the lanes' sum
+     * tells, and then every output is NaN as mf_expf would make it. */
+    v4f mxv = {mx, mx, mx, mx}, chk = {0, 0, 0, 0};
+    for (; i + 4 <= n; i += 4) {
+        v4f d = ld4(x + i) - mxv;
+        chk += d;
+        v4f e = exp4_le0(d);
+        memcpy(x + i, &e, sizeof e);
     }
-    float inv = (float)(1.0 / sum);
-    for (uint32_t i = 0; i < n; i++) x[i] *= inv;
+    float c[4];
+    memcpy(c, &chk, sizeof c);
+    nan = c[0] != c[0] || c[1] != c[1] || c[2] != c[2] || c[3] != c[3];
+#endif
+    for (; i < n; i++) x[i] = mf_expf(x[i] - mx);
+    double sum = 0.0;
+    for (i = 0; i < n; i++) sum += x[i];
+    float inv = nan ? NAN : (float)(1.0 / sum);
+    i = 0;
+#ifdef MF_VEC
+    v4f iv = {inv, inv, inv, inv};
+    for (; i + 4 <= n; i += 4) {
+        v4f e = ld4(x + i) * iv;
+        memcpy(x + i, &e, sizeof e);
+    }
+#endif
+    for (; i < n; i++) x[i] *= inv;
 }
 
 float mf_silu(float x) { return x / (1.0f + mf_expf(-x)); }
@@ -116,16 +199,6 @@ void mf_rope_apply(float *x, uint32_t n_heads, uint32_t head_dim, const float *c
  * -ffp-contract=off, so no fused multiply-adds), else plain arrays. Either
  * way every dot product has this one order, whatever kernel computes it.
  */
-#if defined(__GNUC__) && !defined(MF_NO_VECTOR_EXT)
-typedef float v4f __attribute__((vector_size(16)));
-static inline v4f ld4(const float *p)
-{
-    v4f v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-#define MF_VEC 1
-#endif
 
 /* Tail (n % 8 values from i) into the lanes, then the fixed combination. */
 static inline float finish8(float s[8], const float *a, const float *b, uint32_t i, uint32_t n)
@@ -250,23 +323,59 @@ void mf_attention_head(float *out, const float *q, const float *k, const float *
                        size_t kv_stride, uint32_t n_pos, uint32_t head_dim, float *att)
 {
     float scale = (float)(1.0 / sqrt((double)head_dim));
-    for (uint32_t t = 0; t < n_pos; t++) att[t] = mf_dot_f32(q, k + t * kv_stride, head_dim) * scale;
+    uint32_t t = 0;
+#ifdef MF_VEC
+    /* Two positions per pass over q (loaded once for both), no call per
+     * position; each score in mf_dot_f32's order, so the same bits. */
+    if (head_dim % 8 == 0)
+        for (; t + 2 <= n_pos; t += 2) {
+            const float *k0 = k + t * kv_stride, *k1 = k0 + kv_stride;
+            v4f a0 = {0, 0, 0, 0}, b0 = a0, a1 = a0, b1 = a0;
+            for (uint32_t i = 0; i < head_dim; i += 8) {
+                v4f ql = ld4(q + i), qh = ld4(q + i + 4);
+                a0 += ql * ld4(k0 + i);
+                b0 += qh * ld4(k0 + i + 4);
+                a1 += ql * ld4(k1 + i);
+                b1 += qh * ld4(k1 + i + 4);
+            }
+            a0 += b0; /* lane j + lane j + 4, then ((0)+(1))+((2)+(3)) */
+            a1 += b1;
+            att[t] = ((a0[0] + a0[1]) + (a0[2] + a0[3])) * scale;
+            att[t + 1] = ((a1[0] + a1[1]) + (a1[2] + a1[3])) * scale;
+        }
+#endif
+    for (; t < n_pos; t++) att[t] = mf_dot_f32(q, k + t * kv_stride, head_dim) * scale;
     mf_softmax(att, n_pos);
     memset(out, 0, sizeof(float) * head_dim);
     uint32_t i0 = 0;
 #ifdef MF_VEC
-    /* Element-wise (no reduction), so vector lanes give the same bits. */
-    i0 = head_dim & ~7u;
-    for (uint32_t i = 0; i < i0; i += 8) {
-        v4f lo = ld4(out + i), hi = ld4(out + i + 4);
+    /* Element-wise (no reduction), so vector lanes give the same bits; 16
+     * outputs per pass over att (four vectors: the M55 has eight). */
+    for (; i0 + 16 <= head_dim; i0 += 16) {
+        v4f o0 = ld4(out + i0), o1 = ld4(out + i0 + 4), o2 = ld4(out + i0 + 8), o3 = ld4(out + i0 + 12);
+        const float *vt = v + i0;
+        for (uint32_t t = 0; t < n_pos; t++, vt += kv_stride) {
+            v4f a = {att[t], att[t], att[t], att[t]};
+            o0 += a * ld4(vt);
+            o1 += a * ld4(vt + 4);
+            o2 += a * ld4(vt + 8);
+            o3 += a * ld4(vt + 12);
+        }
+        memcpy(out + i0, &o0, sizeof o0);
+        memcpy(out + i0 + 4, &o1, sizeof o1);
+        memcpy(out + i0 + 8, &o2, sizeof o2);
+        memcpy(out + i0 + 12, &o3, sizeof o3);
+    }
+    for (; i0 + 8 <= head_dim; i0 += 8) {
+        v4f lo = ld4(out + i0), hi = ld4(out + i0 + 4);
         for (uint32_t t = 0; t < n_pos; t++) {
-            const float *vt = v + t * kv_stride + i;
+            const float *vt = v + t * kv_stride + i0;
             v4f a = {att[t], att[t], att[t], att[t]};
             lo += a * ld4(vt);
             hi += a * ld4(vt + 4);
         }
-        memcpy(out + i, &lo, sizeof lo);
-        memcpy(out + i + 4, &hi, sizeof hi);
+        memcpy(out + i0, &lo, sizeof lo);
+        memcpy(out + i0 + 4, &hi, sizeof hi);
     }
 #endif
     for (uint32_t t = 0; t < n_pos; t++) {

@@ -72,7 +72,8 @@ void mf_matmul_shared(int enc, uint32_t cols, uint32_t group, const float *x, si
 
 /* Causal attention of one query head over positions [0, n_pos):
  * out[head_dim] = sum_t softmax(q . k_t / sqrt(head_dim)) v_t, where k_t and
- * v_t are at k + t*kv_stride and v + t*kv_stride. att needs n_pos floats. */
+ * v_t are at k + t*kv_stride and v + t*kv_stride. att needs n_pos floats.
+ * Each score has mf_dot_f32's order of operations. */
 void mf_attention_head(float *out, const float *q, const float *k, const float *v,
                        size_t kv_stride, uint32_t n_pos, uint32_t head_dim, float *att);
 
