@@ -217,6 +217,10 @@ float mf_dot_f32(const float *a, const float *b, uint32_t n)
         lo += ld4(a + i) * ld4(b + i);
         hi += ld4(a + i + 4) * ld4(b + i + 4);
     }
+    if (i == n) { /* no tail: finish8's combination in the lanes, no stack */
+        lo += hi;
+        return (lo[0] + lo[1]) + (lo[2] + lo[3]);
+    }
     memcpy(s, &lo, sizeof lo);
     memcpy(s + 4, &hi, sizeof hi);
 #else

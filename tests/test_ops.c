@@ -119,6 +119,22 @@ static void test_softmax_silu(void)
     }
     CHECK(worst < 1e-6, "softmax error %g", worst);
     CHECK(fabs(s - 1.0) < 1e-6, "softmax sum %g", s);
+    /* the softmax's four-lane exp is mf_expf to the bit: e^(x - max), the
+     * sum in double, times 1/sum (n = 37: nine groups of four and a tail) */
+    float y[37], z[37];
+    fill(y, 37, 60.0f);
+    y[5] = -INFINITY;
+    double zs = 0;
+    float ymx = y[0];
+    for (int i = 1; i < 37; i++)
+        if (y[i] > ymx) ymx = y[i];
+    for (int i = 0; i < 37; i++) zs += z[i] = mf_expf(y[i] - ymx);
+    for (int i = 0; i < 37; i++) z[i] *= (float)(1.0 / zs);
+    mf_softmax(y, 37);
+    CHECK(memcmp(y, z, sizeof y) == 0, "softmax is not mf_expf's exp, bit for bit");
+    float nan3[5] = {1.0f, NAN, 2.0f, 0.5f, 3.0f};
+    mf_softmax(nan3, 5);
+    CHECK(isnan(nan3[0]) && isnan(nan3[4]), "softmax of a NaN is not NaN");
     float big[3] = {1000.0f, 1000.0f, -1000.0f};
     mf_softmax(big, 3);
     CHECK(fabsf(big[0] - 0.5f) < 1e-6f && big[2] == 0.0f, "softmax overflow-safe");
@@ -288,6 +304,16 @@ static void test_attention(void)
         if (fabs(out[i] - r) > worst) worst = fabs(out[i] - r);
     }
     CHECK(worst < 1e-5, "attention error %g", worst);
+    /* the probabilities are softmax(mf_dot_f32 * scale) to the bit, for
+     * every count of positions (pairs of positions, and the odd one) */
+    for (uint32_t np = 1; np <= NP; np++) {
+        float ref_att[NP];
+        for (uint32_t t = 0; t < np; t++)
+            ref_att[t] = mf_dot_f32(q, k + 8 + t * STRIDE, HD) * (float)(1.0 / sqrt((double)HD));
+        mf_softmax(ref_att, np);
+        mf_attention_head(out, q, k + 8, v + 8, STRIDE, np, HD, att);
+        CHECK(memcmp(att, ref_att, sizeof(float) * np) == 0, "attention scores not mf_dot_f32's, n_pos %u", np);
+    }
     /* one position: the output is that position's value */
     mf_attention_head(out, q, k, v, STRIDE, 1, HD, att);
     CHECK(memcmp(out, v, sizeof out) == 0, "attention over one position");
