@@ -7,13 +7,15 @@
 #   sh boards/common/bench.sh MACHINE OUTDIR TEST_ELF FW_ELF IMAGE
 #
 # 1. kernels: test_kernels.elf "bench" mode, instructions between marks for
-#    the portable and the Arm q8/q4 matvec on several shapes -> MAC/instr.
+#    the portable and the Arm q8..q2 matvec on several shapes -> MAC/instr;
+#    the runtime's f32 matvec; one head of attention at 64..1024 positions
+#    (-> attention.txt, with the instructions split by function).
 # 2. per token: the firmware with its image in the QSPI window, greedy
 #    generation, instructions between the per-token marks (mf_token_mark),
 #    split by function into matvec kernels, flash reads (memcpy: the
 #    memory-mapped port's read) and the rest, for several expert-slot counts
 #    (2 = top_k = pure streaming ... 64 = every expert resident).
-# Writes OUTDIR/kernels.txt, OUTDIR/tokens.txt and OUTDIR/functions_slotsN.txt
+# Writes OUTDIR/kernels.txt, OUTDIR/attention.txt, OUTDIR/tokens.txt and OUTDIR/functions_slotsN.txt
 # (instructions per token by function) and prints them.
 M=$1; OUT=$2; TELF=$3; FELF=$4; IMG=$5
 TOKENS=${BENCH_TOKENS:-5}
@@ -29,15 +31,19 @@ QEMU="qemu-system-arm -M $M -nographic -monitor none -serial none -semihosting-c
 # strings compare like the numbers they spell).
 # Addresses are compared as strings: the "x" prefix keeps awk from reading
 # a hex address such as 0000e868 as the number 0e868 = 0.
+# The file named vecfile lists the PCs of Helium (MVE) instructions: nv
+# counts them per interval (the CPI convention below gives them 1.25).
 cat >"$tmp/count.awk" <<'AWK'
 BEGIN { lo = "x" lo; hi = "x" hi }
 FNR == NR { clo[++nc] = "x" $1; chi[nc] = "x" $2; cname[nc] = $3; next }
+FILENAME == vecfile { vec["x" $1] = 1; next }
 /^Trace/ {
     split($4, a, "/"); pc = "x" a[2];
     if (pc == lo) { id++; next }
     if (pc > lo && pc < hi) next
     if (!id) next
     n[id]++
+    if (pc in vec) nv[id]++
     if (!(pc in fn)) {
         fn[pc] = "?"
         for (i = 1; i <= nc; i++) if (pc >= clo[i] && pc < chi[i]) { fn[pc] = cname[i]; break }
@@ -55,10 +61,12 @@ END {
         k = 0; fr = 0; o = 0
         for (f in seen) { c = cls(f); v = byf[i, f] + 0
             if (c == "kernel") k += v; else if (c == "flashread") fr += v; else o += v }
-        print i, n[i] + 0, "kernel=" k, "flashread=" fr, "other=" o
+        print i, n[i] + 0, "kernel=" k, "flashread=" fr, "other=" o, "vec=" nv[i] + 0
     }
     # per function over the steady-state intervals 2 .. id-1
     for (f in seen) { t = 0; for (i = 2; i < id; i++) t += byf[i, f]; if (t) print "F", f, t }
+    # per function and interval (kernels run: the attention split)
+    if (perint) for (i = 1; i <= id; i++) for (f in seen) if (byf[i, f]) print "G", i, f, byf[i, f]
 }
 AWK
 
@@ -75,18 +83,31 @@ classes() {
         }'
 }
 
+# PCs (8-digit hex) of Helium instructions: those with a Q register operand
+# (-m armv8.1-m.main: else objdump shows MVE as coprocessor instructions).
+vecpcs() {
+    arm-none-eabi-objdump -d --no-show-raw-insn -m armv8.1-m.main "$1" | awk -F'\t' '
+        NF >= 3 && $1 ~ /^ *[0-9a-f]+:$/ {
+            a = $1; gsub(/[ :]/, "", a); while (length(a) < 8) a = "0" a
+            o = $3; sub(/[<@].*/, "", o) # not symbols or comments
+            if (o ~ /(^|[^a-z0-9])q[0-7]([^0-9]|$)/) print a
+        }'
+}
+
 markrange() {
     arm-none-eabi-nm -S "$1" | awk -v s="$2" '$4 == s { print $1, $2 }' | head -n 1 |
         while read a n; do printf '%s %08x\n' "$a" $((0x$a + 0x$n)); done
 }
 
-traced() { # elf append-args stdout-file extra-qemu-args...
+traced() { # elf append-args stdout-file extra-qemu-args... (PERINT=1: G lines)
     elf=$1; args=$2; out=$3; shift 3
     set -- $(markrange "$elf" "$MARK") "$@"
     lo=$1; hi=$2; shift 2
     classes "$elf" >"$tmp/classes"
+    vecpcs "$elf" >"$tmp/vec"
     mkfifo "$tmp/log"
-    awk -v lo="$lo" -v hi="$hi" -f "$tmp/count.awk" "$tmp/classes" "$tmp/log" >"$tmp/awk.out" &
+    awk -v lo="$lo" -v hi="$hi" -v perint="${PERINT:-0}" -v vecfile="$tmp/vec" -f "$tmp/count.awk" \
+        "$tmp/classes" "$tmp/vec" "$tmp/log" >"$tmp/awk.out" &
     timeout 3600 $QEMU -kernel "$elf" "$@" -append "$args" \
         -singlestep -d exec,nochain -D "$tmp/log" >"$out" 2>&1
     rc=$?
@@ -96,7 +117,7 @@ traced() { # elf append-args stdout-file extra-qemu-args...
 }
 
 # ---- 1. kernels ----
-MARK=mf_bench_mark traced "$TELF" bench "$tmp/k.stdout"
+MARK=mf_bench_mark PERINT=1 traced "$TELF" bench "$tmp/k.stdout"
 {
     echo "# Executed instructions per matvec call (QEMU $M, -singlestep -d exec,nochain),"
     echo "# from $(basename "$TELF") bench mode; MAC = rows x cols multiply-accumulates."
@@ -107,8 +128,46 @@ MARK=mf_bench_mark traced "$TELF" bench "$tmp/k.stdout"
         awk -v c="$c" -v e="$enc" -v s="$shape" -v g="$g" -v m="$macs" -v p="$p" -v a="$a" 'BEGIN {
             printf "%2d %s %-8s g%-4d %7d | %8d %5.3f | %7d %5.3f | %5.1fx\n", c, e, s, g, m, p, m / p, a, m / a, p / a }'
     done
+    echo "#"
+    echo "# f32 matvec: runtime/ops.c mf_matmul(MF_ENC_F32), one token (mf_dot_f32 per row; no Arm kernel)"
+    echo "# vec = Helium instructions among them; cycles = 1.25 x vec + 1.0 x the rest (the CPI convention of README.md)"
+    echo "# case f32 rows x cols MACs | instr MAC/instr instr/MAC | vec | cycles/MAC"
+    grep '^bench f32 case' "$tmp/k.stdout" | while read _ _ _ c shape _ macs; do
+        p=$(awk -v i=$((3 * c + 1)) '$1 == i { print $2 }' "$tmp/awk.out")
+        vv=$(awk -v i=$((3 * c + 1)) '$1 == i { sub("vec=", "", $6); print $6 }' "$tmp/awk.out")
+        awk -v c="$c" -v s="$shape" -v m="$macs" -v p="$p" -v vv="$vv" 'BEGIN {
+            printf "%2d f32 %-8s %7d | %8d %5.3f %5.3f | %8d | %5.3f\n", c, s, m, p, m / p, p / m, vv, (p + 0.25 * vv) / m }'
+    done
 } >"$OUT/kernels.txt"
 cat "$OUT/kernels.txt"
+
+# attention: one mf_attention_head call (interval 3c+1) and mf_softmax
+# alone on the same scores (3c+2); the call's instructions by function
+{
+    echo "# Executed instructions for one query head of attention, runtime/ops.c mf_attention_head"
+    echo "# (QEMU $M, -singlestep -d exec,nochain, $(basename "$TELF") bench mode), head_dim 32,"
+    echo "# KV rows of 64 floats (the tiny model: 4 heads, 2 KV heads), f32 K and V. softmax = mf_softmax"
+    echo "# alone on the same n_pos scores (expf included); dot+AV = the rest of the call (QK dots,"
+    echo "# scaling, the weighted sum of V rows, call overhead)."
+    echo "# vec = Helium instructions of the call per position; cycles = 1.25 x vec + 1.0 x the rest."
+    echo "# per charged byte = 4 heads x cycles/pos / 512 (runtime/model.c charges n_pos x kv_dim 64 x 2 x 4 bytes"
+    echo "# per layer for the 4 query heads; two heads share each KV head)."
+    echo "# case n_pos | instr instr/pos | softmax instr/pos | dot+AV instr/pos | vec/pos | cycles/pos | cycles per charged KV byte"
+    grep '^bench att case' "$tmp/k.stdout" | while read _ _ _ c _ n _ hd _ _; do
+        p=$(awk -v i=$((3 * c + 1)) '$1 == i { print $2 }' "$tmp/awk.out")
+        s=$(awk -v i=$((3 * c + 2)) '$1 == i { print $2 }' "$tmp/awk.out")
+        vv=$(awk -v i=$((3 * c + 1)) '$1 == i { sub("vec=", "", $6); print $6 }' "$tmp/awk.out")
+        awk -v c="$c" -v n="$n" -v p="$p" -v s="$s" -v vv="$vv" 'BEGIN {
+            cy = p + 0.25 * vv
+            printf "%2d %5d | %8d %7.1f | %7.1f | %7.1f | %6.1f | %7.1f | %6.3f\n", c, n, p, p / n, s / n, (p - s) / n, vv / n, cy / n, 4 * cy / (n * 512) }'
+    done
+    echo "# by function, instructions per position in the mf_attention_head call:"
+    grep '^bench att case' "$tmp/k.stdout" | while read _ _ _ c _ n _; do
+        awk -v i=$((3 * c + 1)) -v n="$n" -v c="$c" '$1 == "G" && $2 == i { printf "%2d %5d %9.2f %s\n", c, n, $4 / n, $3 }' \
+            "$tmp/awk.out" | sort -k1,1n -k3,3nr
+    done
+} >"$OUT/attention.txt"
+cat "$OUT/attention.txt"
 
 # ---- 2. per token ----
 [ -n "$SLOTS" ] || exit 0

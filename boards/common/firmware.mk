@@ -84,11 +84,12 @@ qemu-run: $(FW_DIR)/moeflash.elf $(FW_DIR)/model.img
 
 # Firmware unit tests (tests/firmware/*.c), each linked with the board's
 # startup/console/ports and runtime/quant.c compiled WITHOUT the Arm dispatch
-# (so the portable kernels are there to compare with) plus kernels_arm.c.
+# (so the portable kernels are there to compare with) plus kernels_arm.c,
+# and runtime/ops.c (the f32 matmul and attention the bench mode counts).
 FW_TEST_SRC := $(wildcard tests/firmware/test_*.c)
 FW_TEST_ELF := $(FW_TEST_SRC:tests/firmware/%.c=$(FW_DIR)/tests/%.elf)
 FW_TEST_LIB_SRC := boards/common/startup.c boards/common/console.c $(FW_BOARD_SRC) \
-    runtime/kernels_arm.c
+    runtime/kernels_arm.c runtime/ops.c
 FW_TEST_LIB_OBJ := $(FW_TEST_LIB_SRC:%.c=$(FW_DIR)/obj/%.o) $(FW_DIR)/tests/obj/quant_portable.o
 
 $(FW_DIR)/tests/obj/quant_portable.o: runtime/quant.c $(FW_DIR)/cflags.stamp

@@ -8,13 +8,17 @@
  * With "bench" on the command line it instead runs each kernel once on a
  * fixed shape between calls to mf_bench_mark(); tests/scripts/firmware_bench.sh
  * counts the instructions executed between the marks from a QEMU
- * -singlestep -d exec,nochain log.
+ * -singlestep -d exec,nochain log. After the quantised kernels it counts the
+ * runtime's f32 matmul (runtime/ops.c, one token) and one query head of
+ * attention (mf_attention_head) at several context lengths, which the
+ * simulator's M55 profile is calibrated from.
  */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "../../runtime/kernels_arm.h"
+#include "../../runtime/ops.h"
 #include "../../runtime/quant.h"
 #include "board.h"
 
@@ -139,9 +143,64 @@ static void bench_line(unsigned c, const char *enc, uint32_t rows, uint32_t cols
     con_puts(" kernel " MF_ARM_KERNEL_NAME "\n");
 }
 
+/* The tiny model's KV cache for one layer: 2 KV heads of 32, so rows of
+ * kv_stride 64 floats; K and V of the longest context the bench runs. In
+ * the arena region (ISRAM), which has the room the DTCM has not. */
+#define ATT_MAXPOS 1024
+#define ATT_STRIDE 64
+#define ATT_HD 32
+static float kc[ATT_MAXPOS * ATT_STRIDE] __attribute__((section(".arena")));
+static float vc[ATT_MAXPOS * ATT_STRIDE] __attribute__((section(".arena")));
+static float att[ATT_MAXPOS] __attribute__((section(".arena")));
+static float att2[ATT_MAXPOS] __attribute__((section(".arena")));
+
+static void bench_f32(unsigned c, uint32_t rows, uint32_t cols)
+{
+    for (uint32_t i = 0; i < rows * cols; i++) wf[i] = frand() * 0.5f;
+    for (uint32_t i = 0; i < cols; i++) x[i] = frand() * 3.0f;
+    mf_bench_mark(1);
+    mf_matmul(MF_ENC_F32, wf, rows, cols, 32, x, cols, y_ref, rows, 1);
+    mf_bench_mark(2);
+    mf_bench_mark(3);
+    con_puts("bench f32 case ");
+    con_putu(c);
+    con_puts(" ");
+    con_putu(rows);
+    con_puts("x");
+    con_putu(cols);
+    con_puts(" macs ");
+    con_putu((uint64_t)rows * cols);
+    con_puts("\n");
+}
+
+/* One query head (head 1 of 4: its KV head 0) over n_pos positions; then
+ * mf_softmax alone on the same scores, so that the softmax share of the
+ * call is known. q is scaled so that the scores spread over a few units as
+ * a trained model's do (the expf path does not depend on it much). */
+static void bench_att(unsigned c, uint32_t n_pos)
+{
+    for (uint32_t i = 0; i < n_pos * ATT_STRIDE; i++) kc[i] = frand(), vc[i] = frand();
+    for (uint32_t i = 0; i < ATT_HD; i++) x[i] = frand() * 4.0f;
+    float scale = (float)(1.0 / sqrt((double)ATT_HD));
+    for (uint32_t t = 0; t < n_pos; t++) att2[t] = mf_dot_f32(x, kc + t * ATT_STRIDE, ATT_HD) * scale;
+    mf_bench_mark(1);
+    mf_attention_head(y_ref, x, kc, vc, ATT_STRIDE, n_pos, ATT_HD, att);
+    mf_bench_mark(2);
+    mf_softmax(att2, n_pos);
+    mf_bench_mark(3);
+    con_puts("bench att case ");
+    con_putu(c);
+    con_puts(" n_pos ");
+    con_putu(n_pos);
+    con_puts(" head_dim 32 kv_stride 64\n");
+}
+
 /* Each case: mark, portable kernel, mark, Arm kernel, mark (setup of the
  * next case follows). Interval 3i+1 is the portable kernel of case i,
- * 3i+2 the Arm kernel (1-based, as boards/common/kcount.sh numbers them). */
+ * 3i+2 the Arm kernel (1-based, as boards/common/kcount.sh numbers them).
+ * The f32 cases (20-22) have the matmul in 3i+1 and nothing in 3i+2; the
+ * attention cases (23-25) mf_attention_head in 3i+1 and mf_softmax alone
+ * in 3i+2. */
 static int bench(void)
 {
     /* the tiny model: wq/wo 128x128, wk/wv 64x128, expert gate/up 256x128,
@@ -171,6 +230,11 @@ static int bench(void)
                 mf_bench_mark(3);
                 bench_line(pass * 2u * NS + i * 2u + e, names[pass][e], rows, cols, group);
             }
+    unsigned c = 4u * NS;
+    static const uint32_t f32_shapes[][2] = {{128, 128}, {256, 128}, {128, 256}};
+    for (unsigned i = 0; i < 3; i++, c++) bench_f32(c, f32_shapes[i][0], f32_shapes[i][1]);
+    static const uint32_t att_pos[] = {64, 256, 1024};
+    for (unsigned i = 0; i < 3; i++, c++) bench_att(c, att_pos[i]);
     return 0;
 }
 
