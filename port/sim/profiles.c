@@ -28,13 +28,22 @@
  *   q2 0.366 -> 0.46;
  *   element-wise work 27.8 instructions per activation value (354k per
  *   token over the 12,736 values model.c charges) -> 27.8 cycles per f32;
- *   CRC-32 (slicing by 4) 3.00 instructions per byte.
+ *   CRC-32 (slicing by 4) 3.00 instructions per byte;
+ *   f32 (ops.c mf_matmul, one token: mf_dot_f32 per row) 1.64 instructions
+ *   per MAC, 60-66 % of them Helium -> 1.89 cycles per weight (mean of
+ *   128x128, 256x128, 128x256);
+ *   attention (ops.c mf_attention_head, f32 KV, head_dim 32) 155.5 cycles
+ *   per position per query head at a 512-position context (137-142
+ *   instructions, 53 % Helium; 341 cycles per call + 154.9 per position);
+ *   the tiny model's 4 heads per 512 charged KV bytes (2 KV heads of 32,
+ *   K and V) -> 1.215 cycles per byte = 4.86 per f32 of KV. Per position
+ *   about 30 of those instructions are the softmax (exp), which does not
+ *   grow with head_dim: other head shapes cost differently per byte.
  * Not measured (no Helium kernel, or not run by the firmware):
- * f32 VFMA 4 lanes ~1.0, bf16/f16 widened first ~1.25, attention one
- * cycle per f32 MAC. */
+ * bf16/f16 widened first ~1.25. */
 #define M55_MHZ 400.0
-#define M55_ENC ENC_ROW(M55_MHZ, 1.0, 1.25, 1.25, 0.29, 0.34, 0.86, 0.46)
-#define M55_ATT NSB(1.0, 32.0, M55_MHZ)     /* f32 KV: one MAC per 4 bytes */
+#define M55_ENC ENC_ROW(M55_MHZ, 1.89, 1.25, 1.25, 0.29, 0.34, 0.86, 0.46)
+#define M55_ATT NSB(4.86, 32.0, M55_MHZ)    /* per f32 of KV (4 bytes) */
 #define M55_OTHER NSB(27.8, 32.0, M55_MHZ)  /* per f32 activation value */
 #define M55_CHECK NSB(3.00, 8.0, M55_MHZ)   /* per byte */
 
