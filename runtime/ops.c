@@ -73,14 +73,17 @@ static inline float u2f(uint32_t u)
 
 float mf_expf(float x)
 {
-    if (x > 88.8f) return x * 0x1p127f * 0x1p127f; /* +inf (above ln FLT_MAX) */
-    if (x < -104.0f) return 0.0f;                 /* e^-104 < 2^-150: rounds to 0; -inf */
-    if (x != x) return x + x;
     float t = x * EXP_LOG2E + EXP_SHIFT;
     float kf = t - EXP_SHIFT;
     float r = (x - kf * EXP_LN2_HI) - kf * EXP_LN2_LO;
     float y = exp_poly(r);
-    /* t's bits are 0x4B400000 + k: shifted left by 23, only k + c remains */
+    /* t's bits are 0x4B400000 + k: shifted left by 23, only k + c remains.
+     * |x| <= 87: |k| <= 126, the result is normal and one scaling exact
+     * (the same bits as the two below, which only differ when rounding) */
+    if (fabsf(x) <= 87.0f) return y * u2f((f2u(t) + 127u) << 23);
+    if (x > 88.8f) return x * 0x1p127f * 0x1p127f; /* +inf (above ln FLT_MAX) */
+    if (x < -104.0f) return 0.0f;                 /* e^-104 < 2^-150: rounds to 0; -inf */
+    if (x != x) return x + x;
     if (kf > 63.0f) return y * u2f((f2u(t) + 63u) << 23) * 0x1p64f;
     return y * u2f((f2u(t) + 191u) << 23) * 0x1p-64f;
 }
