@@ -1174,6 +1174,119 @@ void mf_matvec_qa_q2_arm(const void *w, const void *xq, float *y, uint32_t rows,
     mf_matvec_qa_low_arm(0, w, xq, y, rows, cols, group);
 }
 
+#if defined(MF_ARM_KERNEL_F32)
+/* ---- f32 matrix-vector product (one token) ----
+ *
+ * The order of ops.c's mf_dot_f32 for every row: lane j of lo/hi holds the
+ * products at indices i % 8 == j (lo 0..3, hi 4..7) in increasing i, each
+ * step a VMUL then a VADD (a fused VFMA would round once, not twice); the
+ * without a tail t = lo + hi (one VADD, as mf_dot_f32 does it) and
+ * (t0 + t1) + (t2 + t3), which is ((s0+s4)+(s1+s5))+((s2+s6)+(s3+s7));
+ * with one, finish_tail below.
+ * Two rows per pass share the loads of x. */
+/* t = lo + hi, then (t0 + t1) + (t2 + t3) on the lanes as S registers (no
+ * moves through core registers). */
+static inline float comb_f32(float32x4_t lo, float32x4_t hi)
+{
+    register float32x4_t t __asm__("q1") = vaddq_f32(lo, hi);
+    float s;
+    __asm__("vadd.f32 s0, s4, s5\n\t"
+            "vadd.f32 s1, s6, s7\n\t"
+            "vadd.f32 %0, s0, s1"
+            : "=t"(s)
+            : "w"(t)
+            : "s0", "s1");
+    return s;
+}
+
+/* A row with a tail (cols % 8 != 0): mf_dot_f32 (finish8) then works on
+ * the eight lanes in memory with scalar VFP operations: the tail products
+ * into their lanes, then ((s0+s4)+(s1+s5))+((s2+s6)+(s3+s7)). Done here with
+ * the same scalar instructions, not with vector ones: MVE and scalar VFP
+ * need not treat subnormals alike (QEMU flushes them in MVE only), and the
+ * bits must be mf_dot_f32's on the target. The combination is in asm so
+ * that the compiler cannot turn its four lane sums into one vector add. */
+static float finish_tail(float32x4_t lo, float32x4_t hi, const float *a, const float *b,
+                         uint32_t k)
+{
+    float s[8], r;
+    vst1q_f32(s, lo);
+    vst1q_f32(s + 4, hi);
+    for (uint32_t j = 0; j < k; j++) {
+        float p, v = s[j];
+        __asm__("vmul.f32 %0, %1, %2" : "=t"(p) : "t"(a[j]), "t"(b[j]));
+        __asm__("vadd.f32 %0, %0, %1" : "+t"(v) : "t"(p));
+        s[j] = v;
+    }
+    __asm__("vldm %1, {s0-s7}\n\t"
+            "vadd.f32 s0, s0, s4\n\t"
+            "vadd.f32 s1, s1, s5\n\t"
+            "vadd.f32 s2, s2, s6\n\t"
+            "vadd.f32 s3, s3, s7\n\t"
+            "vadd.f32 s0, s0, s1\n\t"
+            "vadd.f32 s2, s2, s3\n\t"
+            "vadd.f32 %0, s0, s2"
+            : "=t"(r)
+            : "r"(s), "m"(*(const float(*)[8])s)
+            : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7");
+    return r;
+}
+
+/* n8 blocks of 8 values of two rows a, b against x: per block two x loads
+ * shared by the rows, four weight loads, four VMUL and four VADD. */
+#define MF_F32_ROWS2(la, ha, lb, hb, a, b, xp, n8)                                                 \
+    __asm__ volatile("wls lr, %[n], 2f\n"                                                         \
+                     "1:\n\t"                                                                     \
+                     "vldrw.32 q4, [%[x]], #16\n\t"                                               \
+                     "vldrw.32 q6, [%[a]], #16\n\t"                                               \
+                     "vldrw.32 q5, [%[x]], #16\n\t"                                               \
+                     "vmul.f32 q6, q6, q4\n\t"                                                    \
+                     "vldrw.32 q7, [%[a]], #16\n\t"                                               \
+                     "vadd.f32 %q[la], %q[la], q6\n\t"                                            \
+                     "vmul.f32 q7, q7, q5\n\t"                                                    \
+                     "vldrw.32 q6, [%[b]], #16\n\t"                                               \
+                     "vadd.f32 %q[ha], %q[ha], q7\n\t"                                            \
+                     "vmul.f32 q6, q6, q4\n\t"                                                    \
+                     "vldrw.32 q7, [%[b]], #16\n\t"                                               \
+                     "vadd.f32 %q[lb], %q[lb], q6\n\t"                                            \
+                     "vmul.f32 q7, q7, q5\n\t"                                                    \
+                     "vadd.f32 %q[hb], %q[hb], q7\n\t"                                            \
+                     "le lr, 1b\n"                                                                \
+                     "2:"                                                                         \
+                     : [la] "+w"(la), [ha] "+w"(ha), [lb] "+w"(lb), [hb] "+w"(hb), [a] "+r"(a), \
+                       [b] "+r"(b), [x] "+r"(xp)                                                  \
+                     : [n] "r"(n8)                                                                \
+                     : "q4", "q5", "q6", "q7", "lr", "memory")
+
+void mf_matvec_f32_arm(const float *w, const float *x, float *y, uint32_t rows, uint32_t cols)
+{
+    const uint32_t n8 = cols / 8u, k = cols % 8u;
+    uint32_t r = 0;
+    for (; r + 2u <= rows; r += 2u) {
+        const float *a = w + (size_t)r * cols, *b = a + cols, *xp = x;
+        float32x4_t la = vdupq_n_f32(0.0f), ha = la, lb = la, hb = la;
+        MF_F32_ROWS2(la, ha, lb, hb, a, b, xp, n8);
+        if (k) {
+            y[r] = finish_tail(la, ha, a, xp, k);
+            y[r + 1] = finish_tail(lb, hb, b, xp, k);
+        } else {
+            y[r] = comb_f32(la, ha);
+            y[r + 1] = comb_f32(lb, hb);
+        }
+    }
+    if (r < rows) {
+        const float *a = w + (size_t)r * cols, *xp = x;
+        float32x4_t la = vdupq_n_f32(0.0f), ha = la;
+        for (uint32_t m = n8; m > 0; m--) {
+            la = vaddq_f32(la, vmulq_f32(vld1q_f32(a), vld1q_f32(xp)));
+            ha = vaddq_f32(ha, vmulq_f32(vld1q_f32(a + 4), vld1q_f32(xp + 4)));
+            a += 8, xp += 8;
+        }
+        y[r] = k ? finish_tail(la, ha, a, xp, k) : comb_f32(la, ha);
+    }
+}
+#endif
+
 #else
 typedef int mf_kernels_arm_unused; /* nothing to compile on this target */
 #endif

@@ -19,6 +19,9 @@
  * operations in the same order ((d_w * d_x) * acc, then added to the row sum
  * group after group), so firmware and host produce the same text.
  *
+ * With MVE floating point (M55) also the f32 product of ops.c's mf_matmul
+ * for one token, in mf_dot_f32's order and so with its bits.
+ *
  * quant.c includes this header and dispatches here when the build defines
  * MF_HAVE_ARM_KERNELS (boards/NAME/board.mk adds -DMF_HAVE_ARM_KERNELS for
  * cores that have MVE or DSP).
@@ -38,6 +41,11 @@
 #define MF_ARM_KERNEL_NAME "none"
 #endif
 
+/* MVE with floating point (M55/M85 with the FPU): the f32 kernel too. */
+#if defined(MF_ARM_KERNEL_MVE) && (__ARM_FEATURE_MVE & 2)
+#define MF_ARM_KERNEL_F32 1
+#endif
+
 #if defined(MF_HAVE_ARM_KERNELS) && !defined(MF_ARM_KERNEL_MVE) && !defined(MF_ARM_KERNEL_DSP)
 #error "MF_HAVE_ARM_KERNELS needs a core with MVE or the DSP extension"
 #endif
@@ -55,6 +63,12 @@ void mf_matvec_qa_q3_arm(const void *w, const void *xq, float *y, uint32_t rows,
                          uint32_t group);
 void mf_matvec_qa_q2_arm(const void *w, const void *xq, float *y, uint32_t rows, uint32_t cols,
                          uint32_t group);
+#endif
+
+#if defined(MF_ARM_KERNEL_F32)
+/* y[rows] = W . x, W f32 [rows, cols] (4-byte aligned), with the same bits
+ * as ops.c's mf_dot_f32 on each row. */
+void mf_matvec_f32_arm(const float *w, const float *x, float *y, uint32_t rows, uint32_t cols);
 #endif
 
 #endif

@@ -5,6 +5,9 @@
 #include <string.h>
 
 #include "quant.h"
+#if defined(MF_HAVE_ARM_KERNELS)
+#include "kernels_arm.h"
+#endif
 
 /* GCC/Clang vector extension: 4-float lanes (see the dot products below for
  * why they give the same bits as plain C). */
@@ -320,9 +323,16 @@ void mf_matmul(int enc, const void *w, uint32_t rows, uint32_t cols, uint32_t gr
                 for (uint32_t j = 0; j < 4; j++) y[(t + j) * y_stride + r] = o[j];
             }
         }
-        for (; t < n_tok; t++)
+        for (; t < n_tok; t++) {
+#if defined(MF_HAVE_ARM_KERNELS) && defined(MF_ARM_KERNEL_F32)
+            /* Helium, two rows per pass; the same bits as mf_dot_f32 */
+            mf_matvec_f32_arm(wf + (size_t)r0 * cols, x + t * x_stride, y + t * y_stride + r0,
+                              r1 - r0, cols);
+#else
             for (uint32_t r = r0; r < r1; r++)
                 y[t * y_stride + r] = mf_dot_f32(wf + (size_t)r * cols, x + t * x_stride, cols);
+#endif
+        }
     }
 }
 

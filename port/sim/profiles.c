@@ -29,9 +29,10 @@
  *   element-wise work 28.5 instructions per activation value (363k per
  *   token over the 12,736 values model.c charges) -> 28.5 cycles per f32;
  *   CRC-32 (slicing by 4) 3.00 instructions per byte;
- *   f32 (ops.c mf_matmul, one token: mf_dot_f32 per row) 1.64 instructions
- *   per MAC, 60-66 % of them Helium -> 1.89 cycles per weight (mean of
- *   128x128, 256x128, 128x256);
+ *   f32 (ops.c mf_matmul, one token: the Helium kernel mf_matvec_f32_arm,
+ *   two rows per pass) 1.05 instructions per MAC, 84-87 % of them Helium
+ *   -> 1.28 cycles per weight (mean of 128x128, 256x128, 128x256; it was
+ *   1.89 with mf_dot_f32 per row);
  *   attention (ops.c mf_attention_head, f32 KV, head_dim 32) 155.5 cycles
  *   per position per query head at a 512-position context (137-142
  *   instructions, 53 % Helium; 341 cycles per call + 154.9 per position);
@@ -42,7 +43,7 @@
  * Not measured (no Helium kernel, or not run by the firmware):
  * bf16/f16 widened first ~1.25. */
 #define M55_MHZ 400.0
-#define M55_ENC ENC_ROW(M55_MHZ, 1.89, 1.25, 1.25, 0.29, 0.34, 0.86, 0.46)
+#define M55_ENC ENC_ROW(M55_MHZ, 1.28, 1.25, 1.25, 0.29, 0.34, 0.86, 0.46)
 #define M55_ATT NSB(4.86, 32.0, M55_MHZ)    /* per f32 of KV (4 bytes) */
 #define M55_OTHER NSB(28.5, 32.0, M55_MHZ)  /* per f32 activation value */
 #define M55_CHECK NSB(3.00, 8.0, M55_MHZ)   /* per byte */

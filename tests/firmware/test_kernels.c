@@ -3,7 +3,9 @@
  * Q8, Q4, Q3 and Q2; Helium on the M55, SMLAD on the M4) against the portable kernels of
  * runtime/quant.c (compiled here without MF_HAVE_ARM_KERNELS), bit for bit,
  * and both against a double-precision dot product of the dequantised
- * operands (independent math).
+ * operands (independent math). Then the f32 matvec: mf_matmul for one token
+ * (on the M55 the Helium mf_matvec_f32_arm) against mf_dot_f32 per row, bit
+ * for bit.
  *
  * With "bench" on the command line it instead runs each kernel once on a
  * fixed shape between calls to mf_bench_mark(); tests/scripts/firmware_bench.sh
@@ -33,7 +35,7 @@ static float xdq[MAXC];
 static float row[MAXC];
 static uint8_t wq[MAXRC + MAXRC / 8 + 16 * MAXR] __attribute__((aligned(4)));
 static uint8_t xq[MF_QA_BYTES(MAXC, 1)] __attribute__((aligned(4)));
-static float y_ref[MAXR], y_arm[MAXR];
+static float y_ref[MAXR + 1], y_arm[MAXR + 1];
 
 static int passed, failed;
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
@@ -238,6 +240,41 @@ static int bench(void)
     return 0;
 }
 
+/* f32: mf_matmul (1 token; on MVE-float cores the Helium kernel) and
+ * mf_matvec_f32_arm itself against mf_dot_f32 row by row, bit for bit.
+ * Values over many magnitudes, both signs, exact zeros of both signs and
+ * tiny (subnormal) values. */
+static float frand_wide(void)
+{
+    float v = frand();
+    uint32_t sel = (uint32_t)(rng >> 40) % 16u;
+    if (sel == 0) return 0.0f;
+    if (sel == 1) return -0.0f;
+    if (sel == 2) return v * 1e-39f; /* subnormal */
+    if (sel == 3) return v * 1e-20f;
+    if (sel == 4) return v * 1e6f;
+    return v * 3.0f;
+}
+
+static void run_f32(uint32_t rows, uint32_t cols)
+{
+    for (uint32_t i = 0; i < rows * cols; i++) wf[i] = frand_wide();
+    for (uint32_t i = 0; i < cols; i++) x[i] = frand_wide();
+    for (uint32_t r = 0; r < rows; r++) y_ref[r] = mf_dot_f32(wf + (size_t)r * cols, x, cols);
+    mf_matmul(MF_ENC_F32, wf, rows, cols, 32, x, cols, y_arm, rows, 1);
+    for (uint32_t r = 0; r < rows; r++)
+        check(memcmp(&y_ref[r], &y_arm[r], sizeof(float)) == 0, "f32 matmul != mf_dot_f32 (bits)",
+              0, rows, cols, 0, r);
+#if defined(MF_ARM_KERNEL_F32)
+    for (uint32_t r = 0; r < rows + 1; r++) y_arm[r] = 12345.0f; /* a write past rows shows */
+    mf_matvec_f32_arm(wf, x, y_arm, rows, cols);
+    for (uint32_t r = 0; r < rows; r++)
+        check(memcmp(&y_ref[r], &y_arm[r], sizeof(float)) == 0, "f32 arm != mf_dot_f32 (bits)",
+              0, rows, cols, 0, r);
+    check(y_arm[rows] == 12345.0f, "f32 arm wrote past rows", 0, rows, cols, 0, rows);
+#endif
+}
+
 int main(void)
 {
     const char *cl = board_cmdline();
@@ -257,6 +294,11 @@ int main(void)
         for (unsigned i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
             run_case(enc, shapes[i][0], shapes[i][1], shapes[i][2]);
     }
+    for (uint32_t rows = 1; rows <= 17; rows++)
+        for (uint32_t cols = 1; cols <= 70; cols++) run_f32(rows, cols);
+    static const uint32_t f32_shapes[][2] = {{128, 128}, {256, 128}, {128, 256}, {3, 512}};
+    for (unsigned i = 0; i < sizeof f32_shapes / sizeof f32_shapes[0]; i++)
+        run_f32(f32_shapes[i][0], f32_shapes[i][1]);
     con_puts("test_kernels_" MF_ARM_KERNEL_NAME ": ");
     con_putu((uint64_t)passed);
     con_puts(" passed, ");
