@@ -129,7 +129,7 @@ MARK=mf_bench_mark PERINT=1 traced "$TELF" bench "$tmp/k.stdout"
             printf "%2d %s %-8s g%-4d %7d | %8d %5.3f | %7d %5.3f | %5.1fx\n", c, e, s, g, m, p, m / p, a, m / a, p / a }'
     done
     echo "#"
-    echo "# f32 matvec: runtime/ops.c mf_matmul(MF_ENC_F32), one token (mf_dot_f32 per row; no Arm kernel)"
+    echo "# f32 matvec: runtime/ops.c mf_matmul(MF_ENC_F32), one token (Helium: mf_matvec_f32_arm, two rows per pass, bit-identical to mf_dot_f32)"
     echo "# vec = Helium instructions among them; cycles = 1.25 x vec + 1.0 x the rest (the CPI convention of README.md)"
     echo "# case f32 rows x cols MACs | instr MAC/instr instr/MAC | vec | cycles/MAC"
     grep '^bench f32 case' "$tmp/k.stdout" | while read _ _ _ c shape _ macs; do
