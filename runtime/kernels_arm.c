@@ -1179,13 +1179,13 @@ void mf_matvec_qa_q2_arm(const void *w, const void *xq, float *y, uint32_t rows,
  *
  * The order of ops.c's mf_dot_f32 for every row: lane j of lo/hi holds the
  * products at indices i % 8 == j (lo 0..3, hi 4..7) in increasing i, each
- * step a VMUL then a VADD (a fused VFMA would round once, not twice); the
- * without a tail t = lo + hi (one VADD, as mf_dot_f32 does it) and
- * (t0 + t1) + (t2 + t3), which is ((s0+s4)+(s1+s5))+((s2+s6)+(s3+s7));
- * with one, finish_tail below.
+ * step a VMUL then a VADD (a fused VFMA would round once, not twice). A row
+ * without a tail ends as comb_f32 below, one with a tail as finish_tail.
  * Two rows per pass share the loads of x. */
-/* t = lo + hi, then (t0 + t1) + (t2 + t3) on the lanes as S registers (no
- * moves through core registers). */
+
+/* No tail: t = lo + hi (one VADD, as mf_dot_f32 does it), then
+ * (t0 + t1) + (t2 + t3) = ((s0+s4)+(s1+s5))+((s2+s6)+(s3+s7)), on the lanes
+ * as S registers (no moves through core registers). */
 static inline float comb_f32(float32x4_t lo, float32x4_t hi)
 {
     register float32x4_t t __asm__("q1") = vaddq_f32(lo, hi);
