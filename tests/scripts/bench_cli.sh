@@ -141,6 +141,10 @@ check "unknown profile exits 2" [ $rc -eq 2 ] && check "unknown profile message"
 check "missing --text exits 2" [ $rc -eq 2 ]
 "$MF" bench "$T/tiny.img" --text "$T/val.txt" --expert-ram 1000 >/dev/null 2>"$T/e3"; rc=$?
 check "too little expert RAM fails" [ $rc -ne 0 ] && check "expert RAM message" grep -q "top_k" "$T/e3"
+"$MF" bench "$T/tiny.img" --text "$T/val.txt" --slots 1 >/dev/null 2>"$T/e4"; rc=$?
+check "--slots below top_k fails" [ $rc -ne 0 ] && check "--slots message names the option" grep -q -- "--slots 1 is fewer than the model's top_k" "$T/e4"
+"$MF" bench "$T/tiny.img" --text "$T/val.txt" --context 100000 >/dev/null 2>"$T/e5"; rc=$?
+check "--context above max_seq fails" [ $rc -ne 0 ] && check "--context message names the option" grep -q -- "--context 100000 exceeds" "$T/e5"
 "$MF" bench "$T/tiny.img" --text "$T/val.txt" --policy bogus >/dev/null 2>&1; rc=$?
 check "bad policy exits 2" [ $rc -eq 2 ]
 # Every field fill() puts is printed: host_seconds is the last one (a

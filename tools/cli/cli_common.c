@@ -172,6 +172,35 @@ int cli_runtime_option(const char *cmd, int argc, char **argv, int *i, cli_model
     return 0;
 }
 
+int cli_check_options(const char *cmd, const mf_info *info, cli_model *cm)
+{
+    /* The runtime would say MF_E_ARG; name the option instead. */
+    if (cm->opt.context_len > info->max_seq) {
+        fprintf(stderr, "moeflash %s: --context %u exceeds the image's max_seq (%u)\n", cmd,
+                cm->opt.context_len, info->max_seq);
+        return 1;
+    }
+    if (cm->opt.expert_slots && cm->opt.expert_slots < info->top_k) {
+        fprintf(stderr, "moeflash %s: --slots %u is fewer than the model's top_k (%u)\n", cmd,
+                cm->opt.expert_slots, info->top_k);
+        return 1;
+    }
+    if (cm->expert_ram) {
+        uint64_t slots = info->expert_bytes ? cm->expert_ram / info->expert_bytes : 0;
+        if (slots < info->top_k) {
+            fprintf(stderr,
+                    "moeflash %s: --expert-ram %llu holds %llu experts of %zu bytes; at least "
+                    "top_k = %u are needed (%llu bytes)\n",
+                    cmd, (unsigned long long)cm->expert_ram, (unsigned long long)slots,
+                    info->expert_bytes, info->top_k,
+                    (unsigned long long)info->top_k * info->expert_bytes);
+            return 1;
+        }
+        cm->opt.expert_slots = slots > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)slots;
+    }
+    return 0;
+}
+
 int cli_open(const char *cmd, const char *path, cli_model *cm)
 {
     if (mf_posix_port_open(&cm->port, &cm->st, path) != MF_PORT_OK) {
@@ -185,30 +214,7 @@ int cli_open(const char *cmd, const char *path, cli_model *cm)
         fprintf(stderr, "moeflash %s: %s: %s\n", cmd, path, mf_strerror(rc));
         return 1;
     }
-    /* The runtime would say MF_E_ARG; name the option instead. */
-    if (cm->opt.context_len > info.max_seq) {
-        fprintf(stderr, "moeflash %s: --context %u exceeds the image's max_seq (%u)\n", cmd,
-                cm->opt.context_len, info.max_seq);
-        return 1;
-    }
-    if (cm->opt.expert_slots && cm->opt.expert_slots < info.top_k) {
-        fprintf(stderr, "moeflash %s: --slots %u is fewer than the model's top_k (%u)\n", cmd,
-                cm->opt.expert_slots, info.top_k);
-        return 1;
-    }
-    if (cm->expert_ram) {
-        uint64_t slots = info.expert_bytes ? cm->expert_ram / info.expert_bytes : 0;
-        if (slots < info.top_k) {
-            fprintf(stderr,
-                    "moeflash %s: --expert-ram %llu holds %llu experts of %zu bytes; at least "
-                    "top_k = %u are needed (%llu bytes)\n",
-                    cmd, (unsigned long long)cm->expert_ram, (unsigned long long)slots,
-                    info.expert_bytes, info.top_k,
-                    (unsigned long long)info.top_k * info.expert_bytes);
-            return 1;
-        }
-        cm->opt.expert_slots = slots > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)slots;
-    }
+    if (cli_check_options(cmd, &info, cm)) return 1;
     rc = mf_arena_bytes(&cm->port, &cm->opt, &cm->arena_bytes);
     if (rc) {
         fprintf(stderr, "moeflash %s: %s: %s\n", cmd, path, mf_strerror(rc));

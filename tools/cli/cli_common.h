@@ -44,6 +44,10 @@ const char *cli_value(const char *cmd, int argc, char **argv, int *i);
 
 /* Opens the image, sizes and allocates the arena, mf_init. Prints one line
  * on stderr and returns non-zero on failure. */
+/* --context, --slots and --expert-ram against the image: an error naming the
+ * option (the runtime would only say MF_E_ARG) and 1, else 0; turns
+ * --expert-ram into opt.expert_slots. */
+int cli_check_options(const char *cmd, const mf_info *info, cli_model *cm);
 int cli_open(const char *cmd, const char *path, cli_model *cm);
 void cli_close(cli_model *cm);
 

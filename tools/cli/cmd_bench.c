@@ -379,18 +379,7 @@ int cmd_bench(int argc, char **argv)
         goto done;
     }
     uint32_t L = info.n_layers, E = info.n_experts, K = info.top_k;
-    if (cm.expert_ram) {
-        uint64_t slots = info.expert_bytes ? cm.expert_ram / info.expert_bytes : 0;
-        if (slots < K) {
-            fprintf(stderr,
-                    "moeflash bench: --expert-ram %llu holds %llu experts of %zu bytes; at least "
-                    "top_k = %u are needed (%llu bytes)\n",
-                    (unsigned long long)cm.expert_ram, (unsigned long long)slots,
-                    info.expert_bytes, K, (unsigned long long)K * info.expert_bytes);
-            goto done;
-        }
-        cm.opt.expert_slots = slots > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)slots;
-    }
+    if (cli_check_options("bench", &info, &cm)) goto done;
     /* Expert blob sizes and their simulated read cost, for the bound. */
     blob_bytes = calloc((size_t)L * E, sizeof *blob_bytes);
     blob_read_ns = calloc((size_t)L * E, sizeof *blob_read_ns);
