@@ -77,8 +77,10 @@ int mf_store_init(mf_expert_store *s, mf_arena *a, const mf_port *port, const mf
 {
     uint32_t n_slots = opt->expert_slots;
     if (n_slots == 0) return MF_E_ARG;
-    if (opt->policy < MF_POLICY_NONE || opt->policy > MF_POLICY_BELADY) return MF_E_ARG;
-    if (opt->predictor < MF_PREDICT_NONE || opt->predictor > MF_PREDICT_COMBINED) return MF_E_ARG;
+    if (opt->policy < MF_POLICY_NONE || opt->policy > MF_POLICY_BELADY)
+        return mf_port_refuse(port, MF_E_ARG, "moeflash: opt.policy is not an mf_policy");
+    if (opt->predictor < MF_PREDICT_NONE || opt->predictor > MF_PREDICT_COMBINED)
+        return mf_port_refuse(port, MF_E_ARG, "moeflash: opt.predictor is not an mf_predictor");
     memset(s, 0, sizeof *s);
     s->port = port;
     s->h = h;
@@ -135,13 +137,18 @@ int mf_store_init(mf_expert_store *s, mf_arena *a, const mf_port *port, const mf
     if (need_profile) {
         if (!mf_image_section(h, MF_SEC_PREDICTOR)) {
             /* cooc needs the tables; combined works without them */
-            if (opt->predictor == MF_PREDICT_COOC || opt->pin_experts > 0) return MF_E_UNSUPPORTED;
+            if (opt->predictor == MF_PREDICT_COOC || opt->pin_experts > 0)
+                return mf_port_refuse(port, MF_E_UNSUPPORTED,
+                                      "moeflash: the cooc predictor and pinning need a profiled "
+                                      "image (moeflash profile)");
         } else {
             int rc = load_profile(s, a);
             if (rc) return rc;
         }
     }
-    if (opt->pin_experts > 0 && opt->pin_experts + h->top_k > n_slots) return MF_E_ARG;
+    if (opt->pin_experts > 0 && opt->pin_experts + h->top_k > n_slots)
+        return mf_port_refuse(port, MF_E_ARG,
+                              "moeflash: opt.pin_experts leaves fewer than top_k free slots");
     if (a->overflow) return MF_E_ARENA;
     if (!a->base) return MF_OK;
     for (size_t i = 0; i < LE; i++) {

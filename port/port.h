@@ -110,6 +110,14 @@ static inline void mf_port_log(const mf_port *p, const char *line)
     if (p && p->log) p->log(p, line);
 }
 
+/* Logs why a call is refused, then gives its status: MF_E_ARG alone does not
+ * say which option was out of range. */
+static inline int mf_port_refuse(const mf_port *p, int status, const char *why)
+{
+    mf_port_log(p, why);
+    return status;
+}
+
 static inline void mf_port_charge(const mf_port *p, mf_work_kind kind, int encoding, uint64_t bytes)
 {
     if (p && p->charge_compute) p->charge_compute(p, kind, encoding, bytes);

@@ -267,13 +267,19 @@ static int prepare(mf_model *m, const mf_port *port, const mf_options *opt, int 
     const mf_image_header *h = &m->h;
     if (m->opt.kv_encoding != MF_ENC_F32 && m->opt.kv_encoding != MF_ENC_F16 &&
         m->opt.kv_encoding != MF_ENC_BF16 && m->opt.kv_encoding != MF_ENC_Q8)
-        return MF_E_UNSUPPORTED;
-    if (m->opt.verify_experts < 0 || m->opt.verify_experts > 2) return MF_E_ARG;
+        return mf_port_refuse(port, MF_E_UNSUPPORTED,
+                              "moeflash: opt.kv_encoding must be f32, f16, bf16 or q8");
+    if (m->opt.verify_experts < 0 || m->opt.verify_experts > 2)
+        return mf_port_refuse(port, MF_E_ARG, "moeflash: opt.verify_experts must be 0, 1 or 2");
     m->ctx = m->opt.context_len ? m->opt.context_len : h->max_seq;
-    if (m->ctx > h->max_seq) return MF_E_ARG;
+    if (m->ctx > h->max_seq)
+        return mf_port_refuse(port, MF_E_ARG,
+                              "moeflash: opt.context_len exceeds the image's max_seq");
     uint32_t total = h->n_layers * h->n_experts;
     uint32_t slots = m->opt.expert_slots ? m->opt.expert_slots : h->top_k;
-    if (slots < h->top_k) return MF_E_ARG;
+    if (slots < h->top_k)
+        return mf_port_refuse(port, MF_E_ARG,
+                              "moeflash: opt.expert_slots is fewer than the model's top_k");
     if (slots > total) slots = total;
     m->opt.expert_slots = slots;
     m->batch = m->opt.prefill_batch ? m->opt.prefill_batch : DEFAULT_BATCH;

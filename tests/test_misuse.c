@@ -29,6 +29,14 @@
 static uint8_t *img;
 static size_t img_len;
 
+/* The last line the runtime logged through a port (why a call was refused). */
+static char last_log[160];
+static void keep_log(const mf_port *p, const char *line)
+{
+    (void)p;
+    snprintf(last_log, sizeof last_log, "%s", line);
+}
+
 /* A fresh memory port over buf. */
 static void mem_port(mf_port *p, mf_mem_port_state *st, const void *buf, size_t len)
 {
@@ -37,6 +45,15 @@ static void mem_port(mf_port *p, mf_mem_port_state *st, const void *buf, size_t 
         fprintf(stderr, "mf_mem_port_open failed: %d\n", rc);
         exit(1);
     }
+    p->log = keep_log;
+}
+
+/* The refusal was logged, naming the option. */
+static int logged(const char *what)
+{
+    int ok = strstr(last_log, what) != NULL;
+    last_log[0] = 0;
+    return ok;
 }
 
 /* mf_arena_bytes + mf_init over a heap arena of exactly the size needed. */
@@ -213,6 +230,7 @@ static void test_context(void)
     size_t need;
     opt.context_len = 65; /* max_seq is 64 */
     CHECK(mf_arena_bytes(&port, &opt, &need) == MF_E_ARG, "context beyond max_seq");
+    CHECK(logged("context_len"), "context refusal logged: '%s'", last_log);
     opt.context_len = UINT32_MAX;
     CHECK(mf_arena_bytes(&port, &opt, &need) == MF_E_ARG, "context UINT32_MAX");
 }
@@ -260,32 +278,39 @@ static void test_options(void)
     mf_options_default(&opt);
     opt.verify_experts = 3;
     CHECK(mf_arena_bytes(&port, &opt, &need) == MF_E_ARG, "verify_experts 3");
+    CHECK(logged("verify_experts"), "verify_experts refusal logged: '%s'", last_log);
     mf_options_default(&opt);
     opt.verify_experts = -1;
     CHECK(mf_arena_bytes(&port, &opt, &need) == MF_E_ARG, "verify_experts -1");
     mf_options_default(&opt);
     opt.expert_slots = 1; /* < top_k = 2 */
     CHECK(mf_arena_bytes(&port, &opt, &need) == MF_E_ARG, "1 slot < top_k");
+    CHECK(logged("expert_slots"), "slots refusal logged: '%s'", last_log);
     mf_options_default(&opt);
     opt.policy = 99;
     CHECK(mf_arena_bytes(&port, &opt, &need) == MF_E_ARG, "policy 99");
+    CHECK(logged("opt.policy"), "policy refusal logged: '%s'", last_log);
     mf_options_default(&opt);
     opt.policy = -1;
     CHECK(mf_arena_bytes(&port, &opt, &need) == MF_E_ARG, "policy -1");
     mf_options_default(&opt);
     opt.predictor = 99;
     CHECK(mf_arena_bytes(&port, &opt, &need) == MF_E_ARG, "predictor 99");
+    CHECK(logged("opt.predictor"), "predictor refusal logged: '%s'", last_log);
     mf_options_default(&opt);
     opt.kv_encoding = 99;
     int rc = mf_arena_bytes(&port, &opt, &need);
     CHECK(rc == MF_E_ARG || rc == MF_E_UNSUPPORTED, "kv_encoding 99: %s", mf_strerror(rc));
+    CHECK(logged("kv_encoding"), "kv_encoding refusal logged: '%s'", last_log);
     /* More slots than experts is allowed (capped), and works. */
     mf_options_default(&opt);
     opt.expert_slots = 1000;
+    last_log[0] = 0;
     model md;
     CHECK(open_model(&md, img, img_len, &opt) == MF_OK, "1000 slots for 8 experts");
     uint32_t ids[2] = {'o', 'k'};
     CHECK(md.m && mf_feed(md.m, ids, 2) == MF_OK, "feed with capped slots");
+    CHECK(last_log[0] == 0, "nothing logged by a valid run: '%s'", last_log);
     close_model(&md);
 }
 
