@@ -6,8 +6,10 @@
 
 #if defined(MF_ARM_KERNEL_MVE) || defined(MF_ARM_KERNEL_DSP)
 
+#include <math.h>
 #include <string.h>
 
+#include "ops.h"
 #include "quant.h"
 
 #if defined(MF_ARM_KERNEL_MVE)
@@ -1284,6 +1286,222 @@ void mf_matvec_f32_arm(const float *w, const float *x, float *y, uint32_t rows, 
         }
         y[r] = k ? finish_tail(la, ha, a, xp, k) : comb_f32(la, ha);
     }
+}
+
+/* ---- attention of one query head (ops.c mf_attention_head) ----
+ *
+ * The same bits as the portable code on this core, which GCC compiles to
+ * Helium for its 4-lane vector expressions and to scalar VFP for the rest:
+ * every operation here is done by the same kind of instruction as there
+ * (MVE flushes subnormals, scalar VFP does not), in the same order. */
+
+/* A K row's score: lo + hi (Helium), then ((0+1)+(2+3)) and the scaling in
+ * scalar VFP, as mf_attention_head and mf_dot_f32 do them. */
+static inline float score_f32(float32x4_t lo, float32x4_t hi, float scale)
+{
+    register float32x4_t t __asm__("q1") = vaddq_f32(lo, hi);
+    float s;
+    __asm__("vadd.f32 s0, s4, s5\n\t"
+            "vadd.f32 s1, s6, s7\n\t"
+            "vadd.f32 %0, s0, s1\n\t"
+            "vmul.f32 %0, %0, %2"
+            : "=&t"(s)
+            : "w"(t), "t"(scale)
+            : "s0", "s1");
+    return s;
+}
+
+/* n8 blocks of 8 of three K rows a, b, c against q: per half-block one q
+ * load shared by the rows (q6), each row's product in q7, then added to
+ * its lane sums (lo: indices i % 8 < 4, hi: the others). */
+#define MF_ATT_ROWS3(la, ha, lb, hb, lc, hc, a, b, c, qp, n8)                                      \
+    __asm__ volatile("wls lr, %[n], 2f\n"                                                         \
+                     "1:\n\t"                                                                     \
+                     "vldrw.32 q6, [%[q]], #16\n\t"                                               \
+                     "vldrw.32 q7, [%[a]], #16\n\t"                                               \
+                     "vmul.f32 q7, q7, q6\n\t"                                                    \
+                     "vadd.f32 %q[la], %q[la], q7\n\t"                                            \
+                     "vldrw.32 q7, [%[b]], #16\n\t"                                               \
+                     "vmul.f32 q7, q7, q6\n\t"                                                    \
+                     "vadd.f32 %q[lb], %q[lb], q7\n\t"                                            \
+                     "vldrw.32 q7, [%[c]], #16\n\t"                                               \
+                     "vmul.f32 q7, q7, q6\n\t"                                                    \
+                     "vadd.f32 %q[lc], %q[lc], q7\n\t"                                            \
+                     "vldrw.32 q6, [%[q]], #16\n\t"                                               \
+                     "vldrw.32 q7, [%[a]], #16\n\t"                                               \
+                     "vmul.f32 q7, q7, q6\n\t"                                                    \
+                     "vadd.f32 %q[ha], %q[ha], q7\n\t"                                            \
+                     "vldrw.32 q7, [%[b]], #16\n\t"                                               \
+                     "vmul.f32 q7, q7, q6\n\t"                                                    \
+                     "vadd.f32 %q[hb], %q[hb], q7\n\t"                                            \
+                     "vldrw.32 q7, [%[c]], #16\n\t"                                               \
+                     "vmul.f32 q7, q7, q6\n\t"                                                    \
+                     "vadd.f32 %q[hc], %q[hc], q7\n\t"                                            \
+                     "le lr, 1b\n"                                                                \
+                     "2:"                                                                         \
+                     : [la] "+w"(la), [ha] "+w"(ha), [lb] "+w"(lb), [hb] "+w"(hb),              \
+                       [lc] "+w"(lc), [hc] "+w"(hc), [a] "+r"(a), [b] "+r"(b), [c] "+r"(c),     \
+                       [q] "+r"(qp)                                                               \
+                     : [n] "r"(n8)                                                                \
+                     : "q6", "q7", "lr", "memory")
+
+/* att[t] = (q . k_t) * scale, three positions per pass over q. */
+__attribute__((noinline)) static void att_scores_mve(const float *q, const float *k,
+                                                     size_t kv_stride, uint32_t n_pos,
+                                                     uint32_t head_dim, float scale, float *att)
+{
+    const uint32_t n8 = head_dim / 8u;
+    uint32_t t = 0;
+    for (; t + 3u <= n_pos; t += 3u) {
+        const float *a = k + t * kv_stride, *b = a + kv_stride, *c = b + kv_stride, *qp = q;
+        float32x4_t la = vdupq_n_f32(0.0f), ha = la, lb = la, hb = la, lc = la, hc = la;
+        MF_ATT_ROWS3(la, ha, lb, hb, lc, hc, a, b, c, qp, n8);
+        att[t] = score_f32(la, ha, scale);
+        att[t + 1] = score_f32(lb, hb, scale);
+        att[t + 2] = score_f32(lc, hc, scale);
+    }
+    if (t + 2u <= n_pos) {
+        const float *a = k + t * kv_stride, *b = a + kv_stride, *xp = q;
+        float32x4_t la = vdupq_n_f32(0.0f), ha = la, lb = la, hb = la;
+        MF_F32_ROWS2(la, ha, lb, hb, a, b, xp, n8);
+        att[t] = score_f32(la, ha, scale);
+        att[t + 1] = score_f32(lb, hb, scale);
+        t += 2u;
+    }
+    if (t < n_pos) {
+        const float *a = k + t * kv_stride, *xp = q;
+        float32x4_t la = vdupq_n_f32(0.0f), ha = la;
+        for (uint32_t m = n8; m > 0; m--) {
+            la = vaddq_f32(la, vmulq_f32(vld1q_f32(a), vld1q_f32(xp)));
+            ha = vaddq_f32(ha, vmulq_f32(vld1q_f32(a + 4), vld1q_f32(xp + 4)));
+            a += 8, xp += 8;
+        }
+        att[t] = score_f32(la, ha, scale);
+    }
+}
+
+/* ops.c's mf_expf constants */
+#define EXP_LOG2E 1.44269502f
+#define EXP_SHIFT 0x1.8p23f
+#define EXP_LN2_HI 0.693145751953125f
+#define EXP_LN2_LO 1.42860677e-06f
+
+/* mf_expf of four d <= 0, ops.c's exp4_le0 step by step: |d| clamped to
+ * 104 on its bits, then the same float operations. */
+static inline float32x4_t exp4_mve(float32x4_t d)
+{
+    int32x4_t m = vreinterpretq_s32_u32(vbicq_u32(vreinterpretq_u32_f32(d), vdupq_n_u32(0x80000000u)));
+    m = vminq_s32(m, vdupq_n_s32(0x42D00000)); /* 104.0f */
+    float32x4_t x = vreinterpretq_f32_u32(vorrq_u32(vreinterpretq_u32_s32(m), vdupq_n_u32(0x80000000u)));
+    float32x4_t t = vaddq_n_f32(vmulq_n_f32(x, EXP_LOG2E), EXP_SHIFT);
+    float32x4_t kf = vsubq_n_f32(t, EXP_SHIFT);
+    float32x4_t r = vsubq_f32(vsubq_f32(x, vmulq_n_f32(kf, EXP_LN2_HI)), vmulq_n_f32(kf, EXP_LN2_LO));
+    float32x4_t p = vaddq_n_f32(vmulq_n_f32(r, 1.0f / 5040.0f), 1.0f / 720.0f);
+    p = vaddq_n_f32(vmulq_f32(p, r), 1.0f / 120.0f);
+    p = vaddq_n_f32(vmulq_f32(p, r), 1.0f / 24.0f);
+    p = vaddq_n_f32(vmulq_f32(p, r), 1.0f / 6.0f);
+    p = vaddq_n_f32(vmulq_f32(p, r), 0.5f);
+    float32x4_t y = vaddq_n_f32(vaddq_f32(r, vmulq_f32(vmulq_f32(r, r), p)), 1.0f);
+    uint32x4_t e = vshlq_n_u32(vaddq_n_u32(vreinterpretq_u32_f32(t), 191u), 23);
+    return vmulq_n_f32(vmulq_f32(y, vreinterpretq_f32_u32(e)), 0x1p-64f);
+}
+
+void mf_softmax_arm(float *x, uint32_t n)
+{
+    if (n == 0) return;
+    /* the max: per lane "if (v > m) m = v" as mf_softmax's loop does (a NaN
+     * never wins, a NaN x[0] stays), then the lanes and the tail */
+    float mx = x[0];
+    uint32_t i = 0;
+    if (n >= 4u) {
+        float32x4_t m = vdupq_n_f32(mx);
+        for (; i + 4u <= n; i += 4u) {
+            float32x4_t v = vld1q_f32(x + i);
+            m = vpselq_f32(v, m, vcmpgtq_f32(v, m));
+        }
+        float l[4];
+        vst1q_f32(l, m);
+        mx = l[0];
+        for (uint32_t j = 1; j < 4u; j++)
+            if (l[j] > mx) mx = l[j];
+    }
+    for (; i < n; i++)
+        if (x[i] > mx) mx = x[i];
+    float32x4_t chk = vdupq_n_f32(0.0f);
+    for (i = 0; i + 4u <= n; i += 4u) {
+        float32x4_t d = vsubq_n_f32(vld1q_f32(x + i), mx);
+        chk = vaddq_f32(chk, d);
+        vst1q_f32(x + i, exp4_mve(d));
+    }
+    float c[4];
+    vst1q_f32(c, chk);
+    int nan = c[0] != c[0] || c[1] != c[1] || c[2] != c[2] || c[3] != c[3];
+    for (; i < n; i++) x[i] = mf_expf(x[i] - mx);
+    double sum = 0.0;
+    for (i = 0; i < n; i++) sum += x[i];
+    float inv = nan ? NAN : (float)(1.0 / sum);
+    for (i = 0; i + 4u <= n; i += 4u) vst1q_f32(x + i, vmulq_n_f32(vld1q_f32(x + i), inv));
+    for (; i < n; i++) x[i] *= inv;
+}
+
+/* out[i0, i0 + 16) = sum_t att[t] v_t[i] in increasing t from +0, each
+ * step a VMUL by the scalar att[t] then a VADD (as the portable vectors). */
+__attribute__((noinline)) static void att_values16_mve(float *out, const float *v,
+                                                       size_t kv_stride, uint32_t n_pos,
+                                                       const float *att)
+{
+    float32x4_t o0 = vdupq_n_f32(0.0f), o1 = o0, o2 = o0, o3 = o0;
+    const uint32_t sb = (uint32_t)(kv_stride * sizeof(float));
+    uint32_t a;
+    __asm__ volatile("wls lr, %[n], 2f\n"
+                     "1:\n\t"
+                     "ldr %[a], [%[att]], #4\n\t"
+                     "vldrw.32 q4, [%[v]]\n\t"
+                     "vldrw.32 q5, [%[v], #16]\n\t"
+                     "vmul.f32 q4, q4, %[a]\n\t"
+                     "vldrw.32 q6, [%[v], #32]\n\t"
+                     "vadd.f32 %q[o0], %q[o0], q4\n\t"
+                     "vmul.f32 q5, q5, %[a]\n\t"
+                     "vldrw.32 q7, [%[v], #48]\n\t"
+                     "vadd.f32 %q[o1], %q[o1], q5\n\t"
+                     "vmul.f32 q6, q6, %[a]\n\t"
+                     "add %[v], %[v], %[sb]\n\t"
+                     "vadd.f32 %q[o2], %q[o2], q6\n\t"
+                     "vmul.f32 q7, q7, %[a]\n\t"
+                     "vadd.f32 %q[o3], %q[o3], q7\n\t"
+                     "le lr, 1b\n"
+                     "2:"
+                     : [o0] "+w"(o0), [o1] "+w"(o1), [o2] "+w"(o2), [o3] "+w"(o3),
+                       [v] "+r"(v), [att] "+r"(att), [a] "=&r"(a)
+                     : [n] "r"(n_pos), [sb] "r"(sb)
+                     : "q4", "q5", "q6", "q7", "lr", "memory");
+    vst1q_f32(out, o0);
+    vst1q_f32(out + 4, o1);
+    vst1q_f32(out + 8, o2);
+    vst1q_f32(out + 12, o3);
+}
+
+static void att_values8_mve(float *out, const float *v, size_t kv_stride, uint32_t n_pos,
+                            const float *att)
+{
+    float32x4_t o0 = vdupq_n_f32(0.0f), o1 = o0;
+    for (uint32_t t = 0; t < n_pos; t++, v += kv_stride) {
+        o0 = vaddq_f32(o0, vmulq_n_f32(vld1q_f32(v), att[t]));
+        o1 = vaddq_f32(o1, vmulq_n_f32(vld1q_f32(v + 4), att[t]));
+    }
+    vst1q_f32(out, o0);
+    vst1q_f32(out + 4, o1);
+}
+
+void mf_attention_head_arm(float *out, const float *q, const float *k, const float *v,
+                           size_t kv_stride, uint32_t n_pos, uint32_t head_dim, float scale,
+                           float *att)
+{
+    att_scores_mve(q, k, kv_stride, n_pos, head_dim, scale, att);
+    mf_softmax_arm(att, n_pos);
+    uint32_t i = 0;
+    for (; i + 16u <= head_dim; i += 16u) att_values16_mve(out + i, v + i, kv_stride, n_pos, att);
+    if (i < head_dim) att_values8_mve(out + i, v + i, kv_stride, n_pos, att);
 }
 #endif
 

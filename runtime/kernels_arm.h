@@ -29,6 +29,7 @@
 #ifndef MF_KERNELS_ARM_H
 #define MF_KERNELS_ARM_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
@@ -69,6 +70,18 @@ void mf_matvec_qa_q2_arm(const void *w, const void *xq, float *y, uint32_t rows,
 /* y[rows] = W . x, W f32 [rows, cols] (4-byte aligned), with the same bits
  * as ops.c's mf_dot_f32 on each row. */
 void mf_matvec_f32_arm(const float *w, const float *x, float *y, uint32_t rows, uint32_t cols);
+
+/* ops.c's mf_attention_head for head_dim % 8 == 0 (scale = its
+ * 1/sqrt(head_dim)), and its mf_softmax, with the bits of the portable code
+ * on this core. */
+void mf_attention_head_arm(float *out, const float *q, const float *k, const float *v,
+                           size_t kv_stride, uint32_t n_pos, uint32_t head_dim, float scale,
+                           float *att);
+void mf_softmax_arm(float *x, uint32_t n);
+/* The portable mf_attention_head (ops.c), which the firmware test compares
+ * mf_attention_head_arm with. */
+void mf_attention_head_portable(float *out, const float *q, const float *k, const float *v,
+                                size_t kv_stride, uint32_t n_pos, uint32_t head_dim, float *att);
 #endif
 
 #endif

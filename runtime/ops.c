@@ -336,6 +336,23 @@ void mf_matmul(int enc, const void *w, uint32_t rows, uint32_t cols, uint32_t gr
     }
 }
 
+#if defined(MF_HAVE_ARM_KERNELS) && defined(MF_ARM_KERNEL_F32)
+/* Helium where head_dim allows it, with the same bits; the portable code
+ * below is then named mf_attention_head_portable (the firmware test
+ * compares the two). */
+void mf_attention_head(float *out, const float *q, const float *k, const float *v,
+                       size_t kv_stride, uint32_t n_pos, uint32_t head_dim, float *att)
+{
+    if (head_dim % 8 == 0 && head_dim > 0 && n_pos > 0) {
+        float scale = (float)(1.0 / sqrt((double)head_dim));
+        mf_attention_head_arm(out, q, k, v, kv_stride, n_pos, head_dim, scale, att);
+        return;
+    }
+    mf_attention_head_portable(out, q, k, v, kv_stride, n_pos, head_dim, att);
+}
+#define mf_attention_head mf_attention_head_portable
+#endif
+
 void mf_attention_head(float *out, const float *q, const float *k, const float *v,
                        size_t kv_stride, uint32_t n_pos, uint32_t head_dim, float *att)
 {
@@ -401,6 +418,7 @@ void mf_attention_head(float *out, const float *q, const float *k, const float *
         for (uint32_t i = i0; i < head_dim; i++) out[i] += a * vt[i];
     }
 }
+#undef mf_attention_head
 
 void mf_topk(const float *x, uint32_t n, uint32_t k, uint32_t *idx)
 {

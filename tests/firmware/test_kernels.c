@@ -153,8 +153,8 @@ static void bench_line(unsigned c, const char *enc, uint32_t rows, uint32_t cols
 #define ATT_HD 32
 static float kc[ATT_MAXPOS * ATT_STRIDE] __attribute__((section(".arena")));
 static float vc[ATT_MAXPOS * ATT_STRIDE] __attribute__((section(".arena")));
-static float att[ATT_MAXPOS] __attribute__((section(".arena")));
-static float att2[ATT_MAXPOS] __attribute__((section(".arena")));
+static float att[ATT_MAXPOS + 1] __attribute__((section(".arena")));
+static float att2[ATT_MAXPOS + 1] __attribute__((section(".arena")));
 
 static void bench_f32(unsigned c, uint32_t rows, uint32_t cols)
 {
@@ -188,7 +188,11 @@ static void bench_att(unsigned c, uint32_t n_pos)
     mf_bench_mark(1);
     mf_attention_head(y_ref, x, kc, vc, ATT_STRIDE, n_pos, ATT_HD, att);
     mf_bench_mark(2);
+#if defined(MF_ARM_KERNEL_F32)
+    mf_softmax_arm(att2, n_pos); /* the softmax mf_attention_head runs here */
+#else
     mf_softmax(att2, n_pos);
+#endif
     mf_bench_mark(3);
     con_puts("bench att case ");
     con_putu(c);
@@ -275,6 +279,51 @@ static void run_f32(uint32_t rows, uint32_t cols)
 #endif
 }
 
+#if defined(MF_ARM_KERNEL_F32)
+/* Helium attention (mf_attention_head, which dispatches to it) against
+ * mf_attention_head_portable, bit for bit: the output and the scratch
+ * scores, and nothing written past either. kind 0: scores over a few units;
+ * 1: over hundreds, so that most weights underflow (in the vector and the
+ * scalar exp alike); 2: every K row the same (equal scores); 3: q = 0 (all
+ * scores 0); 4: K rows over many magnitudes, zeros of both signs. */
+static void run_att(uint32_t n_pos, uint32_t hd, uint32_t stride, unsigned kind)
+{
+    float qs = kind == 1 ? 60.0f : 4.0f;
+    for (uint32_t i = 0; i < n_pos * stride; i++) {
+        kc[i] = kind == 4 ? frand_wide() : frand();
+        vc[i] = frand();
+    }
+    if (kind == 2)
+        for (uint32_t t = 1; t < n_pos; t++) memcpy(kc + t * stride, kc, sizeof(float) * hd);
+    for (uint32_t i = 0; i < hd; i++) x[i] = kind == 3 ? 0.0f : frand() * qs;
+    for (uint32_t i = 0; i <= hd; i++) y_ref[i] = 777.0f, y_arm[i] = 777.0f;
+    att[n_pos] = 555.0f, att2[n_pos] = 555.0f;
+    mf_attention_head_portable(y_ref, x, kc, vc, stride, n_pos, hd, att2);
+    mf_attention_head(y_arm, x, kc, vc, stride, n_pos, hd, att);
+    for (uint32_t i = 0; i < hd; i++)
+        check(memcmp(&y_ref[i], &y_arm[i], sizeof(float)) == 0, "attention arm != portable (bits)",
+              kind, n_pos, hd, stride, i);
+    check(y_arm[hd] == 777.0f, "attention arm wrote past head_dim", kind, n_pos, hd, stride, hd);
+    check(memcmp(att, att2, sizeof(float) * n_pos) == 0 && att[n_pos] == 555.0f,
+          "attention arm scores != portable (bits)", kind, n_pos, hd, stride, 0);
+}
+
+static void test_attention(void)
+{
+    static const uint32_t hds[] = {8, 16, 24, 32, 64};
+    for (unsigned h = 0; h < sizeof hds / sizeof hds[0]; h++)
+        for (uint32_t s = 1; s <= 2; s++)
+            for (unsigned kind = 0; kind < 5; kind++) {
+                for (uint32_t n = 1; n <= 70; n++) run_att(n, hds[h], s * hds[h], kind);
+                run_att(257, hds[h], s * hds[h], kind);
+                if (s * hds[h] <= ATT_STRIDE) run_att(ATT_MAXPOS, hds[h], s * hds[h], kind);
+            }
+    /* head_dim not a multiple of 8: the portable code */
+    run_att(5, 12, 12, 0);
+    run_att(9, 36, 40, 1);
+}
+#endif
+
 int main(void)
 {
     const char *cl = board_cmdline();
@@ -299,6 +348,9 @@ int main(void)
     static const uint32_t f32_shapes[][2] = {{128, 128}, {256, 128}, {128, 256}, {3, 512}};
     for (unsigned i = 0; i < sizeof f32_shapes / sizeof f32_shapes[0]; i++)
         run_f32(f32_shapes[i][0], f32_shapes[i][1]);
+#if defined(MF_ARM_KERNEL_F32)
+    test_attention();
+#endif
     con_puts("test_kernels_" MF_ARM_KERNEL_NAME ": ");
     con_putu((uint64_t)passed);
     con_puts(" passed, ");
