@@ -1311,55 +1311,97 @@ static inline float score_f32(float32x4_t lo, float32x4_t hi, float scale)
     return s;
 }
 
-/* n8 blocks of 8 of three K rows a, b, c against q: per half-block one q
- * load shared by the rows (q6), each row's product in q7, then added to
- * its lane sums (lo: indices i % 8 < 4, hi: the others). */
-#define MF_ATT_ROWS3(la, ha, lb, hb, lc, hc, a, b, c, qp, n8)                                      \
-    __asm__ volatile("wls lr, %[n], 2f\n"                                                         \
-                     "1:\n\t"                                                                     \
-                     "vldrw.32 q6, [%[q]], #16\n\t"                                               \
-                     "vldrw.32 q7, [%[a]], #16\n\t"                                               \
-                     "vmul.f32 q7, q7, q6\n\t"                                                    \
-                     "vadd.f32 %q[la], %q[la], q7\n\t"                                            \
-                     "vldrw.32 q7, [%[b]], #16\n\t"                                               \
-                     "vmul.f32 q7, q7, q6\n\t"                                                    \
-                     "vadd.f32 %q[lb], %q[lb], q7\n\t"                                            \
-                     "vldrw.32 q7, [%[c]], #16\n\t"                                               \
-                     "vmul.f32 q7, q7, q6\n\t"                                                    \
-                     "vadd.f32 %q[lc], %q[lc], q7\n\t"                                            \
-                     "vldrw.32 q6, [%[q]], #16\n\t"                                               \
-                     "vldrw.32 q7, [%[a]], #16\n\t"                                               \
-                     "vmul.f32 q7, q7, q6\n\t"                                                    \
-                     "vadd.f32 %q[ha], %q[ha], q7\n\t"                                            \
-                     "vldrw.32 q7, [%[b]], #16\n\t"                                               \
-                     "vmul.f32 q7, q7, q6\n\t"                                                    \
-                     "vadd.f32 %q[hb], %q[hb], q7\n\t"                                            \
-                     "vldrw.32 q7, [%[c]], #16\n\t"                                               \
-                     "vmul.f32 q7, q7, q6\n\t"                                                    \
-                     "vadd.f32 %q[hc], %q[hc], q7\n\t"                                            \
-                     "le lr, 1b\n"                                                                \
-                     "2:"                                                                         \
-                     : [la] "+w"(la), [ha] "+w"(ha), [lb] "+w"(lb), [hb] "+w"(hb),              \
-                       [lc] "+w"(lc), [hc] "+w"(hc), [a] "+r"(a), [b] "+r"(b), [c] "+r"(c),     \
-                       [q] "+r"(qp)                                                               \
-                     : [n] "r"(n8)                                                                \
-                     : "q6", "q7", "lr", "memory")
+/* Three K rows a, b, c (kv_stride apart) against q per pass, np passes,
+ * scores to att. Per half-block of 8 one q load (q6) shared by the rows,
+ * each row's product in q7 and added to its lane sums (lo q0/q2/q4: indices
+ * i % 8 < 4, hi q1/q3/q5); the first block's products are the lane sums
+ * themselves (the portable code adds them to +0: only a product of -0
+ * differs, and a score of -0 instead of +0 gives the same softmax). The
+ * scores: lo + hi as a vector, then ((0+1)+(2+3)) * scale in scalar VFP,
+ * and the three stored at once. adv = 3 rows minus the head_dim floats the
+ * loads moved on, in bytes. */
+__attribute__((noinline)) static void att_scores3_mve(const float *q, const float *a,
+                                                      size_t kv_stride, uint32_t np,
+                                                      uint32_t head_dim, float scale, float *att)
+{
+    const float *b = a + kv_stride, *c = b + kv_stride, *qp;
+    const uint32_t adv = (uint32_t)((3u * kv_stride - head_dim) * sizeof(float));
+    __asm__ volatile("1:\n\t"
+                     "mov %[qp], %[q]\n\t"
+                     "vldrw.32 q6, [%[qp]], #16\n\t"
+                     "vldrw.32 q0, [%[a]], #16\n\t"
+                     "vmul.f32 q0, q0, q6\n\t"
+                     "vldrw.32 q2, [%[b]], #16\n\t"
+                     "vmul.f32 q2, q2, q6\n\t"
+                     "vldrw.32 q4, [%[c]], #16\n\t"
+                     "vmul.f32 q4, q4, q6\n\t"
+                     "vldrw.32 q6, [%[qp]], #16\n\t"
+                     "vldrw.32 q1, [%[a]], #16\n\t"
+                     "vmul.f32 q1, q1, q6\n\t"
+                     "vldrw.32 q3, [%[b]], #16\n\t"
+                     "vmul.f32 q3, q3, q6\n\t"
+                     "vldrw.32 q5, [%[c]], #16\n\t"
+                     "vmul.f32 q5, q5, q6\n\t"
+                     "wls lr, %[n], 3f\n"
+                     "2:\n\t"
+                     "vldrw.32 q6, [%[qp]], #16\n\t"
+                     "vldrw.32 q7, [%[a]], #16\n\t"
+                     "vmul.f32 q7, q7, q6\n\t"
+                     "vadd.f32 q0, q0, q7\n\t"
+                     "vldrw.32 q7, [%[b]], #16\n\t"
+                     "vmul.f32 q7, q7, q6\n\t"
+                     "vadd.f32 q2, q2, q7\n\t"
+                     "vldrw.32 q7, [%[c]], #16\n\t"
+                     "vmul.f32 q7, q7, q6\n\t"
+                     "vadd.f32 q4, q4, q7\n\t"
+                     "vldrw.32 q6, [%[qp]], #16\n\t"
+                     "vldrw.32 q7, [%[a]], #16\n\t"
+                     "vmul.f32 q7, q7, q6\n\t"
+                     "vadd.f32 q1, q1, q7\n\t"
+                     "vldrw.32 q7, [%[b]], #16\n\t"
+                     "vmul.f32 q7, q7, q6\n\t"
+                     "vadd.f32 q3, q3, q7\n\t"
+                     "vldrw.32 q7, [%[c]], #16\n\t"
+                     "vmul.f32 q7, q7, q6\n\t"
+                     "vadd.f32 q5, q5, q7\n\t"
+                     "le lr, 2b\n"
+                     "3:\n\t"
+                     "vadd.f32 q0, q0, q1\n\t"
+                     "vadd.f32 q2, q2, q3\n\t"
+                     "vadd.f32 q4, q4, q5\n\t"
+                     "vmov s31, %[sc]\n\t"
+                     "vadd.f32 s0, s0, s1\n\t"
+                     "vadd.f32 s1, s2, s3\n\t"
+                     "vadd.f32 s0, s0, s1\n\t"
+                     "vmul.f32 s0, s0, s31\n\t"
+                     "vadd.f32 s1, s8, s9\n\t"
+                     "vadd.f32 s2, s10, s11\n\t"
+                     "vadd.f32 s1, s1, s2\n\t"
+                     "vmul.f32 s1, s1, s31\n\t"
+                     "vadd.f32 s2, s16, s17\n\t"
+                     "vadd.f32 s3, s18, s19\n\t"
+                     "vadd.f32 s2, s2, s3\n\t"
+                     "vmul.f32 s2, s2, s31\n\t"
+                     "vstmia %[att]!, {s0-s2}\n\t"
+                     "add %[a], %[a], %[adv]\n\t"
+                     "add %[b], %[b], %[adv]\n\t"
+                     "add %[c], %[c], %[adv]\n\t"
+                     "subs %[np], %[np], #1\n\t"
+                     "bne 1b"
+                     : [a] "+r"(a), [b] "+r"(b), [c] "+r"(c), [att] "+r"(att), [np] "+r"(np),
+                       [qp] "=&r"(qp)
+                     : [q] "r"(q), [n] "r"(head_dim / 8u - 1u), [adv] "r"(adv), [sc] "r"(scale)
+                     : "q0", "q1", "q2", "q3", "q4", "q5", "q6", "q7", "lr", "memory", "cc");
+}
 
-/* att[t] = (q . k_t) * scale, three positions per pass over q. */
-__attribute__((noinline)) static void att_scores_mve(const float *q, const float *k,
-                                                     size_t kv_stride, uint32_t n_pos,
-                                                     uint32_t head_dim, float scale, float *att)
+/* att[t] = (q . k_t) * scale: three positions per pass, then the last one
+ * or two. */
+static void att_scores_mve(const float *q, const float *k, size_t kv_stride, uint32_t n_pos,
+                           uint32_t head_dim, float scale, float *att)
 {
     const uint32_t n8 = head_dim / 8u;
-    uint32_t t = 0;
-    for (; t + 3u <= n_pos; t += 3u) {
-        const float *a = k + t * kv_stride, *b = a + kv_stride, *c = b + kv_stride, *qp = q;
-        float32x4_t la = vdupq_n_f32(0.0f), ha = la, lb = la, hb = la, lc = la, hc = la;
-        MF_ATT_ROWS3(la, ha, lb, hb, lc, hc, a, b, c, qp, n8);
-        att[t] = score_f32(la, ha, scale);
-        att[t + 1] = score_f32(lb, hb, scale);
-        att[t + 2] = score_f32(lc, hc, scale);
-    }
+    uint32_t t = n_pos / 3u * 3u;
+    if (t) att_scores3_mve(q, k, kv_stride, n_pos / 3u, head_dim, scale, att);
     if (t + 2u <= n_pos) {
         const float *a = k + t * kv_stride, *b = a + kv_stride, *xp = q;
         float32x4_t la = vdupq_n_f32(0.0f), ha = la, lb = la, hb = la;
@@ -1445,41 +1487,53 @@ void mf_softmax_arm(float *x, uint32_t n)
 }
 
 /* out[i0, i0 + 16) = sum_t att[t] v_t[i] in increasing t from +0, each
- * step a VMUL by the scalar att[t] then a VADD (as the portable vectors). */
+ * step a VMUL by the scalar att[t] then a VADD (as the portable vectors);
+ * two positions per iteration (one LDRD of their weights). */
+#define MF_ATT_V16(A)                                                                               \
+    "vldrw.32 q4, [%[v]]\n\t"                                                                     \
+    "vldrw.32 q5, [%[v], #16]\n\t"                                                                \
+    "vmul.f32 q4, q4, " A "\n\t"                                                                  \
+    "vldrw.32 q6, [%[v], #32]\n\t"                                                                \
+    "vadd.f32 %q[o0], %q[o0], q4\n\t"                                                             \
+    "vmul.f32 q5, q5, " A "\n\t"                                                                  \
+    "vldrw.32 q7, [%[v], #48]\n\t"                                                                \
+    "vadd.f32 %q[o1], %q[o1], q5\n\t"                                                             \
+    "vmul.f32 q6, q6, " A "\n\t"                                                                  \
+    "add %[v], %[v], %[sb]\n\t"                                                                   \
+    "vadd.f32 %q[o2], %q[o2], q6\n\t"                                                             \
+    "vmul.f32 q7, q7, " A "\n\t"                                                                  \
+    "vadd.f32 %q[o3], %q[o3], q7\n\t"
+
 __attribute__((noinline)) static void att_values16_mve(float *out, const float *v,
                                                        size_t kv_stride, uint32_t n_pos,
                                                        const float *att)
 {
     float32x4_t o0 = vdupq_n_f32(0.0f), o1 = o0, o2 = o0, o3 = o0;
     const uint32_t sb = (uint32_t)(kv_stride * sizeof(float));
-    uint32_t a;
+    uint32_t a0, a1;
     __asm__ volatile("wls lr, %[n], 2f\n"
                      "1:\n\t"
-                     "ldr %[a], [%[att]], #4\n\t"
-                     "vldrw.32 q4, [%[v]]\n\t"
-                     "vldrw.32 q5, [%[v], #16]\n\t"
-                     "vmul.f32 q4, q4, %[a]\n\t"
-                     "vldrw.32 q6, [%[v], #32]\n\t"
-                     "vadd.f32 %q[o0], %q[o0], q4\n\t"
-                     "vmul.f32 q5, q5, %[a]\n\t"
-                     "vldrw.32 q7, [%[v], #48]\n\t"
-                     "vadd.f32 %q[o1], %q[o1], q5\n\t"
-                     "vmul.f32 q6, q6, %[a]\n\t"
-                     "add %[v], %[v], %[sb]\n\t"
-                     "vadd.f32 %q[o2], %q[o2], q6\n\t"
-                     "vmul.f32 q7, q7, %[a]\n\t"
-                     "vadd.f32 %q[o3], %q[o3], q7\n\t"
+                     "ldrd %[a0], %[a1], [%[att]], #8\n\t"
+                     MF_ATT_V16("%[a0]")
+                     MF_ATT_V16("%[a1]")
                      "le lr, 1b\n"
                      "2:"
                      : [o0] "+w"(o0), [o1] "+w"(o1), [o2] "+w"(o2), [o3] "+w"(o3),
-                       [v] "+r"(v), [att] "+r"(att), [a] "=&r"(a)
-                     : [n] "r"(n_pos), [sb] "r"(sb)
+                       [v] "+r"(v), [att] "+r"(att), [a0] "=&r"(a0), [a1] "=&r"(a1)
+                     : [n] "r"(n_pos / 2u), [sb] "r"(sb)
                      : "q4", "q5", "q6", "q7", "lr", "memory");
+    if (n_pos & 1u) {
+        o0 = vaddq_f32(o0, vmulq_n_f32(vld1q_f32(v), *att));
+        o1 = vaddq_f32(o1, vmulq_n_f32(vld1q_f32(v + 4), *att));
+        o2 = vaddq_f32(o2, vmulq_n_f32(vld1q_f32(v + 8), *att));
+        o3 = vaddq_f32(o3, vmulq_n_f32(vld1q_f32(v + 12), *att));
+    }
     vst1q_f32(out, o0);
     vst1q_f32(out + 4, o1);
     vst1q_f32(out + 8, o2);
     vst1q_f32(out + 12, o3);
 }
+#undef MF_ATT_V16
 
 static void att_values8_mve(float *out, const float *v, size_t kv_stride, uint32_t n_pos,
                             const float *att)
