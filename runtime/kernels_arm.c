@@ -1428,59 +1428,136 @@ static void att_scores_mve(const float *q, const float *k, size_t kv_stride, uin
 #define EXP_LN2_HI 0.693145751953125f
 #define EXP_LN2_LO 1.42860677e-06f
 
-/* mf_expf of four d <= 0, ops.c's exp4_le0 step by step: |d| clamped to
- * 104 on its bits, then the same float operations. */
-static inline float32x4_t exp4_mve(float32x4_t d)
+static inline uint32_t f32_bits(float f)
 {
-    int32x4_t m = vreinterpretq_s32_u32(vbicq_u32(vreinterpretq_u32_f32(d), vdupq_n_u32(0x80000000u)));
-    m = vminq_s32(m, vdupq_n_s32(0x42D00000)); /* 104.0f */
-    float32x4_t x = vreinterpretq_f32_u32(vorrq_u32(vreinterpretq_u32_s32(m), vdupq_n_u32(0x80000000u)));
-    float32x4_t t = vaddq_n_f32(vmulq_n_f32(x, EXP_LOG2E), EXP_SHIFT);
-    float32x4_t kf = vsubq_n_f32(t, EXP_SHIFT);
-    float32x4_t r = vsubq_f32(vsubq_f32(x, vmulq_n_f32(kf, EXP_LN2_HI)), vmulq_n_f32(kf, EXP_LN2_LO));
-    float32x4_t p = vaddq_n_f32(vmulq_n_f32(r, 1.0f / 5040.0f), 1.0f / 720.0f);
-    p = vaddq_n_f32(vmulq_f32(p, r), 1.0f / 120.0f);
-    p = vaddq_n_f32(vmulq_f32(p, r), 1.0f / 24.0f);
-    p = vaddq_n_f32(vmulq_f32(p, r), 1.0f / 6.0f);
-    p = vaddq_n_f32(vmulq_f32(p, r), 0.5f);
-    float32x4_t y = vaddq_n_f32(vaddq_f32(r, vmulq_f32(vmulq_f32(r, r), p)), 1.0f);
-    uint32x4_t e = vshlq_n_u32(vaddq_n_u32(vreinterpretq_u32_f32(t), 191u), 23);
-    return vmulq_n_f32(vmulq_f32(y, vreinterpretq_f32_u32(e)), 0x1p-64f);
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
 }
 
+/* x[0, 4 n4) = mf_expf(x - mx), four at a time, the steps of ops.c's
+ * exp4_le0 (d = x - mx <= 0; |d| clamped to 104 on its bits, then the same
+ * float operations in the same order), with every constant in a register;
+ * chk += d as mf_softmax sums them (a NaN d shows there). */
+__attribute__((noinline)) static float32x4_t exp_block_mve(float *x, uint32_t n4, float mx, float32x4_t chk)
+{
+    float32x4_t d, t, k, p;
+    const int32x4_t lim = vdupq_n_s32(0x42D00000); /* 104.0f */
+    const float32x4_t one = vdupq_n_f32(1.0f), half = vdupq_n_f32(0.5f);
+    register uint32_t cnt __asm__("lr") = n4;
+    __asm__ volatile("dls lr, lr\n"
+                     "1:\n\t"
+                     "vldrw.32 %q[d], [%[x]]\n\t"
+                     "vsub.f32 %q[d], %q[d], %[mx]\n\t"
+                     "vadd.f32 %q[chk], %q[chk], %q[d]\n\t"
+                     "vbic.i32 %q[d], #0x80000000\n\t"
+                     "vmin.s32 %q[d], %q[d], %q[lim]\n\t"
+                     "vorr.i32 %q[d], #0x80000000\n\t"
+                     "vmul.f32 %q[t], %q[d], %[l2e]\n\t"
+                     "vadd.f32 %q[t], %q[t], %[sh]\n\t"
+                     "vsub.f32 %q[k], %q[t], %[sh]\n\t"
+                     "vmul.f32 %q[p], %q[k], %[hi]\n\t"
+                     "vsub.f32 %q[d], %q[d], %q[p]\n\t"
+                     "vmul.f32 %q[p], %q[k], %[lo]\n\t"
+                     "vsub.f32 %q[d], %q[d], %q[p]\n\t"
+                     "vmul.f32 %q[k], %q[d], %[c7]\n\t"
+                     "vadd.f32 %q[k], %q[k], %[c6]\n\t"
+                     "vmul.f32 %q[k], %q[k], %q[d]\n\t"
+                     "vadd.f32 %q[k], %q[k], %[c5]\n\t"
+                     "vmul.f32 %q[k], %q[k], %q[d]\n\t"
+                     "vadd.f32 %q[k], %q[k], %[c4]\n\t"
+                     "vmul.f32 %q[k], %q[k], %q[d]\n\t"
+                     "vadd.f32 %q[k], %q[k], %[c3]\n\t"
+                     "vmul.f32 %q[k], %q[k], %q[d]\n\t"
+                     "vadd.f32 %q[k], %q[k], %q[half]\n\t"
+                     "vmul.f32 %q[p], %q[d], %q[d]\n\t"
+                     "vmul.f32 %q[p], %q[p], %q[k]\n\t"
+                     "vadd.f32 %q[d], %q[d], %q[p]\n\t"
+                     "vadd.f32 %q[d], %q[d], %q[one]\n\t"
+                     "vadd.i32 %q[t], %q[t], %[e191]\n\t"
+                     "vshl.i32 %q[t], %q[t], #23\n\t"
+                     "vmul.f32 %q[d], %q[d], %q[t]\n\t"
+                     "vmul.f32 %q[d], %q[d], %[m64]\n\t"
+                     "vstrw.32 %q[d], [%[x]], #16\n\t"
+                     "le lr, 1b"
+                     : [chk] "+w"(chk), [d] "=&w"(d), [t] "=&w"(t), [k] "=&w"(k), [p] "=&w"(p),
+                       [x] "+r"(x), "+r"(cnt)
+                     : [lim] "w"(lim), [one] "w"(one), [half] "w"(half), [mx] "r"(f32_bits(mx)),
+                       [l2e] "r"(f32_bits(EXP_LOG2E)), [sh] "r"(f32_bits(EXP_SHIFT)),
+                       [hi] "r"(f32_bits(EXP_LN2_HI)), [lo] "r"(f32_bits(EXP_LN2_LO)),
+                       [c7] "r"(f32_bits(1.0f / 5040.0f)), [c6] "r"(f32_bits(1.0f / 720.0f)),
+                       [c5] "r"(f32_bits(1.0f / 120.0f)), [c4] "r"(f32_bits(1.0f / 24.0f)),
+                       [c3] "r"(f32_bits(1.0f / 6.0f)), [e191] "r"(191u),
+                       [m64] "r"(f32_bits(0x1p-64f))
+                     : "memory");
+    return chk;
+}
+
+/* ops.c's mf_softmax: the same max, exps, sum in double in index order,
+ * and scaling, by the same kinds of instruction. */
 void mf_softmax_arm(float *x, uint32_t n)
 {
     if (n == 0) return;
-    /* the max: per lane "if (v > m) m = v" as mf_softmax's loop does (a NaN
-     * never wins, a NaN x[0] stays), then the lanes and the tail */
+    const uint32_t n4 = n / 4u, n8 = n / 8u;
     float mx = x[0];
-    uint32_t i = 0;
-    if (n >= 4u) {
-        float32x4_t m = vdupq_n_f32(mx);
-        for (; i + 4u <= n; i += 4u) {
-            float32x4_t v = vld1q_f32(x + i);
-            m = vpselq_f32(v, m, vcmpgtq_f32(v, m));
-        }
+    uint32_t i = 4u * n4;
+    if (n4) {
+        /* per lane "if (v > m) m = v" as mf_softmax's loop (a NaN never
+         * wins, a NaN x[0] stays), then the lanes and the tail alike */
+        float32x4_t m = vdupq_n_f32(mx), v;
+        const float *p = x;
+        __asm__("wls lr, %[n], 2f\n"
+                "1:\n\t"
+                "vldrw.32 %q[v], [%[p]], #16\n\t"
+                "vcmp.f32 gt, %q[v], %q[m]\n\t"
+                "vpsel %q[m], %q[v], %q[m]\n\t"
+                "le lr, 1b\n"
+                "2:"
+                : [m] "+w"(m), [v] "=&w"(v), [p] "+r"(p)
+                : [n] "r"(n4), "m"(*(const float(*)[n])x)
+                : "lr");
         float l[4];
         vst1q_f32(l, m);
         mx = l[0];
         for (uint32_t j = 1; j < 4u; j++)
             if (l[j] > mx) mx = l[j];
     }
-    for (; i < n; i++)
-        if (x[i] > mx) mx = x[i];
-    float32x4_t chk = vdupq_n_f32(0.0f);
-    for (i = 0; i + 4u <= n; i += 4u) {
-        float32x4_t d = vsubq_n_f32(vld1q_f32(x + i), mx);
-        chk = vaddq_f32(chk, d);
-        vst1q_f32(x + i, exp4_mve(d));
+    for (uint32_t j = i; j < n; j++)
+        if (x[j] > mx) mx = x[j];
+    int nan = 0;
+    if (n4) {
+        float c[4];
+        vst1q_f32(c, exp_block_mve(x, n4, mx, vdupq_n_f32(0.0f)));
+        nan = c[0] != c[0] || c[1] != c[1] || c[2] != c[2] || c[3] != c[3];
     }
-    float c[4];
-    vst1q_f32(c, chk);
-    int nan = c[0] != c[0] || c[1] != c[1] || c[2] != c[2] || c[3] != c[3];
     for (; i < n; i++) x[i] = mf_expf(x[i] - mx);
     double sum = 0.0;
-    for (i = 0; i < n; i++) sum += x[i];
+    const float *p = x;
+    __asm__("wls lr, %[n], 2f\n"
+            "1:\n\t"
+            "vldmia %[p]!, {s0-s7}\n\t"
+            "vcvt.f64.f32 d4, s0\n\t"
+            "vadd.f64 %P[s], %P[s], d4\n\t"
+            "vcvt.f64.f32 d4, s1\n\t"
+            "vadd.f64 %P[s], %P[s], d4\n\t"
+            "vcvt.f64.f32 d4, s2\n\t"
+            "vadd.f64 %P[s], %P[s], d4\n\t"
+            "vcvt.f64.f32 d4, s3\n\t"
+            "vadd.f64 %P[s], %P[s], d4\n\t"
+            "vcvt.f64.f32 d4, s4\n\t"
+            "vadd.f64 %P[s], %P[s], d4\n\t"
+            "vcvt.f64.f32 d4, s5\n\t"
+            "vadd.f64 %P[s], %P[s], d4\n\t"
+            "vcvt.f64.f32 d4, s6\n\t"
+            "vadd.f64 %P[s], %P[s], d4\n\t"
+            "vcvt.f64.f32 d4, s7\n\t"
+            "vadd.f64 %P[s], %P[s], d4\n\t"
+            "le lr, 1b\n"
+            "2:"
+            : [s] "+w"(sum), [p] "+r"(p)
+            : [n] "r"(n8), "m"(*(const float(*)[n])x)
+            : "q0", "q1", "q2", "lr");
+    for (i = 8u * n8; i < n; i++) sum += x[i];
     float inv = nan ? NAN : (float)(1.0 / sum);
     for (i = 0; i + 4u <= n; i += 4u) vst1q_f32(x + i, vmulq_n_f32(vld1q_f32(x + i), inv));
     for (; i < n; i++) x[i] *= inv;
