@@ -285,7 +285,8 @@ static void run_f32(uint32_t rows, uint32_t cols)
  * scores, and nothing written past either. kind 0: scores over a few units;
  * 1: over hundreds, so that most weights underflow (in the vector and the
  * scalar exp alike); 2: every K row the same (equal scores); 3: q = 0 (all
- * scores 0); 4: K rows over many magnitudes, zeros of both signs. */
+ * scores 0); 4: K rows over many magnitudes, zeros of both signs; 5: one K
+ * value NaN, +inf, -inf, or 1e30 with one V value NaN (NaN outputs too). */
 static void run_att(uint32_t n_pos, uint32_t hd, uint32_t stride, unsigned kind)
 {
     float qs = kind == 1 ? 60.0f : 4.0f;
@@ -295,6 +296,12 @@ static void run_att(uint32_t n_pos, uint32_t hd, uint32_t stride, unsigned kind)
     }
     if (kind == 2)
         for (uint32_t t = 1; t < n_pos; t++) memcpy(kc + t * stride, kc, sizeof(float) * hd);
+    if (kind == 5) {
+        uint32_t sel = (uint32_t)(rng >> 33) % 4u;
+        uint32_t at = (uint32_t)(rng >> 40) % (n_pos * stride);
+        kc[at] = sel == 0 ? NAN : sel == 1 ? INFINITY : sel == 2 ? -INFINITY : 1e30f;
+        if (sel == 3) vc[at] = NAN;
+    }
     for (uint32_t i = 0; i < hd; i++) x[i] = kind == 3 ? 0.0f : frand() * qs;
     for (uint32_t i = 0; i <= hd; i++) y_ref[i] = 777.0f, y_arm[i] = 777.0f;
     att[n_pos] = 555.0f, att2[n_pos] = 555.0f;
@@ -313,7 +320,7 @@ static void test_attention(void)
     static const uint32_t hds[] = {8, 16, 24, 32, 64};
     for (unsigned h = 0; h < sizeof hds / sizeof hds[0]; h++)
         for (uint32_t s = 1; s <= 2; s++)
-            for (unsigned kind = 0; kind < 5; kind++) {
+            for (unsigned kind = 0; kind < 6; kind++) {
                 for (uint32_t n = 1; n <= 70; n++) run_att(n, hds[h], s * hds[h], kind);
                 run_att(257, hds[h], s * hds[h], kind);
                 if (s * hds[h] <= ATT_STRIDE) run_att(ATT_MAXPOS, hds[h], s * hds[h], kind);
