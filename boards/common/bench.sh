@@ -141,14 +141,15 @@ MARK=mf_bench_mark PERINT=1 traced "$TELF" bench "$tmp/k.stdout"
 } >"$OUT/kernels.txt"
 cat "$OUT/kernels.txt"
 
-# attention: one mf_attention_head call (interval 3c+1) and mf_softmax
-# alone on the same scores (3c+2); the call's instructions by function
+# attention: one mf_attention_head call (interval 3c+1) and the softmax it
+# runs alone on the same scores (3c+2); the call's instructions by function
 {
     echo "# Executed instructions for one query head of attention, runtime/ops.c mf_attention_head"
+    echo "# (on Helium-float cores runtime/kernels_arm.c mf_attention_head_arm)"
     echo "# (QEMU $M, -singlestep -d exec,nochain, $(basename "$TELF") bench mode), head_dim 32,"
-    echo "# KV rows of 64 floats (the tiny model: 4 heads, 2 KV heads), f32 K and V. softmax = mf_softmax"
-    echo "# alone on the same n_pos scores (expf included); dot+AV = the rest of the call (QK dots,"
-    echo "# scaling, the weighted sum of V rows, call overhead)."
+    echo "# KV rows of 64 floats (the tiny model: 4 heads, 2 KV heads), f32 K and V. softmax = the call's"
+    echo "# softmax (mf_softmax_arm there, else mf_softmax) alone on the same n_pos scores (exp included);"
+    echo "# dot+AV = the rest of the call (QK dots, scaling, the weighted sum of V rows, call overhead)."
     echo "# vec = Helium instructions of the call per position; cycles = 1.25 x vec + 1.0 x the rest."
     echo "# per charged byte = 4 heads x cycles/pos / 512 (runtime/model.c charges n_pos x kv_dim 64 x 2 x 4 bytes"
     echo "# per layer for the 4 query heads; two heads share each KV head)."
