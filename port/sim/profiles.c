@@ -33,18 +33,20 @@
  *   two rows per pass) 1.05 instructions per MAC, 84-87 % of them Helium
  *   -> 1.28 cycles per weight (mean of 128x128, 256x128, 128x256; it was
  *   1.89 with mf_dot_f32 per row);
- *   attention (ops.c mf_attention_head, f32 KV, head_dim 32) 155.5 cycles
- *   per position per query head at a 512-position context (137-142
- *   instructions, 53 % Helium; 341 cycles per call + 154.9 per position);
- *   the tiny model's 4 heads per 512 charged KV bytes (2 KV heads of 32,
- *   K and V) -> 1.215 cycles per byte = 4.86 per f32 of KV. Per position
- *   about 30 of those instructions are the softmax (exp), which does not
- *   grow with head_dim: other head shapes cost differently per byte.
+ *   attention (ops.c mf_attention_head -> the Helium kernel
+ *   mf_attention_head_arm, f32 KV, head_dim 32) 90.1 cycles per position
+ *   per query head at a 512-position context (75-80 instructions, 75-79 %
+ *   Helium; 328 cycles per call + 89.5 per position); the tiny model's 4
+ *   heads per 512 charged KV bytes (2 KV heads of 32, K and V) -> 0.704
+ *   cycles per byte = 2.82 per f32 of KV (4.86 with the portable code,
+ *   137-142 instructions per position). Per position about 13 of those
+ *   instructions are the softmax (exp), which does not grow with
+ *   head_dim: other head shapes cost differently per byte.
  * Not measured (no Helium kernel, or not run by the firmware):
  * bf16/f16 widened first ~1.25. */
 #define M55_MHZ 400.0
 #define M55_ENC ENC_ROW(M55_MHZ, 1.28, 1.25, 1.25, 0.29, 0.34, 0.86, 0.46)
-#define M55_ATT NSB(4.86, 32.0, M55_MHZ)    /* per f32 of KV (4 bytes) */
+#define M55_ATT NSB(2.82, 32.0, M55_MHZ)    /* per f32 of KV (4 bytes) */
 #define M55_OTHER NSB(28.5, 32.0, M55_MHZ)  /* per f32 activation value */
 #define M55_CHECK NSB(3.00, 8.0, M55_MHZ)   /* per byte */
 
