@@ -82,6 +82,9 @@ void mf_softmax_arm(float *x, uint32_t n);
  * mf_attention_head_arm with. */
 void mf_attention_head_portable(float *out, const float *q, const float *k, const float *v,
                                 size_t kv_stride, uint32_t n_pos, uint32_t head_dim, float *att);
+/* The portable mf_softmax (ops.c), which the test compares mf_softmax_arm
+ * with. */
+void mf_softmax_portable(float *x, uint32_t n);
 #endif
 
 #endif

@@ -119,6 +119,14 @@ static inline v4f exp4_le0(v4f d)
 }
 #endif
 
+#if defined(MF_HAVE_ARM_KERNELS) && defined(MF_ARM_KERNEL_F32)
+/* Helium, the same bits (router, predictor and non-f32 KV attention use it
+ * too); the portable code below is then named mf_softmax_portable (the
+ * firmware test compares the two). */
+void mf_softmax(float *x, uint32_t n) { mf_softmax_arm(x, n); }
+#define mf_softmax mf_softmax_portable
+#endif
+
 void mf_softmax(float *x, uint32_t n)
 {
     if (n == 0) return;

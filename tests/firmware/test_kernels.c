@@ -315,8 +315,33 @@ static void run_att(uint32_t n_pos, uint32_t hd, uint32_t stride, unsigned kind)
           "attention arm scores != portable (bits)", kind, n_pos, hd, stride, 0);
 }
 
+/* mf_softmax (Helium here) against mf_softmax_portable, bit for bit, on
+ * the lengths the router (E experts) and the non-f32 KV attention give it:
+ * kind as run_att's scores (0: units, 1: hundreds, 2: all equal, 3: a NaN,
+ * +inf or -inf among them), and nothing written past n. */
+static void run_softmax(uint32_t n, unsigned kind)
+{
+    for (uint32_t i = 0; i < n; i++) att[i] = kind == 2 ? 1.5f : frand() * (kind == 1 ? 300.0f : 4.0f);
+    if (kind == 3) {
+        uint32_t sel = (uint32_t)(rng >> 33) % 3u;
+        att[(uint32_t)(rng >> 40) % n] = sel == 0 ? NAN : sel == 1 ? INFINITY : -INFINITY;
+    }
+    memcpy(att2, att, sizeof(float) * n);
+    att[n] = 555.0f, att2[n] = 555.0f;
+    mf_softmax_portable(att2, n);
+    mf_softmax(att, n);
+    for (uint32_t i = 0; i < n; i++)
+        check(memcmp(&att[i], &att2[i], sizeof(float)) == 0, "softmax arm != portable (bits)", kind,
+              n, 0, 0, i);
+    check(att[n] == 555.0f, "softmax arm wrote past n", kind, n, 0, 0, n);
+}
+
 static void test_attention(void)
 {
+    for (unsigned kind = 0; kind < 4; kind++) {
+        for (uint32_t n = 1; n <= 70; n++) run_softmax(n, kind);
+        run_softmax(257, kind);
+    }
     static const uint32_t hds[] = {8, 16, 24, 32, 64};
     for (unsigned h = 0; h < sizeof hds / sizeof hds[0]; h++)
         for (uint32_t s = 1; s <= 2; s++)
