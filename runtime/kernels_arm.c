@@ -1634,6 +1634,133 @@ void mf_attention_head_arm(float *out, const float *q, const float *k, const flo
     for (; i + 16u <= head_dim; i += 16u) att_values16_mve(out + i, v + i, kv_stride, n_pos, att);
     if (i < head_dim) att_values8_mve(out + i, v + i, kv_stride, n_pos, att);
 }
+
+/* ---- attention over a q8, f16 or bf16 KV cache (ops.c mf_attention_head_kv) ----
+ *
+ * The portable code widens each row into an f32 scratch row, then runs
+ * mf_dot_f32 on it (Helium products and sums, the lanes combined in scalar
+ * VFP) and its vector AV loop (Helium). Here four values are widened in a
+ * register and used at once: q8 by VLDRB.S32, VCVT (exact for int8) and a
+ * VMUL by the row's scale (the one rounding of (float)int8 * scale; a
+ * product of an int8 and an f16 scale is never subnormal, so Helium's
+ * flushing cannot differ from the portable code's widening), f16 by
+ * VLDRH.U32 and VCVTB (exact), bf16 by VLDRH.U32 and a shift by 16 (the
+ * bits of mf_bf16_to_f32). Everything after the widening is the portable
+ * code's operations in its order, on the same kinds of instruction. */
+
+/* the row's f16 scale as f32: scalar VCVTB, exact as mf_f16_to_f32 */
+static inline float kv_scale(uint16_t h)
+{
+    float f;
+    __asm__("vmov %0, %1\n\t"
+            "vcvtb.f32.f16 %0, %0"
+            : "=t"(f)
+            : "r"((uint32_t)h));
+    return f;
+}
+
+/* VCVTB.F32.F16 q7, q7 as its encoding: binutils 2.40 encodes the
+ * register numbers of the Q form twice over (q1 becomes q2, q4 an
+ * undefined instruction), and so does vcvtbq_f32_f16. */
+static inline float32x4_t cvtb_f16_q7(uint32x4_t h)
+{
+    register uint32x4_t r __asm__("q7") = h;
+    __asm__(".inst.w 0xfe3fee0f" : "+w"(r));
+    return vreinterpretq_f32_u32(r);
+}
+
+/* four values of a row from element p on, widened to f32 */
+static inline __attribute__((always_inline)) float32x4_t kv_ld4(int enc, const void *p, float sc)
+{
+    if (enc == MF_ENC_Q8) return vmulq_n_f32(vcvtq_f32_s32(vldrbq_s32((const int8_t *)p)), sc);
+    uint32x4_t h = vldrhq_u32((const uint16_t *)p);
+    if (enc == MF_ENC_F16) return cvtb_f16_q7(h);
+    return vreinterpretq_f32_u32(vshlq_n_u32(h, 16));
+}
+
+static inline __attribute__((always_inline)) void
+att_kv_body(int enc, float *out, const float *q, const void *k, const void *v,
+            const uint16_t *k_scale, const uint16_t *v_scale, size_t kv_stride, uint32_t n_pos,
+            uint32_t head_dim, float scale, float *att)
+{
+    const size_t el = enc == MF_ENC_Q8 ? 1u : 2u; /* bytes per value */
+    const size_t rb = kv_stride * el, ss = kv_stride / head_dim;
+    const uint8_t *kr = (const uint8_t *)k;
+    for (uint32_t t = 0; t < n_pos; t++, kr += rb) {
+        float sc = enc == MF_ENC_Q8 ? kv_scale(k_scale[t * ss]) : 0.0f;
+        float32x4_t lo = vdupq_n_f32(0.0f), hi = lo;
+        const float *qp = q;
+        const uint8_t *p = kr;
+        for (uint32_t i = 0; i < head_dim; i += 8, qp += 8, p += 8u * el) {
+            lo = vaddq_f32(lo, vmulq_f32(vld1q_f32(qp), kv_ld4(enc, p, sc)));
+            hi = vaddq_f32(hi, vmulq_f32(vld1q_f32(qp + 4), kv_ld4(enc, p + 4u * el, sc)));
+        }
+        att[t] = score_f32(lo, hi, scale);
+    }
+    mf_softmax_arm(att, n_pos);
+    uint32_t i0 = 0;
+    for (; i0 + 16u <= head_dim; i0 += 16u) {
+        float32x4_t o0 = vdupq_n_f32(0.0f), o1 = o0, o2 = o0, o3 = o0;
+        const uint8_t *p = (const uint8_t *)v + i0 * el;
+        for (uint32_t t = 0; t < n_pos; t++, p += rb) {
+            float sc = enc == MF_ENC_Q8 ? kv_scale(v_scale[t * ss]) : 0.0f, a = att[t];
+            o0 = vaddq_f32(o0, vmulq_n_f32(kv_ld4(enc, p, sc), a));
+            o1 = vaddq_f32(o1, vmulq_n_f32(kv_ld4(enc, p + 4u * el, sc), a));
+            o2 = vaddq_f32(o2, vmulq_n_f32(kv_ld4(enc, p + 8u * el, sc), a));
+            o3 = vaddq_f32(o3, vmulq_n_f32(kv_ld4(enc, p + 12u * el, sc), a));
+        }
+        vst1q_f32(out + i0, o0);
+        vst1q_f32(out + i0 + 4, o1);
+        vst1q_f32(out + i0 + 8, o2);
+        vst1q_f32(out + i0 + 12, o3);
+    }
+    if (i0 < head_dim) {
+        float32x4_t o0 = vdupq_n_f32(0.0f), o1 = o0;
+        const uint8_t *p = (const uint8_t *)v + i0 * el;
+        for (uint32_t t = 0; t < n_pos; t++, p += rb) {
+            float sc = enc == MF_ENC_Q8 ? kv_scale(v_scale[t * ss]) : 0.0f, a = att[t];
+            o0 = vaddq_f32(o0, vmulq_n_f32(kv_ld4(enc, p, sc), a));
+            o1 = vaddq_f32(o1, vmulq_n_f32(kv_ld4(enc, p + 4u * el, sc), a));
+        }
+        vst1q_f32(out + i0, o0);
+        vst1q_f32(out + i0 + 4, o1);
+    }
+}
+
+__attribute__((noinline)) static void att_kv_q8(float *out, const float *q, const void *k,
+                                                const void *v, const uint16_t *ks,
+                                                const uint16_t *vs, size_t kv_stride,
+                                                uint32_t n_pos, uint32_t head_dim, float scale,
+                                                float *att)
+{
+    att_kv_body(MF_ENC_Q8, out, q, k, v, ks, vs, kv_stride, n_pos, head_dim, scale, att);
+}
+
+__attribute__((noinline)) static void att_kv_f16(float *out, const float *q, const void *k,
+                                                 const void *v, size_t kv_stride, uint32_t n_pos,
+                                                 uint32_t head_dim, float scale, float *att)
+{
+    att_kv_body(MF_ENC_F16, out, q, k, v, NULL, NULL, kv_stride, n_pos, head_dim, scale, att);
+}
+
+__attribute__((noinline)) static void att_kv_bf16(float *out, const float *q, const void *k,
+                                                  const void *v, size_t kv_stride, uint32_t n_pos,
+                                                  uint32_t head_dim, float scale, float *att)
+{
+    att_kv_body(MF_ENC_BF16, out, q, k, v, NULL, NULL, kv_stride, n_pos, head_dim, scale, att);
+}
+
+void mf_attention_head_kv_arm(float *out, const float *q, int enc, const void *k, const void *v,
+                              const uint16_t *k_scale, const uint16_t *v_scale, size_t kv_stride,
+                              uint32_t n_pos, uint32_t head_dim, float scale, float *att)
+{
+    if (enc == MF_ENC_Q8)
+        att_kv_q8(out, q, k, v, k_scale, v_scale, kv_stride, n_pos, head_dim, scale, att);
+    else if (enc == MF_ENC_F16)
+        att_kv_f16(out, q, k, v, kv_stride, n_pos, head_dim, scale, att);
+    else
+        att_kv_bf16(out, q, k, v, kv_stride, n_pos, head_dim, scale, att);
+}
 #endif
 
 #else

@@ -416,42 +416,16 @@ static void kv_store(const mf_model *m, void *cache, uint16_t *scales, size_t of
     for (uint32_t i = 0; i < hd; i++) d[i] = enc == MF_ENC_BF16 ? mf_f32_to_bf16(x[i]) : mf_f32_to_f16(x[i]);
 }
 
-static void kv_widen(const mf_model *m, const void *cache, const uint16_t *scales, size_t off, float *row)
-{
-    uint32_t hd = m->h.head_dim;
-    int enc = m->opt.kv_encoding;
-    if (enc == MF_ENC_Q8) {
-        const int8_t *s = (const int8_t *)cache + off;
-        float sc = mf_f16_to_f32(scales[off / hd]);
-        for (uint32_t i = 0; i < hd; i++) row[i] = (float)s[i] * sc;
-        return;
-    }
-    const uint16_t *s = (const uint16_t *)cache + off;
-    if (enc == MF_ENC_BF16)
-        for (uint32_t i = 0; i < hd; i++) row[i] = mf_bf16_to_f32(s[i]);
-    else
-        for (uint32_t i = 0; i < hd; i++) row[i] = mf_f16_to_f32(s[i]);
-}
-
-/* mf_attention_head over a non-f32 KV cache: each row is widened to f32 in
- * m->kv_row, then the same dot product and the same element-wise
- * accumulation as the f32 path. */
+/* mf_attention_head over a non-f32 KV cache (ops.c widens row by row). */
 static void attention_head_kv(mf_model *m, float *out, const float *q, size_t off, uint32_t n_pos)
 {
     uint32_t hd = m->h.head_dim;
-    float *row = m->kv_row, *att = m->att;
-    float scale = (float)(1.0 / sqrt((double)hd));
-    for (uint32_t t = 0; t < n_pos; t++) {
-        kv_widen(m, m->key_cache, m->key_scale, off + (size_t)t * m->kv_dim, row);
-        att[t] = mf_dot_f32(q, row, hd) * scale;
-    }
-    mf_softmax(att, n_pos);
-    memset(out, 0, sizeof(float) * hd);
-    for (uint32_t t = 0; t < n_pos; t++) {
-        kv_widen(m, m->value_cache, m->value_scale, off + (size_t)t * m->kv_dim, row);
-        float a = att[t];
-        for (uint32_t i = 0; i < hd; i++) out[i] += a * row[i];
-    }
+    int q8 = m->opt.kv_encoding == MF_ENC_Q8; /* only q8 has scales */
+    size_t el = q8 ? 1u : sizeof(uint16_t);
+    mf_attention_head_kv(out, q, m->opt.kv_encoding, (const uint8_t *)m->key_cache + off * el,
+                         (const uint8_t *)m->value_cache + off * el,
+                         q8 ? m->key_scale + off / hd : NULL, q8 ? m->value_scale + off / hd : NULL,
+                         m->kv_dim, n_pos, hd, m->kv_row, m->att);
 }
 
 static void attention(mf_model *m, uint32_t l, uint32_t n)

@@ -428,6 +428,76 @@ void mf_attention_head(float *out, const float *q, const float *k, const float *
 }
 #undef mf_attention_head
 
+#if defined(MF_HAVE_ARM_KERNELS) && defined(MF_ARM_KERNEL_F32)
+/* Helium where head_dim allows it, with the same bits; the portable code
+ * below is then named mf_attention_head_kv_portable (the firmware test
+ * compares the two). */
+void mf_attention_head_kv(float *out, const float *q, int enc, const void *k, const void *v,
+                          const uint16_t *k_scale, const uint16_t *v_scale, size_t kv_stride,
+                          uint32_t n_pos, uint32_t head_dim, float *row, float *att)
+{
+    if (head_dim % 8 == 0 && head_dim > 0 && n_pos > 0 &&
+        (enc == MF_ENC_Q8 || enc == MF_ENC_F16 || enc == MF_ENC_BF16)) {
+        float scale = (float)(1.0 / sqrt((double)head_dim));
+        mf_attention_head_kv_arm(out, q, enc, k, v, k_scale, v_scale, kv_stride, n_pos, head_dim,
+                                 scale, att);
+        return;
+    }
+    mf_attention_head_kv_portable(out, q, enc, k, v, k_scale, v_scale, kv_stride, n_pos, head_dim,
+                                  row, att);
+}
+#define mf_attention_head_kv mf_attention_head_kv_portable
+#endif
+
+/* Row t of a non-f32 KV cache as f32: q8 is int8 times its row's f16 scale
+ * (one rounding), f16 and bf16 convert exactly. */
+static void kv_widen(int enc, const void *c, const uint16_t *scales, size_t kv_stride,
+                     uint32_t head_dim, uint32_t t, float *row)
+{
+    size_t off = (size_t)t * kv_stride;
+    if (enc == MF_ENC_Q8) {
+        const int8_t *s = (const int8_t *)c + off;
+        float sc = mf_f16_to_f32(scales[off / head_dim]);
+        for (uint32_t i = 0; i < head_dim; i++) row[i] = (float)s[i] * sc;
+        return;
+    }
+    const uint16_t *s = (const uint16_t *)c + off;
+    if (enc == MF_ENC_BF16)
+        for (uint32_t i = 0; i < head_dim; i++) row[i] = mf_bf16_to_f32(s[i]);
+    else
+        for (uint32_t i = 0; i < head_dim; i++) row[i] = mf_f16_to_f32(s[i]);
+}
+
+void mf_attention_head_kv(float *out, const float *q, int enc, const void *k, const void *v,
+                          const uint16_t *k_scale, const uint16_t *v_scale, size_t kv_stride,
+                          uint32_t n_pos, uint32_t head_dim, float *row, float *att)
+{
+    float scale = (float)(1.0 / sqrt((double)head_dim));
+    for (uint32_t t = 0; t < n_pos; t++) {
+        kv_widen(enc, k, k_scale, kv_stride, head_dim, t, row);
+        att[t] = mf_dot_f32(q, row, head_dim) * scale;
+    }
+    mf_softmax(att, n_pos);
+    memset(out, 0, sizeof(float) * head_dim);
+    for (uint32_t t = 0; t < n_pos; t++) {
+        kv_widen(enc, v, v_scale, kv_stride, head_dim, t, row);
+        float a = att[t];
+        uint32_t i = 0;
+#ifdef MF_VEC
+        /* element-wise, so the same bits as the scalar loop; vectors so
+         * that a core whose vector and scalar FPU treat subnormals
+         * differently (the M55) does what its Helium kernel does */
+        v4f av = {a, a, a, a};
+        for (; i + 4 <= head_dim; i += 4) {
+            v4f o = ld4(out + i) + av * ld4(row + i);
+            memcpy(out + i, &o, sizeof o);
+        }
+#endif
+        for (; i < head_dim; i++) out[i] += a * row[i];
+    }
+}
+#undef mf_attention_head_kv
+
 void mf_topk(const float *x, uint32_t n, uint32_t k, uint32_t *idx)
 {
     /* Selection by repeated scans: k is small (2..8). A value ranks before

@@ -77,6 +77,16 @@ void mf_matmul_shared(int enc, uint32_t cols, uint32_t group, const float *x, si
 void mf_attention_head(float *out, const float *q, const float *k, const float *v,
                        size_t kv_stride, uint32_t n_pos, uint32_t head_dim, float *att);
 
+/* The same over a KV cache stored as q8, f16 or bf16 (enc, runtime/quant.h):
+ * row t of K is k + t*kv_stride elements (int8 for q8, else 16-bit), for q8
+ * with the f16 scale k_scale[t*kv_stride/head_dim] (one per head_dim
+ * values); V likewise. Each row is widened to f32 (q8: int8 x scale, one
+ * rounding; f16 and bf16 exactly), then the arithmetic of
+ * mf_attention_head. row needs head_dim floats of scratch, att n_pos. */
+void mf_attention_head_kv(float *out, const float *q, int enc, const void *k, const void *v,
+                          const uint16_t *k_scale, const uint16_t *v_scale, size_t kv_stride,
+                          uint32_t n_pos, uint32_t head_dim, float *row, float *att);
+
 /* Indices of the k largest of x[n], largest first; ties go to the lower
  * index (as torch.topk on CPU). k <= n. */
 void mf_topk(const float *x, uint32_t n, uint32_t k, uint32_t *idx);

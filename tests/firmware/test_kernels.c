@@ -201,12 +201,79 @@ static void bench_att(unsigned c, uint32_t n_pos)
     con_puts(" head_dim 32 kv_stride 64\n");
 }
 
+/* The same K and V (the values as the tiny model's, over a few units) in a
+ * q8, f16 or bf16 cache; the portable mf_attention_head_kv (widening each
+ * row into a scratch row) in one interval, mf_attention_head_kv (on the
+ * M55 the Helium kernel) in the next. */
+static uint16_t ksc[ATT_MAXPOS * 2 + 1] __attribute__((section(".arena")));
+static uint16_t vsc[ATT_MAXPOS * 2 + 1] __attribute__((section(".arena")));
+/* Row t of a KV cache in enc from the floats f[stride] (all its heads):
+ * q8 per head_dim values with an f16 scale amax/127 (as model.c stores
+ * them), f16/bf16 rounded. */
+static void kv_fill(int enc, void *c, uint16_t *sc, const float *f, uint32_t t, uint32_t hd,
+                    uint32_t stride)
+{
+    if (enc == MF_ENC_Q8) {
+        int8_t *d = (int8_t *)c + (size_t)t * stride;
+        for (uint32_t h = 0; h < stride / hd; h++) {
+            float amax = 0.0f;
+            for (uint32_t i = 0; i < hd; i++) amax = fabsf(f[h * hd + i]) > amax ? fabsf(f[h * hd + i]) : amax;
+            uint16_t s16 = mf_f32_to_f16(amax / 127.0f);
+            float s = mf_f16_to_f32(s16);
+            sc[t * (stride / hd) + h] = s16;
+            for (uint32_t i = 0; i < hd; i++) {
+                float r = s > 0.0f ? f[h * hd + i] / s : 0.0f;
+                int v = (int)(r + (r >= 0.0f ? 0.5f : -0.5f));
+                d[h * hd + i] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+            }
+        }
+        return;
+    }
+    uint16_t *d = (uint16_t *)c + (size_t)t * stride;
+    for (uint32_t i = 0; i < stride; i++)
+        d[i] = enc == MF_ENC_BF16 ? mf_f32_to_bf16(f[i]) : mf_f32_to_f16(f[i]);
+}
+
+static const char *kv_name(int enc)
+{
+    return enc == MF_ENC_Q8 ? "q8" : enc == MF_ENC_F16 ? "f16" : "bf16";
+}
+
+static void bench_att_kv(unsigned c, int enc, uint32_t n_pos)
+{
+    static float fk[ATT_STRIDE], fv[ATT_STRIDE]; /* one row's floats, then encoded */
+    for (uint32_t t = 0; t < n_pos; t++) {
+        for (uint32_t i = 0; i < ATT_STRIDE; i++) fk[i] = frand(), fv[i] = frand();
+        kv_fill(enc, kc, ksc, fk, t, ATT_HD, ATT_STRIDE);
+        kv_fill(enc, vc, vsc, fv, t, ATT_HD, ATT_STRIDE);
+    }
+    for (uint32_t i = 0; i < ATT_HD; i++) x[i] = frand() * 4.0f;
+    mf_bench_mark(1);
+#if defined(MF_ARM_KERNEL_F32)
+    mf_attention_head_kv_portable(y_ref, x, enc, kc, vc, ksc, vsc, ATT_STRIDE, n_pos, ATT_HD, row,
+                                  att2);
+#else
+    mf_attention_head_kv(y_ref, x, enc, kc, vc, ksc, vsc, ATT_STRIDE, n_pos, ATT_HD, row, att2);
+#endif
+    mf_bench_mark(2);
+    mf_attention_head_kv(y_arm, x, enc, kc, vc, ksc, vsc, ATT_STRIDE, n_pos, ATT_HD, row, att);
+    mf_bench_mark(3);
+    con_puts("bench attkv case ");
+    con_putu(c);
+    con_puts(" ");
+    con_puts(kv_name(enc));
+    con_puts(" n_pos ");
+    con_putu(n_pos);
+    con_puts(" head_dim 32 kv_stride 64\n");
+}
+
 /* Each case: mark, portable kernel, mark, Arm kernel, mark (setup of the
  * next case follows). Interval 3i+1 is the portable kernel of case i,
  * 3i+2 the Arm kernel (1-based, as boards/common/kcount.sh numbers them).
  * The f32 cases (20-22) have the matmul in 3i+1 and nothing in 3i+2; the
  * attention cases (23-25) mf_attention_head in 3i+1 and mf_softmax alone
- * in 3i+2. */
+ * in 3i+2; the KV-cache attention cases (26-34: q8, f16, bf16 at 64, 256,
+ * 1024 positions) the portable code in 3i+1 and the Arm one in 3i+2. */
 static int bench(void)
 {
     /* the tiny model: wq/wo 128x128, wk/wv 64x128, expert gate/up 256x128,
@@ -241,6 +308,9 @@ static int bench(void)
     for (unsigned i = 0; i < 3; i++, c++) bench_f32(c, f32_shapes[i][0], f32_shapes[i][1]);
     static const uint32_t att_pos[] = {64, 256, 1024};
     for (unsigned i = 0; i < 3; i++, c++) bench_att(c, att_pos[i]);
+    static const int kv_encs[] = {MF_ENC_Q8, MF_ENC_F16, MF_ENC_BF16};
+    for (unsigned e = 0; e < 3; e++)
+        for (unsigned i = 0; i < 3; i++, c++) bench_att_kv(c, kv_encs[e], att_pos[i]);
     return 0;
 }
 
@@ -336,6 +406,77 @@ static void run_softmax(uint32_t n, unsigned kind)
     check(att[n] == 555.0f, "softmax arm wrote past n", kind, n, 0, 0, n);
 }
 
+/* mf_attention_head_kv (Helium for head_dim % 8 == 0) against
+ * mf_attention_head_kv_portable, bit for bit: output and scores, nothing
+ * written past either. kind as run_att's: 0 scores over a few units; 1
+ * over hundreds; 2 every K row the same; 3 q = 0; 4 values over many
+ * magnitudes (f16/bf16 subnormals, zeros of both signs; q8: a zero scale
+ * on some rows and int8 of both extremes); 5 f16/bf16: a NaN (quiet or
+ * signalling), +inf or -inf in K or a NaN in V; q8: scales up to the
+ * largest f16 (65504), products near 8e6. */
+static void run_att_kv(int enc, uint32_t n_pos, uint32_t hd, uint32_t stride, unsigned kind)
+{
+    static float fk[2 * 64], fv[2 * 64];
+    float qs = kind == 1 ? 60.0f : 4.0f;
+    for (uint32_t t = 0; t < n_pos; t++) {
+        for (uint32_t i = 0; i < stride; i++) {
+            fk[i] = kind == 4 ? frand_wide() : frand();
+            fv[i] = kind == 4 ? frand_wide() : frand();
+            if (kind == 5 && enc == MF_ENC_Q8) fk[i] *= 8.3e6f, fv[i] *= 8.3e6f;
+        }
+        kv_fill(enc, kc, ksc, fk, t, hd, stride);
+        kv_fill(enc, vc, vsc, fv, t, hd, stride);
+        if (kind == 4 && enc == MF_ENC_Q8 && (rng >> 60) == 0) ksc[t * (stride / hd)] = 0;
+        if (kind == 4 && enc == MF_ENC_Q8 && (rng >> 59) == 1) vsc[t * (stride / hd)] = 0x8000;
+    }
+    if (kind == 2) { /* every K row as the first */
+        size_t rb = (size_t)stride * (enc == MF_ENC_Q8 ? 1u : 2u);
+        for (uint32_t t = 1; t < n_pos; t++) {
+            memcpy((uint8_t *)kc + t * rb, kc, rb);
+            ksc[t * (stride / hd)] = ksc[0];
+        }
+    }
+    if (kind == 5 && enc != MF_ENC_Q8) {
+        static const uint16_t f16s[] = {0x7e00, 0x7c01, 0x7c00, 0xfc00, 0xfe00};
+        static const uint16_t bf16s[] = {0x7fc0, 0x7f81, 0x7f80, 0xff80, 0xffc0};
+        uint32_t sel = (uint32_t)(rng >> 33) % 5u;
+        uint32_t at = (uint32_t)(rng >> 40) % n_pos * stride + (uint32_t)(rng >> 20) % hd;
+        uint16_t bits = enc == MF_ENC_F16 ? f16s[sel] : bf16s[sel];
+        if (sel == 4) ((uint16_t *)vc)[at] = bits;
+        else ((uint16_t *)kc)[at] = bits;
+    }
+    for (uint32_t i = 0; i < hd; i++) x[i] = kind == 3 ? 0.0f : frand() * qs;
+    for (uint32_t i = 0; i <= hd; i++) y_ref[i] = 777.0f, y_arm[i] = 777.0f;
+    att[n_pos] = 555.0f, att2[n_pos] = 555.0f;
+    mf_attention_head_kv_portable(y_ref, x, enc, kc, vc, ksc, vsc, stride, n_pos, hd, row, att2);
+    mf_attention_head_kv(y_arm, x, enc, kc, vc, ksc, vsc, stride, n_pos, hd, row, att);
+    for (uint32_t i = 0; i < hd; i++)
+        check(memcmp(&y_ref[i], &y_arm[i], sizeof(float)) == 0, "kv attention arm != portable (bits)",
+              (uint32_t)enc * 10u + kind, n_pos, hd, stride, i);
+    check(y_arm[hd] == 777.0f, "kv attention arm wrote past head_dim", (uint32_t)enc * 10u + kind,
+          n_pos, hd, stride, hd);
+    check(memcmp(att, att2, sizeof(float) * n_pos) == 0 && att[n_pos] == 555.0f,
+          "kv attention arm scores != portable (bits)", (uint32_t)enc * 10u + kind, n_pos, hd,
+          stride, 0);
+}
+
+static void test_attention_kv(void)
+{
+    static const int encs[] = {MF_ENC_Q8, MF_ENC_F16, MF_ENC_BF16};
+    static const uint32_t hds[] = {8, 16, 24, 32, 40, 64};
+    for (unsigned e = 0; e < 3; e++)
+        for (unsigned h = 0; h < sizeof hds / sizeof hds[0]; h++)
+            for (uint32_t s = 1; s <= 2; s++)
+                for (unsigned kind = 0; kind < 6; kind++) {
+                    for (uint32_t n = 1; n <= 70; n++) run_att_kv(encs[e], n, hds[h], s * hds[h], kind);
+                    run_att_kv(encs[e], 257, hds[h], s * hds[h], kind);
+                    if (s * hds[h] <= ATT_STRIDE) run_att_kv(encs[e], ATT_MAXPOS, hds[h], s * hds[h], kind);
+                }
+    /* head_dim not a multiple of 8: the portable code */
+    run_att_kv(MF_ENC_Q8, 5, 12, 12, 0);
+    run_att_kv(MF_ENC_F16, 9, 36, 72, 1);
+}
+
 static void test_attention(void)
 {
     for (unsigned kind = 0; kind < 4; kind++) {
@@ -382,6 +523,7 @@ int main(void)
         run_f32(f32_shapes[i][0], f32_shapes[i][1]);
 #if defined(MF_ARM_KERNEL_F32)
     test_attention();
+    test_attention_kv();
 #endif
     con_puts("test_kernels_" MF_ARM_KERNEL_NAME ": ");
     con_putu((uint64_t)passed);
