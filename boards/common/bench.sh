@@ -9,7 +9,8 @@
 # 1. kernels: test_kernels.elf "bench" mode, instructions between marks for
 #    the portable and the Arm q8..q2 matvec on several shapes -> MAC/instr;
 #    the runtime's f32 matvec; one head of attention at 64..1024 positions
-#    (-> attention.txt, with the instructions split by function).
+#    (-> attention.txt, with the instructions split by function), and over
+#    a q8, f16 or bf16 KV cache, portable and Arm.
 # 2. per token: the firmware with its image in the QSPI window, greedy
 #    generation, instructions between the per-token marks (mf_token_mark),
 #    split by function into matvec kernels, flash reads (memcpy: the
@@ -166,6 +167,22 @@ cat "$OUT/kernels.txt"
     grep '^bench att case' "$tmp/k.stdout" | while read _ _ _ c _ n _; do
         awk -v i=$((3 * c + 1)) -v n="$n" -v c="$c" '$1 == "G" && $2 == i { printf "%2d %5d %9.2f %s\n", c, n, $4 / n, $3 }' \
             "$tmp/awk.out" | sort -k1,1n -k3,3nr
+    done
+    # attention over a q8, f16 or bf16 KV cache: portable (3c+1) vs Arm (3c+2)
+    echo "#"
+    echo "# KV cache in q8 / f16 / bf16 (--kv): runtime/ops.c mf_attention_head_kv, the same head and shapes."
+    echo "# portable = mf_attention_head_kv_portable (each row widened into a scratch row, mf_dot_f32, the vector AV loop);"
+    echo "# arm = mf_attention_head_kv (on Helium-float cores mf_attention_head_kv_arm: widening in registers), bit-identical."
+    echo "# per KV value = 4 heads x cycles/pos / 128 (n_pos x kv_dim 64 x 2 values per layer; cycles as above)."
+    echo "# case enc n_pos | portable instr/pos vec/pos cycles/pos | arm instr/pos vec/pos cycles/pos | speed-up | arm cycles per KV value"
+    grep '^bench attkv case' "$tmp/k.stdout" | while read _ _ _ c enc _ n _; do
+        p=$(awk -v i=$((3 * c + 1)) '$1 == i { print $2 }' "$tmp/awk.out")
+        a=$(awk -v i=$((3 * c + 2)) '$1 == i { print $2 }' "$tmp/awk.out")
+        pv=$(awk -v i=$((3 * c + 1)) '$1 == i { sub("vec=", "", $6); print $6 }' "$tmp/awk.out")
+        av=$(awk -v i=$((3 * c + 2)) '$1 == i { sub("vec=", "", $6); print $6 }' "$tmp/awk.out")
+        awk -v c="$c" -v e="$enc" -v n="$n" -v p="$p" -v a="$a" -v pv="$pv" -v av="$av" 'BEGIN {
+            pc = p + 0.25 * pv; ac = a + 0.25 * av
+            printf "%2d %-4s %5d | %7.1f %6.1f %7.1f | %7.1f %6.1f %7.1f | %4.2fx | %6.3f\n", c, e, n, p / n, pv / n, pc / n, a / n, av / n, ac / n, pc / ac, 4 * ac / (n * 128) }'
     done
 } >"$OUT/attention.txt"
 cat "$OUT/attention.txt"
