@@ -45,7 +45,7 @@ static mf_sim_profile test_profile(int on_bus)
     pr.page_size = 256;
     pr.queue_depth = 4;
     for (int e = 0; e < MF_SIM_ENC_COUNT; e++) pr.matvec_ns_per_byte[e] = 1.0 + e;
-    pr.attention_ns_per_byte = 0.5;
+    for (int e = 0; e < MF_SIM_ENC_COUNT; e++) pr.attention_ns_per_byte[e] = 0.5 * (1 + e);
     pr.other_ns_per_byte = 0.25;
     pr.check_ns_per_byte = 0.125;
     return pr;
@@ -64,6 +64,8 @@ static void test_formulas(void)
     CHECK(near(mf_sim_transfer_ns(&pr, 0, 1), 256.0 / 3.0), "fractional ns");
     CHECK(near(mf_sim_compute_ns(&pr, MF_WORK_MATVEC, MF_ENC_Q4, 100), 500.0), "matvec q4");
     CHECK(near(mf_sim_compute_ns(&pr, MF_WORK_ATTENTION, 0, 100), 50.0), "attention");
+    CHECK(near(mf_sim_compute_ns(&pr, MF_WORK_ATTENTION, MF_ENC_Q8, 100), 200.0), "attention q8 KV");
+    CHECK(mf_sim_compute_ns(&pr, MF_WORK_ATTENTION, MF_SIM_ENC_COUNT, 100) == 0.0, "attention bad enc");
     CHECK(near(mf_sim_compute_ns(&pr, MF_WORK_OTHER, 0, 100), 25.0), "other");
     CHECK(near(mf_sim_compute_ns(&pr, MF_WORK_CHECK, 0, 100), 12.5), "check");
 }
@@ -529,8 +531,13 @@ static void test_profiles(void)
         CHECK(pr && strcmp(pr->name, names[i]) == 0, "find %s", names[i]);
         if (!pr) continue;
         CHECK(mf_sim_port_open(&p, &st, &mem, pr, NULL) == MF_PORT_OK, "open %s", names[i]);
-        int pos = pr->attention_ns_per_byte > 0 && pr->other_ns_per_byte > 0 && pr->core_mhz > 0;
-        for (int e = 0; e < MF_SIM_ENC_COUNT; e++) pos &= pr->matvec_ns_per_byte[e] > 0;
+        int pos = pr->other_ns_per_byte > 0 && pr->core_mhz > 0;
+        for (int e = 0; e < MF_SIM_ENC_COUNT; e++)
+            pos &= pr->matvec_ns_per_byte[e] > 0 && pr->attention_ns_per_byte[e] > 0;
+        /* a KV value costs no less in a smaller encoding (it is widened) */
+        pos &= pr->attention_ns_per_byte[MF_ENC_Q8] >= 4 * pr->attention_ns_per_byte[MF_ENC_F32] &&
+               pr->attention_ns_per_byte[MF_ENC_F16] >= 2 * pr->attention_ns_per_byte[MF_ENC_F32] &&
+               pr->attention_ns_per_byte[MF_ENC_BF16] >= 2 * pr->attention_ns_per_byte[MF_ENC_F32];
         CHECK(pos, "%s costs positive", names[i]);
         /* Reading 1 MiB sequentially in 64 KiB requests approaches the
          * bandwidth: (latency + xfer) per request, serial. */

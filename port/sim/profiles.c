@@ -16,6 +16,12 @@
 #define ENC_ROW(mhz, f32, bf16, f16, q8, q4, q3, q2)                                           \
     {NSB(f32, 32.0, mhz), NSB(bf16, 16.0, mhz), NSB(f16, 16.0, mhz), NSB(q8, 8.5, mhz),        \
      NSB(q4, 4.5, mhz),  NSB(q3, 4.0, mhz),   NSB(q2, 3.0, mhz)}
+/* Attention: ns per KV-cache byte from cycles per KV value of each KV
+ * encoding (q8 8 bits a value: model.c charges the int8 bytes, not the
+ * scales). q4..q2 are no KV encodings; they repeat q8's entry. */
+#define ATT_ROW(mhz, f32, bf16, f16, q8)                                                       \
+    {NSB(f32, 32.0, mhz), NSB(bf16, 16.0, mhz), NSB(f16, 16.0, mhz), NSB(q8, 8.0, mhz),        \
+     NSB(q8, 8.0, mhz),   NSB(q8, 8.0, mhz),    NSB(q8, 8.0, mhz)}
 
 /* Cortex-M55 with Helium at 400 MHz (Alif Ensemble HP core class).
  * Calibrated from exact executed-instruction counts of our firmware under
@@ -42,11 +48,20 @@
  *   137-142 instructions per position). Per position about 13 of those
  *   instructions are the softmax (exp), which does not grow with
  *   head_dim: other head shapes cost differently per byte.
+ *   The same over a q8 / f16 / bf16 KV cache (ops.c mf_attention_head_kv
+ *   -> mf_attention_head_kv_arm, widening in registers): 171-175 /
+ *   152-156 / 138-142 instructions per position, 196.7 / 176.2 / 159.7
+ *   cycles at 512 (280 per call + 196.1 / 175.6 / 159.1 per position)
+ *   -> 6.15 / 5.51 / 4.99 cycles per KV value (x 4 heads / 128 values):
+ *   a q8 value costs 2.2x an f32 one (int8 -> float, the scale), so a q8
+ *   byte 8.7x an f32 byte (the portable code, scalar widening into a
+ *   scratch row: 644 / 1376 / 802 instructions per position, 20.8 /
+ *   43.7 / 25.8 cycles per value).
  * Not measured (no Helium kernel, or not run by the firmware):
  * bf16/f16 widened first ~1.25. */
 #define M55_MHZ 400.0
 #define M55_ENC ENC_ROW(M55_MHZ, 1.28, 1.25, 1.25, 0.29, 0.34, 0.86, 0.46)
-#define M55_ATT NSB(2.82, 32.0, M55_MHZ)    /* per f32 of KV (4 bytes) */
+#define M55_ATT ATT_ROW(M55_MHZ, 2.82, 4.99, 5.51, 6.15) /* cycles per KV value */
 #define M55_OTHER NSB(28.5, 32.0, M55_MHZ)  /* per f32 activation value */
 #define M55_CHECK NSB(3.00, 8.0, M55_MHZ)   /* per byte */
 
@@ -54,14 +69,14 @@
  * f32 is bound by LPDDR4 bandwidth (~4.5 GB/s for one core). */
 #define A72_MHZ 1500.0
 #define A72_ENC ENC_ROW(A72_MHZ, 1.33, 0.8, 0.8, 0.5, 0.6, 0.8, 0.6)
-#define A72_ATT NSB(1.33, 32.0, A72_MHZ)
+#define A72_ATT ATT_ROW(A72_MHZ, 1.33, 1.33, 1.33, 1.33) /* f32's per value: not measured */
 #define A72_OTHER NSB(2.0, 32.0, A72_MHZ)
 #define A72_CHECK NSB(2.0, 8.0, A72_MHZ) /* table CRC-32, ~2 cycles per byte (estimate) */
 
 /* Cortex-X1 class big core at 3.0 GHz, NEON with SDOT (ARMv8.2). */
 #define X1_MHZ 3000.0
 #define X1_ENC ENC_ROW(X1_MHZ, 0.4, 0.3, 0.3, 0.1, 0.15, 0.25, 0.15)
-#define X1_ATT NSB(0.4, 32.0, X1_MHZ)
+#define X1_ATT ATT_ROW(X1_MHZ, 0.4, 0.4, 0.4, 0.4) /* f32's per value: not measured */
 #define X1_OTHER NSB(1.0, 32.0, X1_MHZ)
 #define X1_CHECK NSB(1.0, 8.0, X1_MHZ) /* estimate */
 

@@ -53,7 +53,9 @@ double mf_sim_compute_ns(const mf_sim_profile *prof, mf_work_kind kind, int enco
     case MF_WORK_MATVEC:
         if (encoding < 0 || encoding >= MF_SIM_ENC_COUNT) return 0.0;
         return (double)bytes * prof->matvec_ns_per_byte[encoding];
-    case MF_WORK_ATTENTION: return (double)bytes * prof->attention_ns_per_byte;
+    case MF_WORK_ATTENTION:
+        if (encoding < 0 || encoding >= MF_SIM_ENC_COUNT) return 0.0;
+        return (double)bytes * prof->attention_ns_per_byte[encoding];
     case MF_WORK_OTHER: return (double)bytes * prof->other_ns_per_byte;
     case MF_WORK_CHECK: return (double)bytes * prof->check_ns_per_byte;
     default: return 0.0;

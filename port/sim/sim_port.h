@@ -42,8 +42,8 @@
  *                 queue slot (it is the caller's one synchronous command).
  *   charge_compute(kind, enc, bytes): now += bytes * cost, with cost =
  *                 matvec_ns_per_byte[enc] (kind MF_WORK_MATVEC),
- *                 attention_ns_per_byte, other_ns_per_byte or
- *                 check_ns_per_byte;
+ *                 attention_ns_per_byte[enc] (enc = the KV cache's),
+ *                 other_ns_per_byte or check_ns_per_byte;
  *                 compute_ns += the same amount.
  *
  *   So the clock only moves in charge_compute and in waits/synchronous
@@ -93,10 +93,13 @@ typedef struct {
     uint32_t page_size;      /* timing granularity, bytes */
     uint32_t queue_depth;    /* requests in flight, 1..MF_SIM_MAX_QUEUE */
     /* Compute: ns per weight byte streamed through the matvec kernel of each
-     * encoding (index = MF_ENC_*), ns per KV-cache byte of attention, ns per
-     * activation byte of other work (norms, softmax, rope...). */
+     * encoding (index = MF_ENC_*), ns per KV-cache byte of attention for
+     * each KV encoding (index = MF_ENC_*: a q8 byte is a whole value to
+     * widen, so it costs more than an f32 byte; only f32, bf16, f16 and q8
+     * are KV encodings), ns per activation byte of other work (norms,
+     * softmax, rope...). */
     double matvec_ns_per_byte[MF_SIM_ENC_COUNT];
-    double attention_ns_per_byte;
+    double attention_ns_per_byte[MF_SIM_ENC_COUNT];
     double other_ns_per_byte;
     double check_ns_per_byte; /* CRC-32 of expert blobs (MF_WORK_CHECK) */
 } mf_sim_profile;
