@@ -79,8 +79,8 @@ void mf_attention_head_arm(float *out, const float *q, const float *k, const flo
                            float *att);
 void mf_softmax_arm(float *x, uint32_t n);
 /* ops.c's mf_attention_head_kv (q8, f16 or bf16 KV rows) for head_dim % 8
- * == 0, with the bits of the portable code on this core; widens in
- * registers, so no scratch row. */
+ * == 0 (q8: kv_stride % head_dim == 0 too), with the bits of the portable
+ * code on this core; widens in registers, so no scratch row. */
 void mf_attention_head_kv_arm(float *out, const float *q, int enc, const void *k, const void *v,
                               const uint16_t *k_scale, const uint16_t *v_scale, size_t kv_stride,
                               uint32_t n_pos, uint32_t head_dim, float scale, float *att);

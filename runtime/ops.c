@@ -436,8 +436,10 @@ void mf_attention_head_kv(float *out, const float *q, int enc, const void *k, co
                           const uint16_t *k_scale, const uint16_t *v_scale, size_t kv_stride,
                           uint32_t n_pos, uint32_t head_dim, float *row, float *att)
 {
+    /* (q8: the kernel steps the scales by kv_stride / head_dim per row) */
     if (head_dim % 8 == 0 && head_dim > 0 && n_pos > 0 &&
-        (enc == MF_ENC_Q8 || enc == MF_ENC_F16 || enc == MF_ENC_BF16)) {
+        ((enc == MF_ENC_Q8 && kv_stride % head_dim == 0) || enc == MF_ENC_F16 ||
+         enc == MF_ENC_BF16)) {
         float scale = (float)(1.0 / sqrt((double)head_dim));
         mf_attention_head_kv_arm(out, q, enc, k, v, k_scale, v_scale, kv_stride, n_pos, head_dim,
                                  scale, att);
