@@ -122,7 +122,8 @@ static inline v4f exp4_le0(v4f d)
 #if defined(MF_HAVE_ARM_KERNELS) && defined(MF_ARM_KERNEL_F32)
 /* Helium, the same bits (router, predictor and non-f32 KV attention use it
  * too); the portable code below is then named mf_softmax_portable (the
- * firmware test compares the two). */
+ * firmware test compares the two), and the name stays on for the rest of
+ * this file so that the portable attentions are portable throughout. */
 void mf_softmax(float *x, uint32_t n) { mf_softmax_arm(x, n); }
 #define mf_softmax mf_softmax_portable
 #endif
@@ -344,6 +345,9 @@ void mf_matmul(int enc, const void *w, uint32_t rows, uint32_t cols, uint32_t gr
     }
 }
 
+/* The scores' 1/sqrt(head_dim), one rounding to float, for every kernel. */
+static float att_scale(uint32_t head_dim) { return (float)(1.0 / sqrt((double)head_dim)); }
+
 #if defined(MF_HAVE_ARM_KERNELS) && defined(MF_ARM_KERNEL_F32)
 /* Helium where head_dim allows it, with the same bits; the portable code
  * below is then named mf_attention_head_portable (the firmware test
@@ -352,7 +356,7 @@ void mf_attention_head(float *out, const float *q, const float *k, const float *
                        size_t kv_stride, uint32_t n_pos, uint32_t head_dim, float *att)
 {
     if (head_dim % 8 == 0 && head_dim > 0 && n_pos > 0) {
-        float scale = (float)(1.0 / sqrt((double)head_dim));
+        float scale = att_scale(head_dim);
         mf_attention_head_arm(out, q, k, v, kv_stride, n_pos, head_dim, scale, att);
         return;
     }
@@ -364,7 +368,7 @@ void mf_attention_head(float *out, const float *q, const float *k, const float *
 void mf_attention_head(float *out, const float *q, const float *k, const float *v,
                        size_t kv_stride, uint32_t n_pos, uint32_t head_dim, float *att)
 {
-    float scale = (float)(1.0 / sqrt((double)head_dim));
+    float scale = att_scale(head_dim);
     uint32_t t = 0;
 #ifdef MF_VEC
     /* Two positions per pass over q (loaded once for both), no call per
@@ -440,7 +444,7 @@ void mf_attention_head_kv(float *out, const float *q, int enc, const void *k, co
     if (head_dim % 8 == 0 && head_dim > 0 && n_pos > 0 &&
         ((enc == MF_ENC_Q8 && kv_stride % head_dim == 0) || enc == MF_ENC_F16 ||
          enc == MF_ENC_BF16)) {
-        float scale = (float)(1.0 / sqrt((double)head_dim));
+        float scale = att_scale(head_dim);
         mf_attention_head_kv_arm(out, q, enc, k, v, k_scale, v_scale, kv_stride, n_pos, head_dim,
                                  scale, att);
         return;
@@ -474,7 +478,7 @@ void mf_attention_head_kv(float *out, const float *q, int enc, const void *k, co
                           const uint16_t *k_scale, const uint16_t *v_scale, size_t kv_stride,
                           uint32_t n_pos, uint32_t head_dim, float *row, float *att)
 {
-    float scale = (float)(1.0 / sqrt((double)head_dim));
+    float scale = att_scale(head_dim);
     for (uint32_t t = 0; t < n_pos; t++) {
         kv_widen(enc, k, k_scale, kv_stride, head_dim, t, row);
         att[t] = mf_dot_f32(q, row, head_dim) * scale;
