@@ -6,7 +6,7 @@ FW_CPU := -mcpu=cortex-m33 -mthumb -mfloat-abi=hard -mfpu=fpv5-sp-d16
 FW_EXTRA_DEFS := -DMF_HAVE_ARM_KERNELS
 FW_LDSCRIPT := boards/rp2350/link.ld.S
 FW_BOARD_SRC := boards/rp2350/board.c port/memmap/memmap.c
-FW_ARENA ?= 450560
+FW_ARENA ?= 475136
 FW_STACK ?= 16384
 FW_LDDEFS ?=
 FW_CONVERT ?= --resident q4 --experts q4
