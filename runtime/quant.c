@@ -14,6 +14,9 @@
 #if defined(__x86_64__)
 #include "kernels_x86.h"
 #endif
+#if defined(__aarch64__)
+#include "kernels_neon.h"
+#endif
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -806,6 +809,16 @@ void mf_matvec_qa(int enc, const void *w, const void *xq, float *y, uint32_t row
             mf_matvec_qa_q8_avx2(w, xq, y, rows, cols, group);
         else
             mf_matvec_qa_q4_avx2(w, xq, y, rows, cols, group);
+        return;
+    }
+#endif
+#if defined(MF_HAVE_NEON_KERNELS)
+    if (use_simd && (enc == MF_ENC_Q8 || enc == MF_ENC_Q4) && group % 32u == 0 &&
+        cols % group == 0) {
+        if (enc == MF_ENC_Q8)
+            mf_matvec_qa_q8_neon(w, xq, y, rows, cols, group);
+        else
+            mf_matvec_qa_q4_neon(w, xq, y, rows, cols, group);
         return;
     }
 #endif
