@@ -28,6 +28,11 @@
  * their routers on the embedding at the chunk start and on layer l's output
  * for layers l+2.., combined with the expert's frequency (predictor.c).
  *
+ * Combined with EdgeMoE, when the image has a token-routes table (MF_SEC_TOKEN_ROUTES,
+ * `moeflash profile`): at the chunk start each token's likeliest expert of
+ * every later layer is offered as a prefetch, and the far-lookahead odds
+ * are updated with the table's P(expert | token, layer).
+ *
  * opt.prefetch_min_prob: beyond each token's first candidate, candidates
  * scored below it are neither predicted nor read.
  *
@@ -41,8 +46,9 @@
 
 #include "../runtime/model.h"
 
-/* A chunk of n tokens was embedded (m->x holds the embeddings). */
-void mf_predict_chunk_start(mf_model *m, uint32_t n);
+/* A chunk of n tokens was embedded (m->x holds the embeddings); tokens
+ * stays valid until the chunk is done. */
+void mf_predict_chunk_start(mf_model *m, const uint32_t *tokens, uint32_t n);
 /* Layer l routed (m->topk_idx), m->x is the residual after its attention.
  * Starts the demand reads of layer l, then the predictions for l+1. */
 void mf_predict_routed(mf_model *m, uint32_t l, uint32_t n);

@@ -60,6 +60,27 @@ static int load_profile(mf_expert_store *s, mf_arena *a)
     return MF_OK;
 }
 
+/* Reads MF_SEC_TOKEN_ROUTES into the arena (docs/predictor-format.md). */
+static int load_token_routes(mf_expert_store *s, mf_arena *a)
+{
+    const mf_image_header *h = s->h;
+    const mf_section *sec = mf_image_section(h, MF_SEC_TOKEN_ROUTES);
+    if (!sec) return MF_OK;
+    size_t want = 32 + (size_t)h->vocab * h->n_layers * h->n_experts;
+    if (sec->bytes != want || want - 32 > MF_TOKEN_ROUTES_MAX_BYTES) return MF_E_FORMAT;
+    uint8_t *raw = mf_arena_alloc(a, want);
+    if (!raw) return a->overflow ? MF_E_ARENA : MF_OK; /* counting */
+    int rc = mf_port_read(s->port, sec->offset, raw, want);
+    if (rc) return rc == MF_PORT_ERANGE ? MF_E_RANGE : MF_E_IO;
+    if (mf_crc32(0, raw, want) != sec->crc32) return MF_E_CRC;
+    if (memcmp(raw, "MFTR", 4) || rd32(raw + 4) != 1 || rd32(raw + 8) != h->vocab ||
+        rd32(raw + 12) != h->n_layers || rd32(raw + 16) != h->n_experts)
+        return MF_E_FORMAT;
+    s->troutes = raw + 32;
+    s->troutes_vocab = h->vocab;
+    return MF_OK;
+}
+
 /* The n hottest experts (by profile frequency; ties to the lower index). */
 static void choose_hot(mf_expert_store *s, uint32_t n)
 {
@@ -145,6 +166,11 @@ int mf_store_init(mf_expert_store *s, mf_arena *a, const mf_port *port, const mf
             int rc = load_profile(s, a);
             if (rc) return rc;
         }
+    }
+    /* measured with EdgeMoE only (predictor.c); under LRU it costs */
+    if (opt->predictor == MF_PREDICT_COMBINED && opt->policy == MF_POLICY_EDGEMOE) {
+        int rc = load_token_routes(s, a);
+        if (rc) return rc;
     }
     if (opt->pin_experts > 0 && opt->pin_experts + h->top_k > n_slots)
         return mf_port_refuse(port, MF_E_ARG,

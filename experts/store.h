@@ -147,6 +147,11 @@ typedef struct {
     float *pscore;          /* [n_experts] */
     uint32_t *pidx;         /* [n_experts] */
     uint32_t *prev_topk;    /* [batch][top_k] chosen at the layer before */
+    /* MF_SEC_TOKEN_ROUTES (combined predictor): u8 255 * P(e at l | token
+     * w) at troutes[(w*L + l)*E + e]; NULL when the image has none. */
+    const uint8_t *troutes;
+    uint32_t troutes_vocab;
+    const uint32_t *chunk_tokens; /* the chunk being computed (valid during it) */
 } mf_expert_store;
 
 /* The largest expert blob in the image (bytes), for sizing slots. */

@@ -4,7 +4,9 @@
  * is a heap block of exactly that size (so AddressSanitizer sees any write
  * past its end); mf_init with one byte less must fail with MF_E_ARENA; then
  * mf_init for real, one mf_feed of two tokens, a sample, and an
- * out-of-vocabulary token that must be refused with MF_E_TOKEN.
+ * out-of-vocabulary token that must be refused with MF_E_TOKEN. All of it
+ * twice: with the default options, then with the combined predictor, which
+ * also parses the profile sections (MF_SEC_PREDICTOR, MF_SEC_TOKEN_ROUTES).
  * Seeds: fuzz/corpus/fuzz_model_init (a generated tiny Mixtral image) and,
  * at run time, tests/data/arch-mixtral converted with small pages.
  */
@@ -14,7 +16,7 @@
 
 #define FUZZ_ARENA_MAX (16u << 20)
 
-int FUZZ_ENTRY(const uint8_t *data, size_t size)
+static int run(const uint8_t *data, size_t size, int predictor)
 {
     mf_port port;
     fuzz_mem mem;
@@ -25,6 +27,7 @@ int FUZZ_ENTRY(const uint8_t *data, size_t size)
     opt.context_len = 8;
     opt.verify_experts = 1;
     opt.max_retries = 1;
+    opt.predictor = predictor;
 
     size_t need = 0;
     int rc = mf_arena_bytes(&port, &opt, &need);
@@ -67,5 +70,12 @@ int FUZZ_ENTRY(const uint8_t *data, size_t size)
         FUZZ_CHECK(mf_strerror(rc) != NULL);
     }
     free(arena);
+    return 0;
+}
+
+int FUZZ_ENTRY(const uint8_t *data, size_t size)
+{
+    run(data, size, MF_PREDICT_NONE);
+    run(data, size, MF_PREDICT_COMBINED);
     return 0;
 }

@@ -78,8 +78,14 @@ typedef enum {
     MF_SEC_PREDICTOR = 5,      /* predictor tables (co-occurrence counts) */
     MF_SEC_TOKENIZER = 6,      /* tokenizer tables, used in place */
     MF_SEC_FALLBACK_DIR = 7,   /* low-bit copies of experts, same entry layout as EXPERT_DIR */
-    MF_SEC_EXPERT_STATS = 8    /* calibration statistics (routing frequency, sensitivity) */
+    MF_SEC_EXPERT_STATS = 8,   /* calibration statistics (routing frequency, sensitivity) */
+    MF_SEC_TOKEN_ROUTES = 9    /* P(expert | input token, layer) as u8 (docs/predictor-format.md) */
 } mf_section_kind;
+
+/* moeflash profile writes MF_SEC_TOKEN_ROUTES only up to this size
+ * (vocab x layers x experts bytes): the runtime keeps it in the arena, and
+ * a large-vocabulary model's table would not pay for its RAM. */
+#define MF_TOKEN_ROUTES_MAX_BYTES (1u << 20)
 
 /* Resident tensor entry (48 bytes):
  *   u16 kind, u16 layer, u32 encoding, u32 rows, u32 cols,

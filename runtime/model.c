@@ -667,7 +667,7 @@ static int forward(mf_model *m, const uint32_t *tokens, uint32_t n, float *all_l
     for (uint32_t t = 0; t < n; t++) /* every layer rotates by the same angles */
         mf_rope_angles(m->rope_cos + (size_t)t * half, m->rope_sin + (size_t)t * half, m->pos + t,
                        half, m->rope_inv);
-    mf_predict_chunk_start(m, n);
+    mf_predict_chunk_start(m, tokens, n);
     const mf_image_header *h = &m->h;
     /* per token and layer: two norms and two residual adds (hidden each),
      * RoPE on q and k, the router's softmax, each chosen expert's output

@@ -4,7 +4,9 @@
  *    tokens of the training text, windows of 256) holds exactly the counts
  *    that an independent replay of the router's choices over the same
  *    windows gives (header, per-layer frequency, layer l-1 -> l and
- *    l-2 -> l co-occurrence), as docs/predictor-format.md lays them out.
+ *    l-2 -> l co-occurrence), as docs/predictor-format.md lays them out;
+ *    the same for the MF_SEC_TOKEN_ROUTES table (P(expert | input token,
+ *    layer) as u8, recomputed from the replay's per-token counts).
  *  - On held-out text (the first 512 tokens of the validation split, one at
  *    a time), recall per layer of each predictor against the figures
  *    transformers gives (models/README: co-occurrence 0.56/0.52/0.55,
@@ -101,7 +103,7 @@ int main(void)
           "section header");
 
     /* Independent replay of the routing over the same windows. */
-    static uint32_t freq[L][E], c1[L][E][E], c2[L][E][E];
+    static uint32_t freq[L][E], c1[L][E][E], c2[L][E][E], tcount[256], troute[256][L][E];
     static rec_t rec;
     mf_options opt;
     mf_options_default(&opt);
@@ -122,6 +124,8 @@ int main(void)
                 for (uint32_t j = 0; j < K; j++) {
                     uint32_t b = rec.rows[t][l][j];
                     freq[l][b]++;
+                    troute[ids[t]][l][b]++;
+                    if (l == 0 && j == 0) tcount[ids[t]]++;
                     for (uint32_t i = 0; l >= 1 && i < K; i++) c1[l][rec.rows[t][l - 1][i]][b]++;
                     for (uint32_t i = 0; l >= 2 && i < K; i++) c2[l][rec.rows[t][l - 2][i]][b]++;
                 }
@@ -141,6 +145,60 @@ int main(void)
     uint64_t total = 0;
     for (uint32_t e = 0; e < E; e++) total += freq[1][e];
     CHECK(total == (uint64_t)PROFILE_TOKENS * K, "layer 1 frequencies sum to tokens * k");
+
+    /* Token routes: u8 round(255 * (count + 4 q) / (tokens of w + 4)),
+     * q = freq / PROFILE_TOKENS (docs/predictor-format.md). */
+    const mf_section *trs = mf_image_section(&h, MF_SEC_TOKEN_ROUTES);
+    CHECK(trs && trs->bytes == 32 + 256 * L * E, "token-routes section present");
+    if (trs && trs->bytes == 32 + 256 * L * E) {
+        const uint8_t *tr = img + trs->offset;
+        CHECK(!memcmp(tr, "MFTR", 4) && rd32(tr + 4) == 1 && rd32(tr + 8) == 256 &&
+                  rd32(tr + 12) == L && rd32(tr + 16) == E && rd32(tr + 20) == PROFILE_TOKENS,
+              "token-routes header");
+        size_t tbad = 0, off = 0;
+        for (uint32_t v = 0; v < 256; v++)
+            for (uint32_t l = 0; l < L; l++)
+                for (uint32_t e = 0; e < E; e++) {
+                    double q = (double)freq[l][e] / PROFILE_TOKENS;
+                    double pr = ((double)troute[v][l][e] + 4.0 * q) / ((double)tcount[v] + 4.0);
+                    long want = (long)(pr * 255.0 + 0.5);
+                    long got = tr[32 + off++];
+                    tbad += got != want;
+                }
+        CHECK(tbad == 0, "%zu of %u token-route probabilities differ from the replay", tbad,
+              256u * L * E);
+        uint32_t seen = 0;
+        for (uint32_t v = 0; v < 256; v++) seen += tcount[v] > 0;
+        CHECK(seen > 30, "the calibration text has %u distinct tokens", seen);
+        /* the store keeps the table in the arena for EdgeMoE + combined only */
+        mf_options oe, ol;
+        mf_options_default(&oe);
+        oe.predictor = MF_PREDICT_COMBINED;
+        oe.policy = MF_POLICY_EDGEMOE;
+        ol = oe;
+        ol.policy = MF_POLICY_LFU;
+        size_t be = 0, bl = 0;
+        mf_mem_port_open(&port, &ms, img, img_len);
+        CHECK(mf_arena_bytes(&port, &oe, &be) == MF_OK && mf_arena_bytes(&port, &ol, &bl) == MF_OK,
+              "arena bytes");
+        CHECK(be >= bl + 32 + 256 * L * E, "EdgeMoE + combined holds the table: %zu vs %zu bytes",
+              be, bl);
+        /* one flipped bit in the table: refused at init, not used */
+        uint8_t *bad = malloc(img_len);
+        if (bad) {
+            memcpy(bad, img, img_len);
+            bad[trs->offset + 32 + 1000] ^= 0x10;
+            mf_port bp;
+            mf_mem_port_state bs;
+            mf_mem_port_open(&bp, &bs, bad, img_len);
+            void *ba = malloc(be);
+            mf_model *bm = NULL;
+            int brc = ba ? mf_init(&bm, &bp, &oe, ba, be) : MF_E_ARENA;
+            CHECK(brc == MF_E_CRC, "corrupt token-routes table: %s", mf_strerror(brc));
+            free(ba);
+            free(bad);
+        }
+    }
 
     /* Recall on held-out text. */
     static const double ref_cooc[L] = {0, 0.56, 0.52, 0.55}, ref_look[L] = {0, 0.73, 0.72, 0.81};

@@ -38,6 +38,7 @@ static const char *section_name(uint32_t k)
     case MF_SEC_TOKENIZER: return "tokenizer";
     case MF_SEC_FALLBACK_DIR: return "fallback_dir";
     case MF_SEC_EXPERT_STATS: return "expert_stats";
+    case MF_SEC_TOKEN_ROUTES: return "token_routes";
     default: return "unknown";
     }
 }

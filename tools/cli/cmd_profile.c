@@ -79,6 +79,32 @@ static int encode_text(const char *C, mf_model *m, const char *path, uint32_t **
 
 /* ---------------------------------------------------------------- profile */
 
+/* The MF_SEC_TOKEN_ROUTES section (docs/predictor-format.md): for each
+ * input token w and layer l, the share of w's occurrences that chose each
+ * expert, pulled towards the layer's frequency by a prior worth 4 tokens
+ * (rare tokens say little), as u8 = round(255 p). */
+static void encode_token_routes(uint8_t *out, const uint32_t *troute, const uint32_t *tcount,
+                                const uint32_t *freq, uint32_t T, uint32_t V, uint32_t L,
+                                uint32_t E)
+{
+    memset(out, 0, 32);
+    memcpy(out, "MFTR", 4);
+    put32(out + 4, 1);
+    put32(out + 8, V);
+    put32(out + 12, L);
+    put32(out + 16, E);
+    put32(out + 20, T);
+    for (uint32_t w = 0; w < V; w++)
+        for (uint32_t l = 0; l < L; l++)
+            for (uint32_t e = 0; e < E; e++) {
+                size_t i = ((size_t)w * L + l) * E + e;
+                double q = T ? (double)freq[(size_t)l * E + e] / (double)T : 0.0;
+                double p = ((double)troute[i] + 4.0 * q) / ((double)tcount[w] + 4.0);
+                if (p > 1.0) p = 1.0;
+                out[32 + i] = (uint8_t)(p * 255.0 + 0.5);
+            }
+}
+
 static int do_profile(const char *img, const char *text_path, const char *out_path,
                       uint64_t max_tokens, uint32_t window, cli_model *cm)
 {
@@ -113,6 +139,19 @@ static int do_profile(const char *img, const char *text_path, const char *out_pa
         goto done;
     }
     uint32_t *freq = cnt, *c1 = cnt + (size_t)L * E, *c2 = c1 + (size_t)L * E * E;
+    /* token routes: per input token, how often each layer chose each expert */
+    uint32_t V = info.vocab;
+    size_t VLE = (size_t)V * L * E;
+    int want_routes = VLE <= MF_TOKEN_ROUTES_MAX_BYTES;
+    uint32_t *tcount = want_routes ? calloc(V, sizeof(uint32_t)) : NULL;
+    uint32_t *troute = want_routes ? calloc(VLE, sizeof(uint32_t)) : NULL;
+    if (want_routes && (!tcount || !troute)) {
+        free(cnt);
+        free(tcount);
+        free(troute);
+        fprintf(stderr, "moeflash profile: out of memory\n");
+        goto done;
+    }
     mf_set_route_observer(m, observe, &rec);
     double t0 = cli_now();
     for (uint32_t done = 0; done < T;) {
@@ -122,10 +161,18 @@ static int do_profile(const char *img, const char *text_path, const char *out_pa
         if (rc) {
             fprintf(stderr, "moeflash profile: %s\n", mf_strerror(rc));
             free(cnt);
+            free(tcount);
+            free(troute);
             goto done;
         }
         for (uint32_t t = 0; t < n; t++) {
             const uint16_t *r = rec.rows + (size_t)t * L * k;
+            if (troute) {
+                uint32_t w = ids[done + t];
+                tcount[w]++;
+                for (uint32_t l = 0; l < L; l++)
+                    for (uint32_t j = 0; j < k; j++) troute[((size_t)w * L + l) * E + r[l * k + j]]++;
+            }
             for (uint32_t l = 0; l < L; l++)
                 for (uint32_t j = 0; j < k; j++) {
                     uint32_t b = r[l * k + j];
@@ -149,13 +196,34 @@ static int do_profile(const char *img, const char *text_path, const char *out_pa
     put32(sec + 24, 0);
     put32(sec + 28, 0);
     for (size_t i = 0; i < n_words; i++) put32(sec + 32 + 4 * i, cnt[i]);
+    uint8_t *routes = troute ? malloc(32 + VLE) : NULL;
+    if (routes) encode_token_routes(routes, troute, tcount, freq, T, V, L, E);
     free(cnt);
+    free(tcount);
+    free(troute);
     cli_close(cm);
     char err[256];
     if (mf_image_copy_with_section(img, out_path, MF_SEC_PREDICTOR, 3, sec, bytes, err,
                                    sizeof err)) {
         fprintf(stderr, "moeflash profile: %s\n", err);
+        free(routes);
         goto done;
+    }
+    if (want_routes && !routes) {
+        fprintf(stderr, "moeflash profile: out of memory\n");
+        goto done;
+    }
+    if (routes) {
+        int wrc = mf_image_copy_with_section(out_path, out_path, MF_SEC_TOKEN_ROUTES, 1, routes,
+                                             32 + VLE, err, sizeof err);
+        free(routes);
+        if (wrc) {
+            fprintf(stderr, "moeflash profile: %s\n", err);
+            goto done;
+        }
+    } else {
+        fprintf(stderr, "profile: no token-routes table (vocab x layers x experts = %zu bytes > %u)\n",
+                VLE, (unsigned)MF_TOKEN_ROUTES_MAX_BYTES);
     }
     fprintf(stderr, "profile: %u tokens in %.1f s, %u layers x %u experts -> %s\n", T,
             cli_now() - t0, L, E, out_path);
