@@ -1678,19 +1678,249 @@ static inline __attribute__((always_inline)) float32x4_t kv_ld4(int enc, const v
     return vreinterpretq_f32_u32(vshlq_n_u32(h, 16));
 }
 
+/* The f16 scales s[0], s[ss], ..., s[(n - 1) ss] as f32 into dst, four per
+ * pass by a VLDRH.U32 gather and VCVTB (exact, as kv_scale). */
+static void kv_scales(float *dst, const uint16_t *s, uint32_t ss, uint32_t n)
+{
+    const uint32x4_t off = vmulq_n_u32(vidupq_n_u32(0u, 1), ss);
+    uint32_t i = 0;
+    for (; i + 4u <= n; i += 4u, s += 4u * ss)
+        vst1q_f32(dst + i, cvtb_f16_q7(vldrhq_gather_shifted_offset_u32(s, off)));
+    for (; i < n; i++, s += ss) dst[i] = kv_scale(*s);
+}
+
+/* Four values of row P widened into q7, P moved on past them: q8 by
+ * VLDRB.S32, VCVT and a VMUL by the row's scale S, f16 by VLDRH.U32 and
+ * VCVTB.F32.F16 q7, q7 (by its encoding, see cvtb_f16_q7), bf16 by
+ * VLDRH.U32 and a shift. */
+#define KVW_Q8(P, S)                                                                               \
+    "vldrb.s32 q7, [%[" #P "]], #4\n\t"                                                            \
+    "vcvt.f32.s32 q7, q7\n\t"                                                                      \
+    "vmul.f32 q7, q7, %[" #S "]\n\t"
+#define KVW_F16(P, S) "vldrh.u32 q7, [%[" #P "]], #8\n\t.inst.w 0xfe3fee0f\n\t"
+#define KVW_BF16(P, S) "vldrh.u32 q7, [%[" #P "]], #8\n\tvshl.i32 q7, q7, #16\n\t"
+
+/* att_scores3_mve over widened rows: three K rows a, b = a + rb, c = b +
+ * rb (rb bytes apart) against q per pass, np passes, scores to att. Per
+ * half-block of 8 one q load (q6) shared by the three rows, each row
+ * widened in q7 (W), the product q * row as mf_dot_f32's, added to its lane
+ * sums (lo q0/q2/q4, hi q1/q3/q5; the first block's products are the lane
+ * sums themselves, as in att_scores3_mve). LDSC loads the rows' scales
+ * (q8: from att[0..2], which the pass then overwrites with the scores). adv
+ * = 3 rows minus the bytes the loads moved on. */
+#define KV_S3_HALF(W, A, B, C, OP)                                                                 \
+    "vldrw.32 q6, [%[qp]], #16\n\t"                                                                \
+    W(a, sa) OP(A) W(b, sb) OP(B) W(c, sc) OP(C)
+#define KV_S3_SET(R) "vmul.f32 " R ", q6, q7\n\t"
+#define KV_S3_ADD(R) "vmul.f32 q7, q6, q7\n\tvadd.f32 " R ", " R ", q7\n\t"
+#define KV_SCORES3(NAME, W, LDSC)                                                                  \
+    __attribute__((noinline)) static void NAME(const float *q, const uint8_t *a, size_t rb,       \
+                                               uint32_t adv, uint32_t np, uint32_t head_dim,      \
+                                               float scale, float *att)                           \
+    {                                                                                              \
+        const uint8_t *b = a + rb, *c = b + rb;                                                    \
+        const float *qp;                                                                           \
+        uint32_t sa, sb, sc;                                                                       \
+        __asm__ volatile("1:\n\t" LDSC "mov %[qp], %[q]\n\t"                                       \
+                         KV_S3_HALF(W, "q0", "q2", "q4", KV_S3_SET)                                \
+                         KV_S3_HALF(W, "q1", "q3", "q5", KV_S3_SET)                                \
+                         "wls lr, %[n], 3f\n"                                                      \
+                         "2:\n\t"                                                                  \
+                         KV_S3_HALF(W, "q0", "q2", "q4", KV_S3_ADD)                                \
+                         KV_S3_HALF(W, "q1", "q3", "q5", KV_S3_ADD)                                \
+                         "le lr, 2b\n"                                                             \
+                         "3:\n\t"                                                                  \
+                         "vadd.f32 q0, q0, q1\n\t"                                                 \
+                         "vadd.f32 q2, q2, q3\n\t"                                                 \
+                         "vadd.f32 q4, q4, q5\n\t"                                                 \
+                         "vldr s31, %[scale]\n\t"                                                  \
+                         "vadd.f32 s0, s0, s1\n\t"                                                 \
+                         "vadd.f32 s1, s2, s3\n\t"                                                 \
+                         "vadd.f32 s0, s0, s1\n\t"                                                 \
+                         "vmul.f32 s0, s0, s31\n\t"                                                \
+                         "vadd.f32 s1, s8, s9\n\t"                                                 \
+                         "vadd.f32 s2, s10, s11\n\t"                                               \
+                         "vadd.f32 s1, s1, s2\n\t"                                                 \
+                         "vmul.f32 s1, s1, s31\n\t"                                                \
+                         "vadd.f32 s2, s16, s17\n\t"                                               \
+                         "vadd.f32 s3, s18, s19\n\t"                                               \
+                         "vadd.f32 s2, s2, s3\n\t"                                                 \
+                         "vmul.f32 s2, s2, s31\n\t"                                                \
+                         "vstmia %[att]!, {s0-s2}\n\t"                                             \
+                         "ldr %[sa], %[adv]\n\t"                                                   \
+                         "add %[a], %[a], %[sa]\n\t"                                               \
+                         "add %[b], %[b], %[sa]\n\t"                                               \
+                         "add %[c], %[c], %[sa]\n\t"                                               \
+                         "subs %[np], %[np], #1\n\t"                                               \
+                         "bne 1b"                                                                  \
+                         : [a] "+l"(a), [b] "+l"(b), [c] "+l"(c), [att] "+r"(att), [np] "+r"(np), \
+                           [qp] "=&r"(qp), [sa] "=&r"(sa), [sb] "=&r"(sb), [sc] "=&r"(sc)         \
+                         : [q] "r"(q), [n] "r"(head_dim / 8u - 1u), [adv] "m"(adv),               \
+                           [scale] "Uv"(scale)                                                     \
+                         : "q0", "q1", "q2", "q3", "q4", "q5", "q6", "q7", "lr", "memory", "cc"); \
+    }
+KV_SCORES3(att_kv_scores3_q8, KVW_Q8, "ldrd %[sa], %[sb], [%[att]]\n\tldr %[sc], [%[att], #8]\n\t")
+KV_SCORES3(att_kv_scores3_f16, KVW_F16, "")
+KV_SCORES3(att_kv_scores3_bf16, KVW_BF16, "")
+#undef KV_SCORES3
+#undef KV_S3_ADD
+#undef KV_S3_SET
+#undef KV_S3_HALF
+#undef KVW_BF16
+#undef KVW_F16
+#undef KVW_Q8
+
+/* o[0, 16) += att[t] * (q8 row t's values at v times vs[t]) for n positions
+ * in increasing t, rows rb bytes apart: each step a VMUL by the weight and
+ * a VADD, as the portable vector AV loop; two positions per iteration (one
+ * LDRD of their weights, one of their scales). o is out[0, 16), loaded and
+ * stored (the caller runs the positions in chunks). */
+#define KV_AV16_Q8(A, S)                                                                           \
+    "vldrb.s32 q4, [%[v]]\n\t"                                                                     \
+    "vldrb.s32 q5, [%[v], #4]\n\t"                                                                 \
+    "vcvt.f32.s32 q4, q4\n\t"                                                                      \
+    "vldrb.s32 q6, [%[v], #8]\n\t"                                                                 \
+    "vcvt.f32.s32 q5, q5\n\t"                                                                      \
+    "vldrb.s32 q7, [%[v], #12]\n\t"                                                                \
+    "vmul.f32 q4, q4, " S "\n\t"                                                                   \
+    "vcvt.f32.s32 q6, q6\n\t"                                                                      \
+    "vmul.f32 q5, q5, " S "\n\t"                                                                   \
+    "vcvt.f32.s32 q7, q7\n\t"                                                                      \
+    "vmul.f32 q4, q4, " A "\n\t"                                                                   \
+    "vmul.f32 q6, q6, " S "\n\t"                                                                   \
+    "vadd.f32 %q[o0], %q[o0], q4\n\t"                                                              \
+    "vmul.f32 q5, q5, " A "\n\t"                                                                   \
+    "vmul.f32 q7, q7, " S "\n\t"                                                                   \
+    "vadd.f32 %q[o1], %q[o1], q5\n\t"                                                              \
+    "vmul.f32 q6, q6, " A "\n\t"                                                                   \
+    "add %[v], %[v], %[rb]\n\t"                                                                    \
+    "vadd.f32 %q[o2], %q[o2], q6\n\t"                                                              \
+    "vmul.f32 q7, q7, " A "\n\t"                                                                   \
+    "vadd.f32 %q[o3], %q[o3], q7\n\t"
+
+__attribute__((noinline)) static void att_kv_v16_q8(float *out, const uint8_t *v, size_t rb,
+                                                    uint32_t n, const float *att, const float *vs)
+{
+    float32x4_t o0 = vld1q_f32(out), o1 = vld1q_f32(out + 4), o2 = vld1q_f32(out + 8),
+                o3 = vld1q_f32(out + 12);
+    uint32_t a0, a1, s0, s1;
+    __asm__ volatile("lsrs %[a0], %[n], #1\n\t"
+                     "wls lr, %[a0], 2f\n"
+                     "1:\n\t"
+                     "ldrd %[a0], %[a1], [%[att]], #8\n\t"
+                     "ldrd %[s0], %[s1], [%[vs]], #8\n\t"
+                     KV_AV16_Q8("%[a0]", "%[s0]")
+                     KV_AV16_Q8("%[a1]", "%[s1]")
+                     "le lr, 1b\n"
+                     "2:\n\t"
+                     "lsls %[a0], %[n], #31\n\t"
+                     "beq 3f\n\t"
+                     "ldr %[a0], [%[att]]\n\t"
+                     "ldr %[s0], [%[vs]]\n\t"
+                     KV_AV16_Q8("%[a0]", "%[s0]")
+                     "3:"
+                     : [o0] "+w"(o0), [o1] "+w"(o1), [o2] "+w"(o2), [o3] "+w"(o3), [v] "+l"(v),
+                       [att] "+r"(att), [vs] "+r"(vs), [a0] "=&r"(a0), [a1] "=&r"(a1),
+                       [s0] "=&r"(s0), [s1] "=&r"(s1)
+                     : [n] "r"(n), [rb] "r"(rb)
+                     : "q4", "q5", "q6", "q7", "lr", "memory", "cc");
+    vst1q_f32(out, o0);
+    vst1q_f32(out + 4, o1);
+    vst1q_f32(out + 8, o2);
+    vst1q_f32(out + 12, o3);
+}
+#undef KV_AV16_Q8
+
+/* out[0, 16) = sum over n positions of att[t] * (f16 or bf16 row t's values
+ * at v), in increasing t from +0, rows rb bytes apart; each step a VMUL by
+ * the weight and a VADD, as the portable vector AV loop. A VLDRH.U16 of 8
+ * values widens into the even-indexed ones (B: VCVTB, or VSHLLB by 16 for
+ * bf16) and the odd-indexed ones (T): o0/o1 hold out[0, 8)'s even/odd
+ * elements, o2/o3 out[8, 16)'s, stored interleaved (VST2). The
+ * conversions go from q4/q7 to q5/q6, never in place. */
+#define KV_AV16_H(A, B54, T64, B57, T67)                                                           \
+    "vldrh.u16 q4, [%[v]]\n\t"                                                                     \
+    "vldrh.u16 q7, [%[v], #16]\n\t"                                                                \
+    B54 T64                                                                                        \
+    "add %[v], %[v], %[rb]\n\t"                                                                    \
+    "vmul.f32 q5, q5, " A "\n\t"                                                                   \
+    "vmul.f32 q6, q6, " A "\n\t"                                                                   \
+    "vadd.f32 %q[o0], %q[o0], q5\n\t"                                                              \
+    B57                                                                                            \
+    "vadd.f32 %q[o1], %q[o1], q6\n\t"                                                              \
+    T67                                                                                            \
+    "vmul.f32 q5, q5, " A "\n\t"                                                                   \
+    "vmul.f32 q6, q6, " A "\n\t"                                                                   \
+    "vadd.f32 %q[o2], %q[o2], q5\n\t"                                                              \
+    "vadd.f32 %q[o3], %q[o3], q6\n\t"
+/* VCVTB/VCVTT.F32.F16 by encoding (see cvtb_f16_q7): Qd in bits 15:13, T
+ * in bit 12, Qm in bits 3:1 */
+#define KV_AV16_F16(A)                                                                             \
+    KV_AV16_H(A, ".inst.w 0xfe3fae09\n\t" /* vcvtb.f32.f16 q5, q4 */,                              \
+              ".inst.w 0xfe3fde09\n\t" /* vcvtt.f32.f16 q6, q4 */,                                 \
+              ".inst.w 0xfe3fae0f\n\t" /* vcvtb.f32.f16 q5, q7 */,                                 \
+              ".inst.w 0xfe3fde0f\n\t" /* vcvtt.f32.f16 q6, q7 */)
+#define KV_AV16_BF16(A)                                                                            \
+    KV_AV16_H(A, "vshllb.u16 q5, q4, #16\n\t", "vshllt.u16 q6, q4, #16\n\t",                       \
+              "vshllb.u16 q5, q7, #16\n\t", "vshllt.u16 q6, q7, #16\n\t")
+#define KV_V16_H(NAME, AV)                                                                         \
+    __attribute__((noinline)) static void NAME(float *out, const uint8_t *v, size_t rb,           \
+                                               uint32_t n, const float *att)                      \
+    {                                                                                              \
+        float32x4_t o0 = vdupq_n_f32(0.0f), o1 = o0, o2 = o0, o3 = o0;                             \
+        uint32_t a0, a1;                                                                           \
+        __asm__ volatile("lsrs %[a0], %[n], #1\n\t"                                                \
+                         "wls lr, %[a0], 2f\n"                                                     \
+                         "1:\n\t"                                                                  \
+                         "ldrd %[a0], %[a1], [%[att]], #8\n\t"                                     \
+                         AV("%[a0]") AV("%[a1]")                                                   \
+                         "le lr, 1b\n"                                                             \
+                         "2:\n\t"                                                                  \
+                         "lsls %[a0], %[n], #31\n\t"                                               \
+                         "beq 3f\n\t"                                                              \
+                         "ldr %[a0], [%[att]]\n\t"                                                 \
+                         AV("%[a0]")                                                               \
+                         "3:"                                                                      \
+                         : [o0] "+w"(o0), [o1] "+w"(o1), [o2] "+w"(o2), [o3] "+w"(o3),             \
+                           [v] "+r"(v), [att] "+r"(att), [a0] "=&r"(a0), [a1] "=&r"(a1)            \
+                         : [n] "r"(n), [rb] "r"(rb)                                                \
+                         : "q4", "q5", "q6", "q7", "lr", "memory", "cc");                          \
+        float32x4x2_t lo = {{o0, o1}}, hi = {{o2, o3}};                                            \
+        vst2q_f32(out, lo);                                                                        \
+        vst2q_f32(out + 8, hi);                                                                    \
+    }
+KV_V16_H(att_kv_v16_f16, KV_AV16_F16)
+KV_V16_H(att_kv_v16_bf16, KV_AV16_BF16)
+#undef KV_V16_H
+#undef KV_AV16_BF16
+#undef KV_AV16_F16
+#undef KV_AV16_H
+
+/* positions per chunk of q8 V scales widened on the stack */
+#define KV_CHUNK 128u
+
 static inline __attribute__((always_inline)) void
 att_kv_body(int enc, float *out, const float *q, const void *k, const void *v,
             const uint16_t *k_scale, const uint16_t *v_scale, size_t kv_stride, uint32_t n_pos,
             uint32_t head_dim, float scale, float *att)
 {
     const size_t el = enc == MF_ENC_Q8 ? 1u : 2u; /* bytes per value */
-    const size_t rb = kv_stride * el, ss = kv_stride / head_dim;
-    const uint8_t *kr = (const uint8_t *)k;
-    for (uint32_t t = 0; t < n_pos; t++, kr += rb) {
-        float sc = enc == MF_ENC_Q8 ? kv_scale(k_scale[t * ss]) : 0.0f;
+    const size_t rb = kv_stride * el;
+    const uint32_t ss = (uint32_t)(kv_stride / head_dim), n3 = n_pos / 3u;
+    const uint8_t *kr = (const uint8_t *)k, *vr = (const uint8_t *)v;
+    /* q8: the K rows' scales in att, each read before its score is stored */
+    if (enc == MF_ENC_Q8) kv_scales(att, k_scale, ss, n_pos);
+    if (n3) {
+        const uint32_t adv = (uint32_t)(3u * rb - head_dim * el);
+        if (enc == MF_ENC_Q8) att_kv_scores3_q8(q, kr, rb, adv, n3, head_dim, scale, att);
+        else if (enc == MF_ENC_F16) att_kv_scores3_f16(q, kr, rb, adv, n3, head_dim, scale, att);
+        else att_kv_scores3_bf16(q, kr, rb, adv, n3, head_dim, scale, att);
+    }
+    for (uint32_t t = 3u * n3; t < n_pos; t++) { /* the last one or two */
+        float sc = enc == MF_ENC_Q8 ? att[t] : 0.0f;
         float32x4_t lo = vdupq_n_f32(0.0f), hi = lo;
         const float *qp = q;
-        const uint8_t *p = kr;
+        const uint8_t *p = kr + t * rb;
         for (uint32_t i = 0; i < head_dim; i += 8, qp += 8, p += 8u * el) {
             lo = vaddq_f32(lo, vmulq_f32(vld1q_f32(qp), kv_ld4(enc, p, sc)));
             hi = vaddq_f32(hi, vmulq_f32(vld1q_f32(qp + 4), kv_ld4(enc, p + 4u * el, sc)));
@@ -1698,34 +1928,47 @@ att_kv_body(int enc, float *out, const float *q, const void *k, const void *v,
         att[t] = score_f32(lo, hi, scale);
     }
     mf_softmax_arm(att, n_pos);
-    uint32_t i0 = 0;
-    for (; i0 + 16u <= head_dim; i0 += 16u) {
-        float32x4_t o0 = vdupq_n_f32(0.0f), o1 = o0, o2 = o0, o3 = o0;
-        const uint8_t *p = (const uint8_t *)v + i0 * el;
-        for (uint32_t t = 0; t < n_pos; t++, p += rb) {
-            float sc = enc == MF_ENC_Q8 ? kv_scale(v_scale[t * ss]) : 0.0f, a = att[t];
-            o0 = vaddq_f32(o0, vmulq_n_f32(kv_ld4(enc, p, sc), a));
-            o1 = vaddq_f32(o1, vmulq_n_f32(kv_ld4(enc, p + 4u * el, sc), a));
-            o2 = vaddq_f32(o2, vmulq_n_f32(kv_ld4(enc, p + 8u * el, sc), a));
-            o3 = vaddq_f32(o3, vmulq_n_f32(kv_ld4(enc, p + 12u * el, sc), a));
+    const uint32_t h16 = head_dim & ~15u;
+    if (enc != MF_ENC_Q8) {
+        for (uint32_t i0 = 0; i0 < h16; i0 += 16u) {
+            if (enc == MF_ENC_F16) att_kv_v16_f16(out + i0, vr + i0 * el, rb, n_pos, att);
+            else att_kv_v16_bf16(out + i0, vr + i0 * el, rb, n_pos, att);
         }
-        vst1q_f32(out + i0, o0);
-        vst1q_f32(out + i0 + 4, o1);
-        vst1q_f32(out + i0 + 8, o2);
-        vst1q_f32(out + i0 + 12, o3);
+        if (h16 < head_dim) {
+            float32x4_t o0 = vdupq_n_f32(0.0f), o1 = o0;
+            const uint8_t *p = vr + h16 * el;
+            for (uint32_t t = 0; t < n_pos; t++, p += rb) {
+                o0 = vaddq_f32(o0, vmulq_n_f32(kv_ld4(enc, p, 0.0f), att[t]));
+                o1 = vaddq_f32(o1, vmulq_n_f32(kv_ld4(enc, p + 4u * el, 0.0f), att[t]));
+            }
+            vst1q_f32(out + h16, o0);
+            vst1q_f32(out + h16 + 4, o1);
+        }
+        return;
     }
-    if (i0 < head_dim) {
-        float32x4_t o0 = vdupq_n_f32(0.0f), o1 = o0;
-        const uint8_t *p = (const uint8_t *)v + i0 * el;
-        for (uint32_t t = 0; t < n_pos; t++, p += rb) {
-            float sc = enc == MF_ENC_Q8 ? kv_scale(v_scale[t * ss]) : 0.0f, a = att[t];
-            o0 = vaddq_f32(o0, vmulq_n_f32(kv_ld4(enc, p, sc), a));
-            o1 = vaddq_f32(o1, vmulq_n_f32(kv_ld4(enc, p + 4u * el, sc), a));
+    /* q8: the V scales widened a chunk at a time, out accumulated over the
+     * chunks from +0 (the portable code's memset) in increasing t */
+    float vs[KV_CHUNK];
+    memset(out, 0, sizeof(float) * head_dim);
+    for (uint32_t t0 = 0; t0 < n_pos; t0 += KV_CHUNK) {
+        const uint32_t n = n_pos - t0 < KV_CHUNK ? n_pos - t0 : KV_CHUNK;
+        const uint8_t *vt = vr + t0 * rb;
+        kv_scales(vs, v_scale + t0 * ss, ss, n);
+        for (uint32_t i0 = 0; i0 < h16; i0 += 16u)
+            att_kv_v16_q8(out + i0, vt + i0, rb, n, att + t0, vs);
+        if (h16 < head_dim) {
+            float32x4_t o0 = vld1q_f32(out + h16), o1 = vld1q_f32(out + h16 + 4);
+            const uint8_t *p = vt + h16;
+            for (uint32_t t = 0; t < n; t++, p += rb) {
+                o0 = vaddq_f32(o0, vmulq_n_f32(kv_ld4(enc, p, vs[t]), att[t0 + t]));
+                o1 = vaddq_f32(o1, vmulq_n_f32(kv_ld4(enc, p + 4, vs[t]), att[t0 + t]));
+            }
+            vst1q_f32(out + h16, o0);
+            vst1q_f32(out + h16 + 4, o1);
         }
-        vst1q_f32(out + i0, o0);
-        vst1q_f32(out + i0 + 4, o1);
     }
 }
+#undef KV_CHUNK
 
 __attribute__((noinline)) static void att_kv_q8(float *out, const float *q, const void *k,
                                                 const void *v, const uint16_t *ks,
