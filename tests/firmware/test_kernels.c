@@ -472,6 +472,13 @@ static void test_attention_kv(void)
                     run_att_kv(encs[e], 257, hds[h], s * hds[h], kind);
                     if (s * hds[h] <= ATT_STRIDE) run_att_kv(encs[e], ATT_MAXPOS, hds[h], s * hds[h], kind);
                 }
+    /* head_dim 128 (eight 16-wide AV blocks, 15 inner score blocks): fewer
+     * lengths, around the kernels' steps (3 rows, 2 positions, 4 scales) */
+    static const uint32_t ns128[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 31, 64, 129, 130};
+    for (unsigned e = 0; e < 3; e++)
+        for (unsigned kind = 0; kind < 6; kind++)
+            for (unsigned i = 0; i < sizeof ns128 / sizeof ns128[0]; i++)
+                run_att_kv(encs[e], ns128[i], 128, 128, kind);
     /* head_dim not a multiple of 8: the portable code */
     run_att_kv(MF_ENC_Q8, 5, 12, 12, 0);
     run_att_kv(MF_ENC_F16, 9, 36, 72, 1);
