@@ -1639,13 +1639,15 @@ void mf_attention_head_arm(float *out, const float *q, const float *k, const flo
  *
  * The portable code widens each row into an f32 scratch row, then runs
  * mf_dot_f32 on it (Helium products and sums, the lanes combined in scalar
- * VFP) and its vector AV loop (Helium). Here four values are widened in a
- * register and used at once: q8 by VLDRB.S32, VCVT (exact for int8) and a
+ * VFP) and its vector AV loop (Helium). Here the values are widened in
+ * registers and used at once: q8 by VLDRB.S32, VCVT (exact for int8) and a
  * VMUL by the row's scale (the one rounding of (float)int8 * scale; a
  * product of an int8 and an f16 scale is never subnormal, so Helium's
  * flushing cannot differ from the portable code's widening), f16 by
  * VLDRH.U32 and VCVTB (exact), bf16 by VLDRH.U32 and a shift by 16 (the
- * bits of mf_bf16_to_f32). Everything after the widening is the portable
+ * bits of mf_bf16_to_f32); the AV pass of f16/bf16 widens 8 values per
+ * VLDRH.U16 into even and odd lanes (VCVTB/VCVTT, VSHLLB/VSHLLT), which an
+ * element-wise sum allows. Everything after the widening is the portable
  * code's operations in its order, on the same kinds of instruction. */
 
 /* the row's f16 scale as f32: scalar VCVTB, exact as mf_f16_to_f32 */
