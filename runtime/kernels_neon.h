@@ -11,10 +11,11 @@
  * instruction.
  *
  * Bit-identical to the portable kernels: the integer sums per group are
- * exact for every byte value (a 16-bit lane holds at most two products of
- * magnitude <= 128 * 128), and the float work per group is the same
- * expression in the same order ((d_w * d_x) * acc, added to the row sum
- * group after group). NEON is part of every AArch64 core, so there is no
+ * exact for every byte value (a q8 product, up to 128 * 128, is alone in its
+ * 16-bit lane until SADALP widens it; a q4 lane sums at most 16 products of
+ * up to 15 * 128), and the float work per group is the same expression in
+ * the same order ((d_w * d_x) * acc, added to the row sum group after
+ * group), done for four rows at once in the lanes of one vector. NEON is part of every AArch64 core, so there is no
  * run-time check; mf_quant_use_simd(0) still selects the portable code.
  * On other targets kernels_neon.c compiles to nothing.
  */
