@@ -514,6 +514,7 @@ static void test_simd_exact(void)
     } k[4];
     int nk = 0, i, mode;
     char names[64] = "";
+    memset(k, 0, sizeof k);
 #if defined(MF_HAVE_X86_KERNELS)
     if (mf_x86_have_avx2()) {
         k[nk].name = "q8 avx2", k[nk].enc = MF_ENC_Q8, k[nk].f = mf_matvec_qa_q8_avx2;
