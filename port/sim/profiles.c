@@ -49,19 +49,21 @@
  *   instructions are the softmax (exp), which does not grow with
  *   head_dim: other head shapes cost differently per byte.
  *   The same over a q8 / f16 / bf16 KV cache (ops.c mf_attention_head_kv
- *   -> mf_attention_head_kv_arm, widening in registers): 171-175 /
- *   152-156 / 138-142 instructions per position, 196.7 / 176.2 / 159.7
- *   cycles at 512 (280 per call + 196.1 / 175.6 / 159.1 per position)
- *   -> 6.15 / 5.51 / 4.99 cycles per KV value (x 4 heads / 128 values):
- *   a q8 value costs 2.2x an f32 one (int8 -> float, the scale), so a q8
- *   byte 8.7x an f32 byte (the portable code, scalar widening into a
- *   scratch row: 644 / 1376 / 802 instructions per position, 20.8 /
- *   43.7 / 25.8 cycles per value).
+ *   -> mf_attention_head_kv_arm, widening in registers, three K rows per
+ *   pass): 113.5-120.9 / 87.4-92.9 / 87.4-92.8 instructions per
+ *   position, 137.2 / 105.6 / 105.6 cycles at 512 (512 / 389 / 382 per
+ *   call + 136.2 / 104.8 / 104.8 per position) -> 4.29 / 3.30 / 3.30
+ *   cycles per KV value (x 4 heads / 128 values; they were 6.15 / 5.51 /
+ *   4.99 with the first Helium kernel, 171-175 / 152-156 / 138-142
+ *   instructions): a q8 value costs 1.5x an f32 one (int8 -> float, the
+ *   scale), so a q8 byte 6.1x an f32 byte (the portable code, scalar
+ *   widening into a scratch row: 644 / 1376 / 802 instructions per
+ *   position, 20.8 / 43.7 / 25.8 cycles per value).
  * Not measured (no Helium kernel, or not run by the firmware):
  * bf16/f16 widened first ~1.25. */
 #define M55_MHZ 400.0
 #define M55_ENC ENC_ROW(M55_MHZ, 1.28, 1.25, 1.25, 0.29, 0.34, 0.86, 0.46)
-#define M55_ATT ATT_ROW(M55_MHZ, 2.82, 4.99, 5.51, 6.15) /* cycles per KV value */
+#define M55_ATT ATT_ROW(M55_MHZ, 2.82, 3.30, 3.30, 4.29) /* cycles per KV value */
 #define M55_OTHER NSB(28.5, 32.0, M55_MHZ)  /* per f32 activation value */
 #define M55_CHECK NSB(3.00, 8.0, M55_MHZ)   /* per byte */
 
