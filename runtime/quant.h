@@ -81,9 +81,10 @@ void mf_quantize_activations(const float *x, uint32_t cols, uint32_t group, void
 void mf_matvec_qa(int enc, const void *w, const void *xq, float *y, uint32_t rows, uint32_t cols,
                   uint32_t group);
 
-/* Host SIMD kernels (runtime/kernels_x86.c, AVX2) are used when built in and
- * the CPU has them; mf_quant_use_simd(0) forces the portable C kernels
- * (tests compare both). Returns the previous setting. No effect elsewhere. */
+/* Host SIMD kernels (runtime/kernels_x86.c AVX2, runtime/kernels_neon.c
+ * NEON on AArch64) are used when built in and the CPU has them;
+ * mf_quant_use_simd(0) forces the portable C kernels (tests compare both).
+ * Returns the previous setting. No effect on the Cortex-M kernels. */
 int mf_quant_use_simd(int on);
 
 /* f16 / bf16 helpers (round to nearest even). */
