@@ -77,6 +77,20 @@ static inline void store_rows(float *y, float32x4_t v, uint32_t n)
     for (i = 0; i < n; i++) y[i] = t[i];
 }
 
+/* Rows r..r+3 (one per lane), n = how many exist; a lane past the last
+ * row reads the last row again and its sum is not stored (store_rows). */
+static inline uint32_t four_rows(const uint8_t *base, uint32_t r, uint32_t rows, size_t rb,
+                                 const uint8_t **p0, const uint8_t **p1, const uint8_t **p2,
+                                 const uint8_t **p3)
+{
+    uint32_t n = rows - r < 4u ? rows - r : 4u;
+    *p0 = base + r * rb;
+    *p1 = *p0 + (n > 1 ? rb : 0);
+    *p2 = *p0 + (n > 2 ? 2 * rb : (n - 1) * rb);
+    *p3 = *p0 + (n - 1) * rb;
+    return n;
+}
+
 void mf_matvec_qa_q8_neon(const void *w, const void *xq, float *y, uint32_t rows, uint32_t cols,
                           uint32_t group)
 {
@@ -86,11 +100,8 @@ void mf_matvec_qa_q8_neon(const void *w, const void *xq, float *y, uint32_t rows
     const size_t rb = (size_t)(cols / group) * (2u + group);
     uint32_t r, c, k, g;
     for (r = 0; r < rows; r += 4) {
-        uint32_t n = rows - r < 4u ? rows - r : 4u;
-        const uint8_t *p0 = base + r * rb;
-        const uint8_t *p1 = p0 + (n > 1 ? rb : 0);
-        const uint8_t *p2 = p0 + (n > 2 ? 2 * rb : (n - 1) * rb);
-        const uint8_t *p3 = p0 + (n - 1) * rb;
+        const uint8_t *p0, *p1, *p2, *p3;
+        uint32_t n = four_rows(base, r, rows, rb, &p0, &p1, &p2, &p3);
         float32x4_t sum = vdupq_n_f32(0.0f);
         for (c = 0, g = 0; c < cols; c += group, g++) {
             const int8_t *w0 = (const int8_t *)(p0 + 2), *w1 = (const int8_t *)(p1 + 2);
@@ -135,11 +146,8 @@ void mf_matvec_qa_q4_neon(const void *w, const void *xq, float *y, uint32_t rows
     const size_t rb = (size_t)(cols / group) * (2u + h);
     uint32_t r, c, k, g;
     for (r = 0; r < rows; r += 4) {
-        uint32_t n = rows - r < 4u ? rows - r : 4u;
-        const uint8_t *p0 = base + r * rb;
-        const uint8_t *p1 = p0 + (n > 1 ? rb : 0);
-        const uint8_t *p2 = p0 + (n > 2 ? 2 * rb : (n - 1) * rb);
-        const uint8_t *p3 = p0 + (n - 1) * rb;
+        const uint8_t *p0, *p1, *p2, *p3;
+        uint32_t n = four_rows(base, r, rows, rb, &p0, &p1, &p2, &p3);
         float32x4_t sum = vdupq_n_f32(0.0f);
         for (c = 0, g = 0; c < cols; c += group, g++) {
             const uint8_t *l0 = p0 + 2, *l1 = p1 + 2, *l2 = p2 + 2, *l3 = p3 + 2;
