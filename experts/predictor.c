@@ -213,13 +213,15 @@ static void late_lookahead(mf_model *m, uint32_t layer, uint32_t n, uint32_t tot
  * behind instead of one attention.
  *
  * Measured (bench, tiny model, mcu-qspi, edgemoe + combined, 1024
- * validation tokens; table profiled from 30,000 training tokens): f32 image
- * 12.5 / 25 / 50 % expert RAM 29.60 -> 30.53, 49.43 -> 50.39, 115.73 ->
- * 116.56 tokens/s; q4/q8 image 153.57 -> 158.27, 191.97 -> 193.89,
- * 248.13 -> 248.80. The far-lookahead update alone (no prefetch) gave
- * about half of that; prefetching only layer 1, a third. Only with
- * EdgeMoE (the store loads the table for it alone): under LFU it moved
- * tokens/s by +0.4 / +0.6 % at 12.5 / 25 %, under LRU by -1.2 / +1.8 %. */
+ * validation tokens, images profiled as `make bench` does): f32 image
+ * 12.5 / 25 / 50 % expert RAM 29.60 -> 30.21, 49.43 -> 50.06, 115.73 ->
+ * 117.07 tokens/s; q4/q8 image 153.57 -> 157.52, 191.97 -> 193.81,
+ * 248.13 -> 248.90. With a table from 30,000 training tokens the whole
+ * gave 30.53 / 50.39 / 116.56 (f32), the far-lookahead update alone (no
+ * prefetch) 29.99 / 49.83 / 116.06, and it with the prefetch for layer 1
+ * only 30.45 / 50.04 / 116.15. Only with EdgeMoE (the store loads the
+ * table for it alone): under LFU it moved tokens/s by +0.4 / +0.6 % at
+ * 12.5 / 25 %, under LRU by -1.2 / +1.8 %. */
 static void predict_token_routes(mf_model *m, uint32_t n)
 {
     mf_expert_store *s = &m->store;
