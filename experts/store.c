@@ -28,6 +28,22 @@ static uint32_t rd32(const uint8_t *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
+/* A profile section of exactly `want` bytes read whole into the arena and
+ * checked against its CRC; *raw stays NULL while the arena only counts. */
+static int read_section(mf_expert_store *s, mf_arena *a, const mf_section *sec, size_t want,
+                        uint8_t **raw)
+{
+    *raw = NULL;
+    if (sec->bytes != want) return MF_E_FORMAT;
+    uint8_t *b = mf_arena_alloc(a, want);
+    if (!b) return a->overflow ? MF_E_ARENA : MF_OK;
+    int rc = mf_port_read(s->port, sec->offset, b, want);
+    if (rc) return rc == MF_PORT_ERANGE ? MF_E_RANGE : MF_E_IO;
+    if (mf_crc32(0, b, want) != sec->crc32) return MF_E_CRC;
+    *raw = b;
+    return MF_OK;
+}
+
 /* Reads and decodes MF_SEC_PREDICTOR into the arena (docs/predictor-format.md).
  * The raw section is read into the c2 table's space, decoded in place
  * (every u32 is read before anything is written over it). */
@@ -39,12 +55,9 @@ static int load_profile(mf_expert_store *s, mf_arena *a)
     size_t L = h->n_layers, E = h->n_experts;
     size_t n_words = L * E + 2 * L * E * E;
     size_t want = 32 + 4 * n_words;
-    if (sec->bytes != want) return MF_E_FORMAT;
-    uint8_t *raw = mf_arena_alloc(a, want);
-    if (!raw) return a->overflow ? MF_E_ARENA : MF_OK; /* counting */
-    int rc = mf_port_read(s->port, sec->offset, raw, want);
-    if (rc) return rc == MF_PORT_ERANGE ? MF_E_RANGE : MF_E_IO;
-    if (mf_crc32(0, raw, want) != sec->crc32) return MF_E_CRC;
+    uint8_t *raw;
+    int rc = read_section(s, a, sec, want, &raw);
+    if (rc || !raw) return rc;
     if (memcmp(raw, "MFPR", 4) || rd32(raw + 4) != 1 || rd32(raw + 8) != h->n_layers ||
         rd32(raw + 12) != h->n_experts || rd32(raw + 16) != h->top_k)
         return MF_E_FORMAT;
@@ -67,12 +80,10 @@ static int load_token_routes(mf_expert_store *s, mf_arena *a)
     const mf_section *sec = mf_image_section(h, MF_SEC_TOKEN_ROUTES);
     if (!sec) return MF_OK;
     size_t want = 32 + (size_t)h->vocab * h->n_layers * h->n_experts;
-    if (sec->bytes != want || want - 32 > MF_TOKEN_ROUTES_MAX_BYTES) return MF_E_FORMAT;
-    uint8_t *raw = mf_arena_alloc(a, want);
-    if (!raw) return a->overflow ? MF_E_ARENA : MF_OK; /* counting */
-    int rc = mf_port_read(s->port, sec->offset, raw, want);
-    if (rc) return rc == MF_PORT_ERANGE ? MF_E_RANGE : MF_E_IO;
-    if (mf_crc32(0, raw, want) != sec->crc32) return MF_E_CRC;
+    if (want - 32 > MF_TOKEN_ROUTES_MAX_BYTES) return MF_E_FORMAT;
+    uint8_t *raw;
+    int rc = read_section(s, a, sec, want, &raw);
+    if (rc || !raw) return rc;
     if (memcmp(raw, "MFTR", 4) || rd32(raw + 4) != 1 || rd32(raw + 8) != h->vocab ||
         rd32(raw + 12) != h->n_layers || rd32(raw + 16) != h->n_experts)
         return MF_E_FORMAT;
