@@ -379,6 +379,28 @@ static void test_copy_with_section(const char *src)
     for (uint32_t i = 0; i < h.n_sections; i++) n_pred += h.sections[i].kind == MF_SEC_PREDICTOR;
     CHECK(n_pred == 1, "one predictor section");
     free(img);
+    /* Two sections at once (as moeflash profile writes them), replaced
+     * twice: the file does not grow, both read back. */
+    mf_extra_section two[2] = {{MF_SEC_PREDICTOR, 2, pred, 500}, {MF_SEC_TOKEN_ROUTES, 1, pred + 7, 77}};
+    uint64_t two_len = 0;
+    for (int k = 0; k < 3; k++) {
+        CHECK(mf_image_copy_with_sections(k ? dst : src, dst, two, 2, err, sizeof err) == 0,
+              "two sections: %s", err);
+        img = (uint8_t *)mf_read_file(dst, &len);
+        CHECK(img && read_mem(img, len, &h, 1) == MF_OK, "two-section copy verifies");
+        const mf_section *a = img ? mf_image_section(&h, MF_SEC_PREDICTOR) : NULL;
+        const mf_section *b = img ? mf_image_section(&h, MF_SEC_TOKEN_ROUTES) : NULL;
+        CHECK(a && b && a->bytes == 500 && b->bytes == 77 && !memcmp(img + a->offset, pred, 500) &&
+                  !memcmp(img + b->offset, pred + 7, 77),
+              "both sections' content");
+        if (k == 0) two_len = len;
+        CHECK(len == two_len, "replacing both again keeps %zu bytes (first %llu)", len,
+              (unsigned long long)two_len);
+        free(img);
+    }
+    mf_extra_section dup[2] = {{MF_SEC_PREDICTOR, 1, pred, 4}, {MF_SEC_PREDICTOR, 1, pred, 4}};
+    CHECK(mf_image_copy_with_sections(src, dst, dup, 2, err, sizeof err) == -1 && strstr(err, "twice"),
+          "one kind twice is refused: %s", err);
     CHECK(mf_image_copy_with_section(src, dst, MF_SEC_EXPERT_DIR, 1, pred, 32, err, sizeof err) == -1, "refuse");
     CHECK(access(tmp("copy.img.tmp"), F_OK) != 0, "no temp left");
     /* A broken source is refused. */

@@ -111,7 +111,8 @@ static int do_profile(const char *img, const char *text_path, const char *out_pa
     const char *C = "profile";
     int status = 1;
     uint32_t *ids = NULL;
-    uint8_t *sec = NULL;
+    uint8_t *sec = NULL, *routes = NULL;
+    uint32_t *tcount = NULL, *troute = NULL;
     rec_t rec;
     memset(&rec, 0, sizeof rec);
     if (cli_open(C, img, cm)) goto done;
@@ -143,14 +144,15 @@ static int do_profile(const char *img, const char *text_path, const char *out_pa
     uint32_t V = info.vocab;
     size_t VLE = (size_t)V * L * E;
     int want_routes = VLE <= MF_TOKEN_ROUTES_MAX_BYTES;
-    uint32_t *tcount = want_routes ? calloc(V, sizeof(uint32_t)) : NULL;
-    uint32_t *troute = want_routes ? calloc(VLE, sizeof(uint32_t)) : NULL;
-    if (want_routes && (!tcount || !troute)) {
-        free(cnt);
-        free(tcount);
-        free(troute);
-        fprintf(stderr, "moeflash profile: out of memory\n");
-        goto done;
+    if (want_routes) {
+        tcount = calloc(V, sizeof(uint32_t));
+        troute = calloc(VLE, sizeof(uint32_t));
+        routes = malloc(32 + VLE);
+        if (!tcount || !troute || !routes) {
+            free(cnt);
+            fprintf(stderr, "moeflash profile: out of memory\n");
+            goto done;
+        }
     }
     mf_set_route_observer(m, observe, &rec);
     double t0 = cli_now();
@@ -161,8 +163,6 @@ static int do_profile(const char *img, const char *text_path, const char *out_pa
         if (rc) {
             fprintf(stderr, "moeflash profile: %s\n", mf_strerror(rc));
             free(cnt);
-            free(tcount);
-            free(troute);
             goto done;
         }
         for (uint32_t t = 0; t < n; t++) {
@@ -196,39 +196,26 @@ static int do_profile(const char *img, const char *text_path, const char *out_pa
     put32(sec + 24, 0);
     put32(sec + 28, 0);
     for (size_t i = 0; i < n_words; i++) put32(sec + 32 + 4 * i, cnt[i]);
-    uint8_t *routes = troute ? malloc(32 + VLE) : NULL;
-    if (routes) encode_token_routes(routes, troute, tcount, freq, T, V, L, E);
+    if (want_routes) encode_token_routes(routes, troute, tcount, freq, T, V, L, E);
     free(cnt);
-    free(tcount);
-    free(troute);
     cli_close(cm);
     char err[256];
-    if (mf_image_copy_with_section(img, out_path, MF_SEC_PREDICTOR, 3, sec, bytes, err,
-                                   sizeof err)) {
+    mf_extra_section out[2] = {{MF_SEC_PREDICTOR, 3, sec, bytes},
+                               {MF_SEC_TOKEN_ROUTES, 1, routes, 32 + VLE}};
+    if (mf_image_copy_with_sections(img, out_path, out, want_routes ? 2 : 1, err, sizeof err)) {
         fprintf(stderr, "moeflash profile: %s\n", err);
-        free(routes);
         goto done;
     }
-    if (want_routes && !routes) {
-        fprintf(stderr, "moeflash profile: out of memory\n");
-        goto done;
-    }
-    if (routes) {
-        int wrc = mf_image_copy_with_section(out_path, out_path, MF_SEC_TOKEN_ROUTES, 1, routes,
-                                             32 + VLE, err, sizeof err);
-        free(routes);
-        if (wrc) {
-            fprintf(stderr, "moeflash profile: %s\n", err);
-            goto done;
-        }
-    } else {
+    if (!want_routes)
         fprintf(stderr, "profile: no token-routes table (vocab x layers x experts = %zu bytes > %u)\n",
                 VLE, (unsigned)MF_TOKEN_ROUTES_MAX_BYTES);
-    }
     fprintf(stderr, "profile: %u tokens in %.1f s, %u layers x %u experts -> %s\n", T,
             cli_now() - t0, L, E, out_path);
     status = 0;
 done:
+    free(tcount);
+    free(troute);
+    free(routes);
     free(rec.rows);
     free(sec);
     free(ids);

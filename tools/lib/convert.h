@@ -29,11 +29,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-typedef struct {
-    uint32_t kind, count;
-    const void *data;
-    uint64_t bytes;
-} mf_extra_section;
+#include "imagewrite.h" /* mf_extra_section */
 
 typedef struct {
     int resident_encoding;        /* MF_ENC_*; default f32 */

@@ -416,11 +416,16 @@ static int copy_prefix(FILE *src, FILE *dst, uint64_t n)
     return 0;
 }
 
-int mf_image_copy_with_section(const char *src, const char *dst, uint32_t kind, uint32_t count,
-                               const void *data, uint64_t bytes, char *err, size_t errlen)
+int mf_image_copy_with_sections(const char *src, const char *dst, const mf_extra_section *secs,
+                                size_t n, char *err, size_t errlen)
 {
-    if (kind == 0 || (kind >= MF_SEC_RESIDENT_TABLE && kind <= MF_SEC_EXPERT_DATA))
-        return copy_fail(err, errlen, "section kind %u cannot be added or replaced", kind);
+    for (size_t k = 0; k < n; k++) {
+        uint32_t kind = secs[k].kind;
+        if (kind == 0 || (kind >= MF_SEC_RESIDENT_TABLE && kind <= MF_SEC_EXPERT_DATA))
+            return copy_fail(err, errlen, "section kind %u cannot be added or replaced", kind);
+        for (size_t j = 0; j < k; j++)
+            if (secs[j].kind == kind) return copy_fail(err, errlen, "section kind %u given twice", kind);
+    }
 
     /* Validate the source first: never extend a broken image. */
     mf_port port;
@@ -433,21 +438,22 @@ int mf_image_copy_with_section(const char *src, const char *dst, uint32_t kind, 
     mf_posix_port_close(&port);
     if (rc) return copy_fail(err, errlen, "%s: not a valid image (%s)", src, mf_iw_error_name(rc));
 
-    /* Drop the old section; when it was the last thing in the file, cut it
-     * off so that repeated replacement does not grow the image. */
-    uint64_t keep = h.image_bytes;
+    /* Drop the replaced sections; keep the file up to the end of the last
+     * section kept, so that replaced sections at the end are cut off. */
+    uint64_t keep = MF_HEADER_BYTES;
     uint32_t j = 0;
     for (uint32_t i = 0; i < h.n_sections; i++) {
-        if (h.sections[i].kind == kind) {
-            uint64_t end = h.sections[i].offset + h.sections[i].bytes;
-            if (end == h.image_bytes) keep = h.sections[i].offset;
-            continue;
-        }
+        int replaced = 0;
+        for (size_t k = 0; k < n; k++) replaced |= h.sections[i].kind == secs[k].kind;
+        if (replaced) continue;
+        uint64_t end = h.sections[i].offset + h.sections[i].bytes;
+        if (end > keep) keep = end;
         h.sections[j++] = h.sections[i];
     }
     h.n_sections = j;
-    if (h.n_sections >= MF_MAX_SECTIONS)
-        return copy_fail(err, errlen, "%s: no room for another section (%u)", src, MF_MAX_SECTIONS);
+    if (h.n_sections + n > MF_MAX_SECTIONS)
+        return copy_fail(err, errlen, "%s: no room for %zu more sections (%u at most)", src, n,
+                         MF_MAX_SECTIONS);
 
     size_t tl = strlen(dst) + 5;
     char *tmp = malloc(tl);
@@ -463,13 +469,20 @@ int mf_image_copy_with_section(const char *src, const char *dst, uint32_t kind, 
     } else {
         uint64_t pos = keep;
         static const uint8_t zeros[MF_IW_RESIDENT_ALIGN];
-        uint64_t pad = (MF_IW_RESIDENT_ALIGN - pos % MF_IW_RESIDENT_ALIGN) % MF_IW_RESIDENT_ALIGN;
-        if ((pad && fwrite(zeros, 1, (size_t)pad, out) != pad) ||
-            (bytes && fwrite(data, 1, (size_t)bytes, out) != bytes)) {
-            rc = copy_fail(err, errlen, "%s: write failed", tmp);
-        } else {
-            add_sec(&h, kind, count, pos + pad, bytes, mf_crc32(0, data, (size_t)bytes));
-            h.image_bytes = pos + pad + bytes;
+        for (size_t k = 0; k < n && !rc; k++) {
+            uint64_t pad = (MF_IW_RESIDENT_ALIGN - pos % MF_IW_RESIDENT_ALIGN) % MF_IW_RESIDENT_ALIGN;
+            uint64_t bytes = secs[k].bytes;
+            if ((pad && fwrite(zeros, 1, (size_t)pad, out) != pad) ||
+                (bytes && fwrite(secs[k].data, 1, (size_t)bytes, out) != bytes)) {
+                rc = copy_fail(err, errlen, "%s: write failed", tmp);
+            } else {
+                add_sec(&h, secs[k].kind, secs[k].count, pos + pad, bytes,
+                        mf_crc32(0, secs[k].data, (size_t)bytes));
+                pos += pad + bytes;
+            }
+        }
+        if (!rc) {
+            h.image_bytes = pos;
             uint8_t hb[MF_HEADER_BYTES];
             mf_image_encode_header(&h, hb);
             if (fseeko(out, 0, SEEK_SET) != 0 || fwrite(hb, 1, sizeof hb, out) != sizeof hb)
@@ -482,4 +495,11 @@ int mf_image_copy_with_section(const char *src, const char *dst, uint32_t kind, 
     if (rc) remove(tmp);
     free(tmp);
     return rc;
+}
+
+int mf_image_copy_with_section(const char *src, const char *dst, uint32_t kind, uint32_t count,
+                               const void *data, uint64_t bytes, char *err, size_t errlen)
+{
+    mf_extra_section one = {kind, count, data, bytes};
+    return mf_image_copy_with_sections(src, dst, &one, 1, err, errlen);
 }

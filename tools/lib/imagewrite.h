@@ -88,11 +88,23 @@ const char *mf_iw_error_name(int rc);
 /* Encodes a header (with its CRC) into out[MF_HEADER_BYTES]. */
 void mf_image_encode_header(const mf_image_header *h, uint8_t *out);
 
-/* Copies image src to dst with section `kind` added, or replaced when it
- * exists, and the section table and CRCs rewritten. The four structural
- * sections (resident table/data, expert dir/data) cannot be replaced.
- * src may equal dst (the copy goes through dst.tmp and a rename).
- * 0, or -1 with a one-line message in err. */
+/* A section to add to an image (its kind, count, bytes). */
+typedef struct {
+    uint32_t kind, count;
+    const void *data;
+    uint64_t bytes;
+} mf_extra_section;
+
+/* Copies image src to dst with the n sections added, each replacing the
+ * section of its kind when one exists, and the section table and CRCs
+ * rewritten. The file is cut after the last section it keeps, so that
+ * replacing sections at the end (as `moeflash profile` does) does not grow
+ * it. The four structural sections (resident table/data, expert dir/data)
+ * cannot be replaced. src may equal dst (the copy goes through dst.tmp and
+ * a rename). 0, or -1 with a one-line message in err. */
+int mf_image_copy_with_sections(const char *src, const char *dst, const mf_extra_section *secs,
+                                size_t n, char *err, size_t errlen);
+/* The same for one section. */
 int mf_image_copy_with_section(const char *src, const char *dst, uint32_t kind, uint32_t count,
                                const void *data, uint64_t bytes, char *err, size_t errlen);
 
