@@ -46,7 +46,36 @@ bench: $(BUILD)/moeflash $(BUILD)/bench/stream_plot $(BENCH_IMG) $(BENCH_DIR)/va
 	sh bench/stream/sweep.sh $(BUILD)/moeflash $(BUILD)/bench/stream_plot $(BENCH_IMG) \
 	    $(BENCH_DIR)/valid.txt $(BENCH_RESULTS)
 
-.PHONY: bench
+# make bench-bpe: the same sweep on a second model, small-qwen3-moe-bpe (a
+# BPE vocabulary of 1024, top-4 of 32 experts, 6 layers; 57 MB of f32
+# experts), which the repository does not ship: BENCH_BPE_MODEL names its
+# checkpoint folder. Profiled on the same training bytes; the runs read the
+# first BENCH_BPE_VALID_BYTES of the validation split (1,024 tokens need
+# about 3,000 bytes). Results in bench/results/bpe/.
+BENCH_BPE_MODEL ?= ../shared/models/small-qwen3-moe-bpe
+BENCH_BPE_VALID_BYTES ?= 4096
+BENCH_BPE_SLOTS ?= 4 6 8 12 16 24 32 48 64 96 128 192
+BENCH_BPE_IMG = $(BENCH_DIR)/bpe-profiled.img
+
+$(BENCH_DIR)/valid-bpe.txt: $(BENCH_TEXT)
+	@mkdir -p $(BENCH_DIR)
+	@n=$$(wc -c < $(BENCH_TEXT)); cut=$$((n * 9 / 10)); \
+	tail -c +$$((cut + 1)) $(BENCH_TEXT) | head -c $(BENCH_BPE_VALID_BYTES) > $@
+
+$(BENCH_BPE_IMG): $(BENCH_DIR)/train.txt | $(BUILD)/moeflash
+	@[ -f $(BENCH_BPE_MODEL)/config.json ] || { \
+	    echo "bench-bpe: no checkpoint in $(BENCH_BPE_MODEL); set BENCH_BPE_MODEL=DIR" >&2; exit 1; }
+	$(BUILD)/moeflash convert $(BENCH_BPE_MODEL) $(BENCH_DIR)/bpe.img
+	$(BUILD)/moeflash profile $(BENCH_DIR)/bpe.img --text $(BENCH_DIR)/train.txt --out $@
+
+bench-bpe: $(BUILD)/moeflash $(BUILD)/bench/stream_plot $(BENCH_BPE_IMG) $(BENCH_DIR)/valid-bpe.txt
+	@mkdir -p $(BENCH_RESULTS)/bpe
+	PROFILES="$(BENCH_PROFILES)" JOBS=$(BENCH_JOBS) WIDE_TOKENS=$(BENCH_WIDE_TOKENS) \
+	HEAD_TOKENS=$(BENCH_HEAD_TOKENS) SLOTS="$(BENCH_BPE_SLOTS)" MODEL_NAME=small-qwen3-moe-bpe \
+	sh bench/stream/sweep.sh $(BUILD)/moeflash $(BUILD)/bench/stream_plot $(BENCH_BPE_IMG) \
+	    $(BENCH_DIR)/valid-bpe.txt $(BENCH_RESULTS)/bpe
+
+.PHONY: bench bench-bpe
 endif
 
 # Redraw the plots and tables from the committed CSVs (no runs).

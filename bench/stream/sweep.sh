@@ -13,13 +13,15 @@
 # $JOBS runs at a time, and writes OUTDIR/stream_<profile>.csv (header of
 # `moeflash bench --csv-header` with a leading `sweep` column), then
 # OUTDIR/stream_<profile>.svg and OUTDIR/stream_<profile>.md (headline tables)
-# with PLOT. Progress goes to stderr. Every number comes from the runs.
+# with PLOT ($MODEL_NAME names the model in the plot titles). Progress goes
+# to stderr. Every number comes from the runs.
 set -eu
 MF=$1 PLOT=$2 IMG=$3 TEXT=$4 OUT=$5
 PROFILES=${PROFILES:-"mcu-qspi mcu-octal sbc-sdcard phone-ufs"}
 JOBS=${JOBS:-2}
 WIDE_TOKENS=${WIDE_TOKENS:-256}
 HEAD_TOKENS=${HEAD_TOKENS:-1024}
+MODEL_NAME=${MODEL_NAME:-tiny model}
 SLOTS=${SLOTS:-"2 3 4 6 8 12 16 24 32 48 64"}
 CONFIGS=${CONFIGS:-"none/none lru/none lfu/none edgemoe/none lru/cooc lru/lookahead lru/combined lfu/lookahead edgemoe/lookahead edgemoe/combined lfu/combined/0.5 belady/none"}
 
@@ -82,7 +84,7 @@ for prof in $PROFILES; do
     cat "$TMP/rows.$prof"/* >>"$csv"
     echo "sweep: $prof done in $(($(date +%s) - t0)) s -> $csv" >&2
     "$PLOT" "$csv" "$OUT/stream_$prof.svg" \
-        "moeflash, tiny model, $prof: tokens/s vs expert RAM" \
+        "moeflash, $MODEL_NAME, $prof: tokens/s vs expert RAM" \
         >"$OUT/stream_$prof.md"
     cat "$OUT/stream_$prof.md"
 done
