@@ -86,5 +86,11 @@ bench-plot: $(BUILD)/bench/stream_plot
 	        "moeflash, tiny model, $$p: tokens/s vs expert RAM" \
 	        > $(BENCH_RESULTS)/stream_$$p.md && echo "bench-plot: $$p"; \
 	done
+	@for c in $(BENCH_RESULTS)/bpe/stream_*.csv; do \
+	    [ -f $$c ] || continue; p=$$(basename $$c .csv); p=$${p#stream_}; \
+	    $(BUILD)/bench/stream_plot $$c $(BENCH_RESULTS)/bpe/stream_$$p.svg \
+	        "moeflash, small-qwen3-moe-bpe, $$p: tokens/s vs expert RAM" \
+	        > $(BENCH_RESULTS)/bpe/stream_$$p.md && echo "bench-plot: bpe/$$p"; \
+	done
 
 .PHONY: bench-plot

@@ -186,7 +186,7 @@ int main(int argc, char **argv)
      * future (not belady) at each fraction. */
     printf("| profile | expert RAM | best online configuration | tokens/s | x none (target >= 3) "
            "| efficiency (target >= 0.90) | flash bytes / Belady (target <= 1.2) | efficiency if "
-           "fully overlapped | recall | bound tokens/s |\n|---|---|---|---|---|---|---|---|---|---|\n");
+           "fully overlapped | recall | bound tokens/s (its compute) |\n|---|---|---|---|---|---|---|---|---|---|\n");
     for (int k = 0; k < nfr; k++) {
         const row *best = NULL, *base = NULL;
         for (int i = 0; i < nrows; i++) {
@@ -222,13 +222,16 @@ int main(int argc, char **argv)
                 !strcmp(S(r, "predictor"), "none"))
                 base = r;
         }
+        /* Each run's bound uses its own compute (a predictor adds router
+         * matvecs); the header gives the highest, from the cheapest run. */
         const row *any = NULL;
-        for (int i = 0; i < nrows && !any; i++)
+        for (int i = 0; i < nrows; i++)
             if (!strcmp(S(&rows[i], "sweep"), "headline") && N(&rows[i], "tokens") == maxtok &&
-                fabs(N(&rows[i], "expert_ram_fraction") - fr[k]) < 1e-9)
+                fabs(N(&rows[i], "expert_ram_fraction") - fr[k]) < 1e-9 &&
+                (!any || N(&rows[i], "bound_seconds") < N(any, "bound_seconds")))
                 any = &rows[i];
         printf("\n**%s, expert RAM %.1f%% (%s slots, %.2f MiB), %.0f tokens** - Belady bound "
-               "%.2f tokens/s (%s misses, %.1f MB)\n\n",
+               "%.2f tokens/s with the least compute of these runs (%s misses, %.1f MB)\n\n",
                S(any, "profile"), 100 * fr[k], S(any, "slots"), N(any, "expert_ram") / 1048576.0,
                maxtok, N(any, "tokens") / N(any, "bound_seconds"), S(any, "belady_misses"),
                N(any, "belady_flash_bytes") / 1e6);
