@@ -206,11 +206,11 @@ static void late_lookahead(mf_model *m, uint32_t layer, uint32_t n, uint32_t tot
 /* Token routes (combined, images profiled with MF_SEC_TOKEN_ROUTES): at the
  * chunk start, each token's top_k likeliest experts of every later layer by
  * the table alone, offered as prefetches, the likeliest first (the store
- * admits each only when it pays for its victim). The input token alone names layer l's experts about as
- * well as the router one layer back (top-2 recall 0.80 / 0.73 / 0.73 at
- * layers 1-3 on 13,000 validation tokens, lookahead 0.72 / 0.73 / 0.79),
- * and a whole token earlier, so the read has layers of compute to hide
- * behind instead of one attention.
+ * admits each only when it pays for its victim). The input token alone
+ * names layer l's experts about as well as the router one layer back
+ * (top-2 recall 0.80 / 0.73 / 0.73 at layers 1-3 on 13,000 validation
+ * tokens, lookahead 0.72 / 0.73 / 0.79), and a whole token earlier, so
+ * the read has layers of compute to hide behind instead of one attention.
  *
  * Measured (bench, tiny model, mcu-qspi, edgemoe + combined, 1024
  * validation tokens, images profiled as `make bench` does): f32 image
