@@ -26,10 +26,12 @@ $(BUILD)/bench/stream_plot: bench/stream/plot.c $(BUILD)/libmftools.a
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) -o $@ $< $(BUILD)/libmftools.a -lm
 
-# Split points: int(len * 0.9), as the Python reference does.
+# Split point: int(len * 0.9), as the Python reference does (sets $$cut).
+BENCH_SPLIT = n=$$(wc -c < $(BENCH_TEXT)); cut=$$((n * 9 / 10))
+
 $(BENCH_DIR)/train.txt $(BENCH_DIR)/valid.txt: $(BENCH_TEXT)
 	@mkdir -p $(BENCH_DIR)
-	@n=$$(wc -c < $(BENCH_TEXT)); cut=$$((n * 9 / 10)); \
+	@$(BENCH_SPLIT); \
 	head -c $$cut $(BENCH_TEXT) | head -c $(BENCH_TRAIN_BYTES) > $(BENCH_DIR)/train.txt; \
 	tail -c +$$((cut + 1)) $(BENCH_TEXT) | head -c $(BENCH_VALID_BYTES) > $(BENCH_DIR)/valid.txt; \
 	echo "bench: train split bytes 0..$$cut (using $(BENCH_TRAIN_BYTES)), validation from $$cut (using $(BENCH_VALID_BYTES))" >&2
@@ -59,7 +61,7 @@ BENCH_BPE_IMG = $(BENCH_DIR)/bpe-profiled.img
 
 $(BENCH_DIR)/valid-bpe.txt: $(BENCH_TEXT)
 	@mkdir -p $(BENCH_DIR)
-	@n=$$(wc -c < $(BENCH_TEXT)); cut=$$((n * 9 / 10)); \
+	@$(BENCH_SPLIT); \
 	tail -c +$$((cut + 1)) $(BENCH_TEXT) | head -c $(BENCH_BPE_VALID_BYTES) > $@
 
 $(BENCH_BPE_IMG): $(BENCH_DIR)/train.txt | $(BUILD)/moeflash
