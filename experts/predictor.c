@@ -6,6 +6,13 @@
 #include "../runtime/ops.h"
 #include "../runtime/quant.h"
 
+static int in_row16(const uint16_t *row, uint32_t k, uint32_t e)
+{
+    for (uint32_t j = 0; j < k; j++)
+        if (row[j] == e) return 1;
+    return 0;
+}
+
 #ifndef COMBINED_LATE_COOC
 #define COMBINED_LATE_COOC 0.07f /* tuned on the first 1024 validation tokens */
 #endif
@@ -240,6 +247,43 @@ static void predict_token_routes(mf_model *m, uint32_t n)
     }
 }
 
+/* A draw in [0, 1) from the oracle's generator. */
+static float oracle_draw(mf_expert_store *s)
+{
+    s->oracle_rng = s->oracle_rng * 1664525u + 1013904223u;
+    return (float)(s->oracle_rng >> 8) * (1.0f / 16777216.0f);
+}
+
+/* MF_PREDICT_ORACLE: the experts the recorded trace says `layer` chooses
+ * for each token of the chunk, each replaced at the rate
+ * opt.oracle_miss_rate by a uniformly drawn expert outside the token's row
+ * (a wrong guess that costs what a predictor's would). A reference for the
+ * predictors: what a perfect next-layer guess, or one right at a given
+ * rate, would buy with the same slots and policy (docs/expert-cache.md). */
+static void predict_oracle(mf_model *m, uint32_t layer)
+{
+    mf_expert_store *s = &m->store;
+    uint32_t L = m->h.n_layers, E = m->h.n_experts, k = m->h.top_k;
+    for (uint32_t t = 0; t < s->n_chunk; t++) {
+        uint64_t p = (uint64_t)s->token + t;
+        if (!s->future || p >= s->future_n) return;
+        const uint16_t *row = s->future + (p * L + layer) * k;
+        for (uint32_t j = 0; j < k; j++) {
+            uint32_t e = row[j];
+            if (s->oracle_miss_rate > 0.0f && oracle_draw(s) < s->oracle_miss_rate) {
+                uint32_t outside = 0;
+                for (uint32_t c = 0; c < E; c++) outside += !in_row16(row, k, c);
+                if (!outside) continue;
+                uint32_t pick = (uint32_t)(oracle_draw(s) * (float)outside);
+                if (pick >= outside) pick = outside - 1u;
+                for (e = 0; e < E; e++)
+                    if (!in_row16(row, k, e) && pick-- == 0) break;
+            }
+            (void)mf_store_prefetch(s, layer, e);
+        }
+    }
+}
+
 static void predict_layer0(mf_model *m, uint32_t n)
 {
     mf_expert_store *s = &m->store;
@@ -256,6 +300,7 @@ static void predict_layer0(mf_model *m, uint32_t n)
             s->ps[e] = (float)s->prof.freq[e] / ((float)s->prof.tokens + 1.0f) / (float)m->h.top_k;
         prefetch_top(m, 0, 1, s->prefetch_budget);
         break;
+    case MF_PREDICT_ORACLE: predict_oracle(m, 0); break;
     default: break;
     }
 }
@@ -302,6 +347,7 @@ void mf_predict_routed(mf_model *m, uint32_t l, uint32_t n)
         prefetch_top(m, l + 1, n, a ? a : 1u);
         break;
     }
+    case MF_PREDICT_ORACLE: predict_oracle(m, l + 1); break;
     default: break;
     }
 keep:

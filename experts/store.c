@@ -111,7 +111,7 @@ int mf_store_init(mf_expert_store *s, mf_arena *a, const mf_port *port, const mf
     if (n_slots == 0) return MF_E_ARG;
     if (opt->policy < MF_POLICY_NONE || opt->policy > MF_POLICY_BELADY)
         return mf_port_refuse(port, MF_E_ARG, "moeflash: opt.policy is not an mf_policy");
-    if (opt->predictor < MF_PREDICT_NONE || opt->predictor > MF_PREDICT_COMBINED)
+    if (opt->predictor < MF_PREDICT_NONE || opt->predictor > MF_PREDICT_ORACLE)
         return mf_port_refuse(port, MF_E_ARG, "moeflash: opt.predictor is not an mf_predictor");
     memset(s, 0, sizeof *s);
     s->port = port;
@@ -124,6 +124,10 @@ int mf_store_init(mf_expert_store *s, mf_arena *a, const mf_port *port, const mf
     s->predictor = opt->predictor;
     s->batch = batch;
     s->min_prob = opt->prefetch_min_prob;
+    if (!(opt->oracle_miss_rate >= 0.0f && opt->oracle_miss_rate <= 1.0f))
+        return mf_port_refuse(port, MF_E_ARG, "moeflash: opt.oracle_miss_rate is not in [0, 1]");
+    s->oracle_miss_rate = opt->oracle_miss_rate;
+    s->oracle_rng = 0x9E3779B9u;
     s->stats = stats;
     s->queue_depth = (port->read_start && port->poll && port->wait) ? port->queue_depth : 0;
     s->preempt = s->queue_depth && port->cancel && !opt->no_preempt;

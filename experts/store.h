@@ -152,6 +152,8 @@ typedef struct {
     const uint8_t *troutes;
     uint32_t troutes_vocab;
     const uint32_t *chunk_tokens; /* the chunk being computed (valid during it) */
+    float oracle_miss_rate;       /* MF_PREDICT_ORACLE (opt.oracle_miss_rate) */
+    uint32_t oracle_rng;          /* its draws: a fixed-seed LCG, so runs repeat */
 } mf_expert_store;
 
 /* The largest expert blob in the image (bytes), for sizing slots. */

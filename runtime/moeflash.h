@@ -53,7 +53,10 @@ typedef enum {
     MF_PREDICT_NONE = 0,
     MF_PREDICT_COOC,      /* co-occurrence tables from the image */
     MF_PREDICT_LOOKAHEAD, /* next layer's router on the current hidden state */
-    MF_PREDICT_COMBINED
+    MF_PREDICT_COMBINED,
+    MF_PREDICT_ORACLE     /* reference, not a predictor: the experts the next
+                             routing will choose, read from the recorded trace
+                             (mf_set_future_trace); without one it predicts nothing */
 } mf_predictor;
 
 typedef struct {
@@ -91,6 +94,10 @@ typedef struct {
                                depends on timing (docs/quantization.md) */
     float flash_ns_per_byte;/* the estimate's flash speed; 0 = learned from the
                                reads completed so far (no fallback before one) */
+    float oracle_miss_rate; /* MF_PREDICT_ORACLE: the chance that each guess is
+                               replaced by an expert the layer does not choose
+                               (a fixed-seed draw): how wrong a next-layer
+                               predictor may be; 0 = always right */
     int no_preempt;         /* 1: a demand read waits behind speculative reads in
                                flight even when the port can cancel them (for
                                comparison); 0 (default): they give the bus up

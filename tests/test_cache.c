@@ -394,14 +394,15 @@ int main(void)
     int combos = 0, identical = 0;
     for (int si = 0; si < 4; si++)
         for (int pol = MF_POLICY_NONE; pol <= MF_POLICY_BELADY; pol++)
-            for (int pred = MF_PREDICT_NONE; pred <= MF_PREDICT_COMBINED; pred++) {
+            for (int pred = MF_PREDICT_NONE; pred <= MF_PREDICT_ORACLE; pred++) {
                 mf_options o;
                 mf_options_default(&o);
                 o.expert_slots = slot_counts[si];
                 o.policy = pol;
                 o.predictor = pred;
                 o.prefill_batch = 1;
-                result r = run(PORT_MEM, &o, 1, got, NULL, pol == MF_POLICY_BELADY ? rec.trace : NULL);
+                int future = pol == MF_POLICY_BELADY || pred == MF_PREDICT_ORACLE;
+                result r = run(PORT_MEM, &o, 1, got, NULL, future ? rec.trace : NULL);
                 combos++;
                 int same = r.rc == 0 && !memcmp(got, ref, sizeof(float) * T * V);
                 identical += same;
@@ -427,6 +428,14 @@ int main(void)
                         CHECK(r.st.predicted_needed * 2 >= r.st.needed,
                               "predictor %d recall %.2f below 0.5", pred,
                               (double)r.st.predicted_needed / (double)r.st.needed);
+                    if (pred == MF_PREDICT_ORACLE)
+                        CHECK(r.st.predicted_needed == r.st.needed &&
+                                  r.st.predicted == r.st.needed,
+                              "oracle (slots %u policy %d): predicted %llu, of them needed %llu, "
+                              "needed %llu",
+                              slot_counts[si], pol, (unsigned long long)r.st.predicted,
+                              (unsigned long long)r.st.predicted_needed,
+                              (unsigned long long)r.st.needed);
                     /* budget: at most 2k (combined) or k predicted per layer and token */
                     uint32_t per = pred == MF_PREDICT_COMBINED ? 2 * K : K;
                     CHECK(r.st.predicted <= (uint64_t)per * L * T, "predicted %llu > budget",
@@ -444,6 +453,47 @@ int main(void)
         CHECK(miss[si][MF_POLICY_BELADY] >= distinct_pairs, "Belady below compulsory misses");
     }
     CHECK(miss[1][MF_POLICY_BELADY] < miss[1][MF_POLICY_LRU], "Belady beats LRU at 5 slots");
+
+    /* The oracle's accuracy: at 0 every guess is an expert the layer does
+     * not choose, at 0.5 about half are right; on the simulated flash its
+     * right guesses are read ahead (as many as a perfect predictor can
+     * have in flight), and the logits stay the same. */
+    {
+        static const float miss_rates[] = {1.0f, 0.5f, 0.0f};
+        uint64_t useful[3] = {0, 0, 0};
+        for (int i = 0; i < 3; i++) {
+            mf_options o;
+            mf_options_default(&o);
+            o.expert_slots = 5;
+            o.policy = MF_POLICY_EDGEMOE;
+            o.predictor = MF_PREDICT_ORACLE;
+            o.oracle_miss_rate = miss_rates[i];
+            o.prefill_batch = 1;
+            result r = run(PORT_SIM, &o, 1, got, NULL, rec.trace);
+            CHECK(r.rc == 0 && !memcmp(got, ref, sizeof(float) * T * V),
+                  "oracle miss rate %.1f: rc %d, logits %s", miss_rates[i], r.rc,
+                  r.rc ? "-" : "differ");
+            double recall = r.st.needed ? (double)r.st.predicted_needed / (double)r.st.needed : 0;
+            if (i == 0) CHECK(r.st.predicted_needed == 0, "oracle always wrong: recall %.3f", recall);
+            if (i == 1)
+                CHECK(recall > 0.35 && recall < 0.65, "oracle half wrong: recall %.3f", recall);
+            if (i == 2) CHECK(recall == 1.0, "oracle always right: recall %.3f", recall);
+            useful[i] = r.st.useful_prefetches;
+        }
+        CHECK(useful[0] == 0 && useful[1] < useful[2],
+              "useful prefetches grow with the oracle's accuracy: %llu %llu %llu",
+              (unsigned long long)useful[0], (unsigned long long)useful[1],
+              (unsigned long long)useful[2]);
+        mf_options o;
+        mf_options_default(&o);
+        o.predictor = MF_PREDICT_ORACLE;
+        o.oracle_miss_rate = 1.5f;
+        mf_mem_port_state ms;
+        mf_port mem;
+        size_t bytes;
+        mf_mem_port_open(&mem, &ms, img, img_len);
+        CHECK(mf_arena_bytes(&mem, &o, &bytes) == MF_E_ARG, "oracle miss rate 1.5 rejected");
+    }
 
     /* Asynchronous ports, chunked feeding, pinning. */
     struct {

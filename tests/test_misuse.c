@@ -13,6 +13,7 @@
  * 2 layers, 4 experts, top-2, max_seq 64) written by fuzz/gen_image_seed.c,
  * so this test is fast and needs no converter. Run from the repo root.
  */
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -297,6 +298,13 @@ static void test_options(void)
     opt.predictor = 99;
     CHECK(mf_arena_bytes(&port, &opt, &need) == MF_E_ARG, "predictor 99");
     CHECK(logged("opt.predictor"), "predictor refusal logged: '%s'", last_log);
+    mf_options_default(&opt);
+    opt.predictor = MF_PREDICT_ORACLE;
+    opt.oracle_miss_rate = -0.5f;
+    CHECK(mf_arena_bytes(&port, &opt, &need) == MF_E_ARG, "oracle miss rate -0.5");
+    CHECK(logged("oracle_miss_rate"), "oracle miss rate refusal logged: '%s'", last_log);
+    opt.oracle_miss_rate = NAN;
+    CHECK(mf_arena_bytes(&port, &opt, &need) == MF_E_ARG, "oracle miss rate NaN");
     mf_options_default(&opt);
     opt.kv_encoding = 99;
     int rc = mf_arena_bytes(&port, &opt, &need);

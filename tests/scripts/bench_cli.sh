@@ -134,6 +134,25 @@ distinct=$(sed 's/.*"layer": \([0-9]*\), "experts": \[\(.*\)\]}/\1 \2/; s/,//g' 
 check "64 slots: Belady misses = distinct experts ($distinct)" [ "$(num belady_misses "$T/all.json")" = "$distinct" ]
 check "64 slots: LRU misses = distinct experts" [ "$(num misses "$T/all.json")" = "$distinct" ]
 
+# The oracle predictor (a reference): every chosen expert was predicted,
+# none when every guess is wrong, and the loss does not change.
+for acc in 1 0; do
+    J="$T/oracle$acc.json"
+    if "$MF" bench "$T/tiny.img" --text "$T/val.txt" --tokens $N --slots 8 --policy edgemoe \
+        --predictor oracle --oracle-accuracy $acc --json >"$J" 2>"$T/err"; then
+        check "oracle $acc: predictor field" grep -q '"predictor": "oracle"' "$J"
+        check "oracle $acc: accuracy field $(num oracle_accuracy "$J")" close_to "$(num oracle_accuracy "$J")" $acc
+        check "oracle $acc: predictor recall $(num predictor_recall "$J")" close_to "$(num predictor_recall "$J")" $acc
+        check "oracle $acc: loss $(num nll_bits_per_token "$J") independent ($nll_ref)" [ "$(num nll_bits_per_token "$J")" = "$nll_ref" ]
+    else
+        bad "bench --predictor oracle --oracle-accuracy $acc failed: $(cat "$T/err")"
+    fi
+done
+"$MF" bench "$T/tiny.img" --text "$T/val.txt" --predictor oracle --oracle-accuracy 1.5 >/dev/null 2>"$T/e6"; rc=$?
+check "--oracle-accuracy 1.5 fails" [ $rc -ne 0 ] && check "--oracle-accuracy message" grep -q -- "--oracle-accuracy: expected a probability" "$T/e6"
+"$MF" generate "$T/tiny.img" --prompt R --tokens 2 --predictor oracle >/dev/null 2>"$T/e7"; rc=$?
+check "generate --predictor oracle fails" [ $rc -ne 0 ] && check "oracle outside bench message" grep -q "only .moeflash bench. records" "$T/e7"
+
 # Argument errors.
 "$MF" bench "$T/tiny.img" --text "$T/val.txt" --profile no-such-board >/dev/null 2>"$T/e1"; rc=$?
 check "unknown profile exits 2" [ $rc -eq 2 ] && check "unknown profile message" grep -q "unknown profile" "$T/e1"

@@ -110,15 +110,16 @@ int cli_runtime_option(const char *cmd, int argc, char **argv, int *i, cli_model
         return -1;
     }
     if (!strcmp(a, "--predictor")) {
-        static const char *names[] = {"none", "cooc", "lookahead", "combined"};
+        static const char *names[] = {"none", "cooc", "lookahead", "combined", "oracle"};
         if (!(v = cli_value(cmd, argc, argv, i))) return -1;
-        for (int k = 0; k < 4; k++)
+        for (int k = 0; k < 5; k++)
             if (!strcmp(v, names[k])) {
                 cm->opt.predictor = k; /* the order of mf_predictor */
                 return 1;
             }
         fprintf(stderr,
-                "moeflash %s: --predictor: expected none, cooc, lookahead or combined, got '%s'\n",
+                "moeflash %s: --predictor: expected none, cooc, lookahead, combined or oracle, "
+                "got '%s'\n",
                 cmd, v);
         return -1;
     }
@@ -149,6 +150,17 @@ int cli_runtime_option(const char *cmd, int argc, char **argv, int *i, cli_model
         cm->opt.prefetch_min_prob = (float)x;
         return 1;
     }
+    if (!strcmp(a, "--oracle-accuracy")) {
+        double x;
+        if (!(v = cli_value(cmd, argc, argv, i))) return -1;
+        if (cli_parse_f(v, &x) || x < 0 || x > 1) {
+            fprintf(stderr, "moeflash %s: --oracle-accuracy: expected a probability in [0,1], got '%s'\n",
+                    cmd, v);
+            return -1;
+        }
+        cm->opt.oracle_miss_rate = (float)(1.0 - x);
+        return 1;
+    }
     if (!strcmp(a, "--fallback-stall-ms")) {
         double x;
         if (!(v = cli_value(cmd, argc, argv, i))) return -1;
@@ -174,6 +186,14 @@ int cli_runtime_option(const char *cmd, int argc, char **argv, int *i, cli_model
 
 int cli_check_options(const char *cmd, const mf_info *info, cli_model *cm)
 {
+    /* The oracle reads the future from a trace that only bench records. */
+    if (cm->opt.predictor == MF_PREDICT_ORACLE && strcmp(cmd, "bench")) {
+        fprintf(stderr,
+                "moeflash %s: --predictor oracle needs the recorded routing of the text, which only "
+                "`moeflash bench` records\n",
+                cmd);
+        return 1;
+    }
     /* The runtime would say MF_E_ARG; name the option instead. */
     if (cm->opt.context_len > info->max_seq) {
         fprintf(stderr, "moeflash %s: --context %u exceeds the image's max_seq (%u)\n", cmd,

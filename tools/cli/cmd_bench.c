@@ -40,13 +40,13 @@
 static const char *USAGE =
     "usage: moeflash bench IMG --text FILE [--tokens N] [--profile NAME]\n"
     "         [--expert-ram BYTES | --slots N] [--policy none|lru|lfu|edgemoe|belady]\n"
-    "         [--predictor none|cooc|lookahead|combined] [--pin N] [--prefetch N]\n"
-    "         [--prefetch-min P]"
+    "         [--predictor none|cooc|lookahead|combined|oracle] [--oracle-accuracy R]\n"
+    "         [--pin N] [--prefetch N] [--prefetch-min P]\n"
     "         [--batch N] [--json | --csv] [--trace-out FILE]\n"
     "       moeflash bench --csv-header\n";
 
 static const char *const POLICY_NAMES[] = {"none", "lru", "lfu", "edgemoe", "belady"};
-static const char *const PREDICTOR_NAMES[] = {"none", "cooc", "lookahead", "combined"};
+static const char *const PREDICTOR_NAMES[] = {"none", "cooc", "lookahead", "combined", "oracle"};
 
 /* ---- the output record: one table drives both JSON and CSV ---- */
 enum { F_STR, F_U64, F_NUM };
@@ -88,7 +88,7 @@ static double ratio(double a, double b) { return b > 0 ? a / b : 0.0; }
 typedef struct {
     const char *image, *profile, *policy, *predictor;
     uint64_t tokens, batch, slots, slot_bytes, expert_ram, expert_bytes_total, pin, prefetch_budget;
-    double prefetch_min;
+    double prefetch_min, oracle_accuracy;
     double virtual_ns, compute_ns, stall_ns, init_ns, bound_ns, belady_read_ns;
     double compute_kind_ns[4];   /* matvec, attention, other, check (mf_work_kind) */
     uint64_t compute_kind_bytes[4];
@@ -121,6 +121,7 @@ static void fill(record *r, const result *x)
     put_u(r, "pin", x->pin);
     put_u(r, "prefetch_budget", x->prefetch_budget);
     put_d(r, "prefetch_min", x->prefetch_min);
+    put_d(r, "oracle_accuracy", x->oracle_accuracy);
     put_d(r, "virtual_seconds", vs);
     put_d(r, "compute_seconds", x->compute_ns * 1e-9);
     /* The compute by kind, as the profile charges it (docs/board-profiles.md). */
@@ -340,7 +341,8 @@ int cmd_bench(int argc, char **argv)
         fputc('\n', stderr);
         return 2;
     }
-    if (cm.opt.policy < 0 || cm.opt.policy > 4 || cm.opt.predictor < 0 || cm.opt.predictor > 3) {
+    if (cm.opt.policy < 0 || cm.opt.policy > MF_POLICY_BELADY || cm.opt.predictor < 0 ||
+        cm.opt.predictor > MF_PREDICT_ORACLE) {
         fprintf(stderr, "moeflash bench: bad policy/predictor\n");
         return 2;
     }
@@ -451,7 +453,7 @@ int cmd_bench(int argc, char **argv)
     double nll = 0;
     uint64_t nll_n = 0;
 
-    if (cm.opt.policy == MF_POLICY_BELADY) {
+    if (cm.opt.policy == MF_POLICY_BELADY || cm.opt.predictor == MF_PREDICT_ORACLE) {
         /* First pass without timing to learn the future. */
         mf_options o0 = cm.opt;
         o0.policy = MF_POLICY_LRU;
@@ -549,6 +551,9 @@ int cmd_bench(int argc, char **argv)
     x.pin = cm.opt.pin_experts;
     x.prefetch_budget = cm.opt.prefetch_budget;
     x.prefetch_min = cm.opt.prefetch_min_prob;
+    /* 0 unless the predictor is the oracle (the predictor field says which) */
+    x.oracle_accuracy =
+        cm.opt.predictor == MF_PREDICT_ORACLE ? 1.0 - (double)cm.opt.oracle_miss_rate : 0.0;
     x.nll = nll_n ? nll / (double)nll_n : 0.0;
     x.host_seconds = cli_now() - host0;
     record out = {.n = 0};

@@ -35,6 +35,8 @@ static void usage(FILE *f)
                "  [--pin N] [--prefetch N] [--prefetch-min P] [--verify 0|1|2] [--float-activations]\n"
                "  [--fallback-stall-ms MS] (read the image's low-bit copy when a miss would stall longer)\n"
                "  [--no-preempt] (demand reads wait behind speculative ones even if the port can cancel)\n"
+               "  bench only: [--predictor oracle [--oracle-accuracy R]] (the true next routing from the\n"
+               "  text's recorded trace, each guess right with probability R: a reference for predictors)\n"
                "ENC: f32 bf16 f16 q8 q4 q3 q2\n");
 }
 
