@@ -3,6 +3,8 @@
 #   make bench                          full sweep (all profiles)
 #   make bench BENCH_PROFILES=mcu-qspi  one profile
 #   make bench BENCH_JOBS=2 BENCH_WIDE_TOKENS=256 BENCH_HEAD_TOKENS=1024
+#   make bench-q4                       the deployable q4/q8 image -> bench/results/q4/
+#   make bench-bpe BENCH_BPE_MODEL=DIR  a second model -> bench/results/bpe/
 # The image is converted from models/tiny-shakespeare-moe and profiled
 # (co-occurrence tables) on the first BENCH_TRAIN_BYTES of the training split
 # (the first 90 % of tests/data/tinyshakespeare.txt); the runs read the first
@@ -77,22 +79,38 @@ bench-bpe: $(BUILD)/moeflash $(BUILD)/bench/stream_plot $(BENCH_BPE_IMG) $(BENCH
 	sh bench/stream/sweep.sh $(BUILD)/moeflash $(BUILD)/bench/stream_plot $(BENCH_BPE_IMG) \
 	    $(BENCH_DIR)/valid-bpe.txt $(BENCH_RESULTS)/bpe
 
-.PHONY: bench bench-bpe
+# make bench-q4: the same sweep on the deployable image of the tiny model
+# (q4 experts, q8 resident weights: 64 experts of 55,296 bytes), profiled on
+# the same training bytes. Results in bench/results/q4/.
+BENCH_Q4_IMG = $(BENCH_DIR)/tiny-q4-profiled.img
+
+$(BENCH_Q4_IMG): $(BENCH_DIR)/train.txt $(wildcard models/tiny-shakespeare-moe/*) | $(BUILD)/moeflash
+	@mkdir -p $(BENCH_DIR)
+	$(BUILD)/moeflash convert models/tiny-shakespeare-moe $(BENCH_DIR)/tiny-q4.img --experts q4 --resident q8
+	$(BUILD)/moeflash profile $(BENCH_DIR)/tiny-q4.img --text $(BENCH_DIR)/train.txt --out $@
+
+bench-q4: $(BUILD)/moeflash $(BUILD)/bench/stream_plot $(BENCH_Q4_IMG) $(BENCH_DIR)/valid.txt
+	@mkdir -p $(BENCH_RESULTS)/q4
+	PROFILES="$(BENCH_PROFILES)" JOBS=$(BENCH_JOBS) WIDE_TOKENS=$(BENCH_WIDE_TOKENS) \
+	HEAD_TOKENS=$(BENCH_HEAD_TOKENS) MODEL_NAME="tiny model, q4/q8 image" \
+	sh bench/stream/sweep.sh $(BUILD)/moeflash $(BUILD)/bench/stream_plot $(BENCH_Q4_IMG) \
+	    $(BENCH_DIR)/valid.txt $(BENCH_RESULTS)/q4
+
+.PHONY: bench bench-bpe bench-q4
 endif
 
-# Redraw the plots and tables from the committed CSVs (no runs).
+# Redraw the plots and tables from the committed CSVs (no runs): the tiny
+# model's f32 image, small-qwen3-moe-bpe, the tiny model's q4/q8 image
+# (folder|name in the titles, as sweep.sh writes them).
 bench-plot: $(BUILD)/bench/stream_plot
-	@for c in $(BENCH_RESULTS)/stream_*.csv; do \
-	    [ -f $$c ] || continue; p=$$(basename $$c .csv); p=$${p#stream_}; \
-	    $(BUILD)/bench/stream_plot $$c $(BENCH_RESULTS)/stream_$$p.svg \
-	        "moeflash, tiny model, $$p: tokens/s vs expert RAM" \
-	        > $(BENCH_RESULTS)/stream_$$p.md && echo "bench-plot: $$p"; \
-	done
-	@for c in $(BENCH_RESULTS)/bpe/stream_*.csv; do \
-	    [ -f $$c ] || continue; p=$$(basename $$c .csv); p=$${p#stream_}; \
-	    $(BUILD)/bench/stream_plot $$c $(BENCH_RESULTS)/bpe/stream_$$p.svg \
-	        "moeflash, small-qwen3-moe-bpe, $$p: tokens/s vs expert RAM" \
-	        > $(BENCH_RESULTS)/bpe/stream_$$p.md && echo "bench-plot: bpe/$$p"; \
+	@for set in ".|tiny model" "bpe|small-qwen3-moe-bpe" "q4|tiny model, q4/q8 image"; do \
+	    d=$(BENCH_RESULTS)/$${set%%|*}; name=$${set#*|}; \
+	    for c in $$d/stream_*.csv; do \
+	        [ -f $$c ] || continue; p=$$(basename $$c .csv); p=$${p#stream_}; \
+	        $(BUILD)/bench/stream_plot $$c $$d/stream_$$p.svg \
+	            "moeflash, $$name, $$p: tokens/s vs expert RAM" \
+	            > $$d/stream_$$p.md && echo "bench-plot: $$d/$$p"; \
+	    done; \
 	done
 
 .PHONY: bench-plot
