@@ -1,8 +1,10 @@
 /* Predictors and the forward-pass hooks of the expert cache (predictor.h). */
 #include "predictor.h"
 
+#include <math.h>
 #include <string.h>
 
+#include "../runtime/image_format.h"
 #include "../runtime/ops.h"
 #include "../runtime/quant.h"
 
@@ -40,6 +42,31 @@ static void lookahead_probs(mf_model *m, uint32_t layer, const float *x, uint32_
     mf_port_charge(m->port, MF_WORK_MATVEC, r->enc,
                    (uint64_t)mf_matrix_bytes(r->enc, r->rows, r->cols, h->group_size) * n);
     for (uint32_t t = 0; t < n; t++) mf_softmax(s->ps + (size_t)t * E, E);
+}
+
+/* Probabilities of layer l+1's experts for the n rows of x (layer l's
+ * residual at its routing) from the learned lookahead (MF_SEC_LOOKAHEAD,
+ * written by `moeflash profile`), into s->ps. */
+static void learned_probs(mf_model *m, uint32_t l, const float *x, uint32_t n)
+{
+    mf_expert_store *s = &m->store;
+    const mf_image_header *h = &m->h;
+    uint32_t H = h->hidden, E = h->n_experts;
+    for (uint32_t t = 0; t < n; t++) {
+        const float *r = x + (size_t)t * H;
+        float ss = 0.0f;
+        for (uint32_t i = 0; i < H; i++) ss += r[i] * r[i];
+        float inv = 1.0f / sqrtf(ss / (float)H + MF_LOOKAHEAD_EPS);
+        for (uint32_t i = 0; i < H; i++) s->px[(size_t)t * H + i] = r[i] * inv;
+    }
+    const float *w = s->la_w + (size_t)l * E * H, *b = s->la_b + (size_t)l * E;
+    mf_matmul(MF_ENC_F32, w, E, H, h->group_size, s->px, H, s->ps, E, n);
+    mf_port_charge(m->port, MF_WORK_MATVEC, MF_ENC_F32, (uint64_t)E * H * 4u * n);
+    for (uint32_t t = 0; t < n; t++) {
+        float *p = s->ps + (size_t)t * E;
+        for (uint32_t e = 0; e < E; e++) p[e] += b[e];
+        mf_softmax(p, E);
+    }
 }
 
 /* Adds beta * P(b at `layer` | chosen experts of the two layers before) to
@@ -336,7 +363,15 @@ void mf_predict_routed(mf_model *m, uint32_t l, uint32_t n)
         prefetch_top(m, l + 1, n, s->prefetch_budget);
         break;
     case MF_PREDICT_COMBINED: {
-        /* stage A: early, from the residual after this layer's attention */
+        /* stage A: early, from the residual after this layer's attention;
+         * the learned lookahead when the image has one (it replaces the
+         * router and the co-occurrence mix: docs/expert-cache.md, lever 11) */
+        if (s->la_w) {
+            learned_probs(m, l, m->x, n);
+            uint32_t a = s->prefetch_budget / 2u;
+            prefetch_top(m, l + 1, n, a ? a : 1u);
+            break;
+        }
         lookahead_probs(m, l + 1, m->x, n);
         if (s->have_profile)
             for (uint32_t t = 0; t < n; t++)

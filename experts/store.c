@@ -92,6 +92,35 @@ static int load_token_routes(mf_expert_store *s, mf_arena *a)
     return MF_OK;
 }
 
+/* Reads MF_SEC_LOOKAHEAD into the arena and decodes it in place
+ * (docs/predictor-format.md): every f32 moves 32 bytes down, read before
+ * anything is written over it. */
+static int load_lookahead(mf_expert_store *s, mf_arena *a)
+{
+    const mf_image_header *h = s->h;
+    const mf_section *sec = mf_image_section(h, MF_SEC_LOOKAHEAD);
+    if (!sec) return MF_OK;
+    if (h->n_layers < 2) return MF_E_FORMAT;
+    size_t nw = (size_t)(h->n_layers - 1) * h->n_experts * h->hidden;
+    size_t nb = (size_t)(h->n_layers - 1) * h->n_experts;
+    if (4 * (nw + nb) > MF_LOOKAHEAD_MAX_BYTES) return MF_E_FORMAT;
+    uint8_t *raw;
+    int rc = read_section(s, a, sec, 32 + 4 * (nw + nb), &raw);
+    if (rc || !raw) return rc;
+    if (memcmp(raw, "MFLA", 4) || rd32(raw + 4) != 1 || rd32(raw + 8) != h->n_layers ||
+        rd32(raw + 12) != h->n_experts || rd32(raw + 16) != h->hidden)
+        return MF_E_FORMAT;
+    float *w = (float *)(void *)raw;
+    for (size_t i = 0; i < nw + nb; i++) {
+        uint32_t u = rd32(raw + 32 + 4 * i);
+        memcpy(&w[i], &u, 4);
+        if (!(w[i] - w[i] == 0.0f)) return MF_E_FORMAT; /* NaN or infinite */
+    }
+    s->la_w = w;
+    s->la_b = w + nw;
+    return MF_OK;
+}
+
 /* The n hottest experts (by profile frequency; ties to the lower index). */
 static void choose_hot(mf_expert_store *s, uint32_t n)
 {
@@ -185,6 +214,10 @@ int mf_store_init(mf_expert_store *s, mf_arena *a, const mf_port *port, const mf
     /* measured with EdgeMoE only (predictor.c); under LRU it costs */
     if (opt->predictor == MF_PREDICT_COMBINED && opt->policy == MF_POLICY_EDGEMOE) {
         int rc = load_token_routes(s, a);
+        if (rc) return rc;
+    }
+    if (opt->predictor == MF_PREDICT_COMBINED) {
+        int rc = load_lookahead(s, a);
         if (rc) return rc;
     }
     if (opt->pin_experts > 0 && opt->pin_experts + h->top_k > n_slots)

@@ -152,6 +152,10 @@ typedef struct {
     const uint8_t *troutes;
     uint32_t troutes_vocab;
     const uint32_t *chunk_tokens; /* the chunk being computed (valid during it) */
+    /* MF_SEC_LOOKAHEAD (combined predictor's stage A): layer l+1's scores
+     * from layer l's unit-RMS residual, la_w[l][e][hidden] . x + la_b[l][e];
+     * NULL when the image has none. */
+    const float *la_w, *la_b;
     float oracle_miss_rate;       /* MF_PREDICT_ORACLE (opt.oracle_miss_rate) */
     uint32_t oracle_rng;          /* its draws: a fixed-seed LCG, so runs repeat */
 } mf_expert_store;

@@ -6,7 +6,8 @@
  * mf_init for real, one mf_feed of two tokens, a sample, and an
  * out-of-vocabulary token that must be refused with MF_E_TOKEN. All of it
  * twice: with the default options, then with the combined predictor, which
- * also parses the profile sections (MF_SEC_PREDICTOR, MF_SEC_TOKEN_ROUTES).
+ * also parses the profile sections (MF_SEC_PREDICTOR, MF_SEC_TOKEN_ROUTES,
+ * MF_SEC_LOOKAHEAD).
  * Seeds: fuzz/corpus/fuzz_model_init (a generated tiny Mixtral image) and,
  * at run time, tests/data/arch-mixtral converted with small pages.
  */

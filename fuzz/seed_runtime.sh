@@ -23,8 +23,9 @@ fuzz_image|fuzz_model_init)
     fi
     if [ -f "$img" ] && [ "$(wc -c <"$img")" -le 1048576 ]; then
         cp "$img" "$dir/conv-arch-mixtral-q8-p64.img"
-        # the same profiled: predictor and token-routes sections
-        head -c 600 tests/data/tinyshakespeare.txt >"$dir/../../profile-text.txt"
+        # the same profiled: predictor, token-routes and learned-lookahead
+        # sections (20,000 tokens: the least that writes the lookahead)
+        head -c 20000 tests/data/tinyshakespeare.txt >"$dir/../../profile-text.txt"
         "$build/moeflash" profile "$img" --text "$dir/../../profile-text.txt" --slots 64 \
             --out "$dir/conv-arch-mixtral-q8-p64-profiled.img" >/dev/null 2>&1 ||
             rm -f "$dir/conv-arch-mixtral-q8-p64-profiled.img"

@@ -21,7 +21,7 @@ budget=${VALGRIND_BUDGET:-1500}
 # The programs that run for minutes under memcheck go last, so that the
 # budget covers every quick one first (they are also run in full under
 # ASan+UBSan by make test-sanitize).
-slow="test_golden test_expert_order test_cache test_faults test_fallback test_bpe_model test_far_lookahead test_kv"
+slow="test_golden test_expert_order test_cache test_faults test_fallback test_bpe_model test_far_lookahead test_lookahead test_kv"
 progs=""
 for t in "$BUILD"/tests/test_*; do
     case " $slow " in *" $(basename "$t") "*) ;; *) progs="$progs $t" ;; esac

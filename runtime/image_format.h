@@ -79,13 +79,23 @@ typedef enum {
     MF_SEC_TOKENIZER = 6,      /* tokenizer tables, used in place */
     MF_SEC_FALLBACK_DIR = 7,   /* low-bit copies of experts, same entry layout as EXPERT_DIR */
     MF_SEC_EXPERT_STATS = 8,   /* calibration statistics (routing frequency, sensitivity) */
-    MF_SEC_TOKEN_ROUTES = 9    /* P(expert | input token, layer) as u8 (docs/predictor-format.md) */
+    MF_SEC_TOKEN_ROUTES = 9,   /* P(expert | input token, layer) as u8 (docs/predictor-format.md) */
+    MF_SEC_LOOKAHEAD = 10      /* learned next-layer lookahead weights (docs/predictor-format.md) */
 } mf_section_kind;
 
 /* moeflash profile writes MF_SEC_TOKEN_ROUTES only up to this size
  * (vocab x layers x experts bytes): the runtime keeps it in the arena, and
  * a large-vocabulary model's table would not pay for its RAM. */
 #define MF_TOKEN_ROUTES_MAX_BYTES (1u << 20)
+
+/* The learned lookahead (MF_SEC_LOOKAHEAD): written when its weights,
+ * (n_layers - 1) x n_experts x (hidden + 1) f32, fit in this many bytes
+ * (the runtime keeps them in the arena) and the profile saw at least
+ * MF_LOOKAHEAD_MIN_TOKENS tokens (one pass of SGD needs that many to beat
+ * the router it replaces). Its input row is x / sqrt(mean(x^2) + EPS). */
+#define MF_LOOKAHEAD_MAX_BYTES (1u << 20)
+#define MF_LOOKAHEAD_MIN_TOKENS 20000u
+#define MF_LOOKAHEAD_EPS 1e-5f
 
 /* Resident tensor entry (48 bytes):
  *   u16 kind, u16 layer, u32 encoding, u32 rows, u32 cols,

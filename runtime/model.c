@@ -519,6 +519,8 @@ static void route(mf_model *m, uint32_t l, uint32_t n)
         if (h->flags & MF_FLAG_NORM_TOPK)
             for (uint32_t j = 0; j < k; j++) w[j] /= sum;
         if (m->route_fn) m->route_fn(m->route_user, l, m->pos + t, idx, w, k);
+        if (m->residual_fn)
+            m->residual_fn(m->residual_user, l, m->pos + t, m->x + (size_t)t * h->hidden, h->hidden);
     }
 }
 
@@ -744,6 +746,13 @@ void mf_set_route_observer(mf_model *m, mf_route_fn fn, void *user)
     if (!m) return;
     m->route_fn = fn;
     m->route_user = user;
+}
+
+void mf_set_residual_observer(mf_model *m, mf_residual_fn fn, void *user)
+{
+    if (!m) return;
+    m->residual_fn = fn;
+    m->residual_user = user;
 }
 
 void mf_get_stats(const mf_model *m, mf_stats *s)

@@ -72,6 +72,8 @@ struct mf_model {
     int have_logits;
     mf_route_fn route_fn;
     void *route_user;
+    mf_residual_fn residual_fn;
+    void *residual_user;
     size_t arena_used;
 };
 

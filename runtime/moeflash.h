@@ -160,6 +160,13 @@ typedef void (*mf_route_fn)(void *user, uint32_t layer, uint32_t pos, const uint
                             const float *weights, uint32_t k);
 void mf_set_route_observer(mf_model *m, mf_route_fn fn, void *user);
 
+/* Called once per layer and token, when the layer routes, with the
+ * residual stream its router reads (after the layer's attention, before its
+ * experts): `moeflash profile` fits the learned lookahead on these rows. */
+typedef void (*mf_residual_fn)(void *user, uint32_t layer, uint32_t pos, const float *x,
+                               uint32_t hidden);
+void mf_set_residual_observer(mf_model *m, mf_residual_fn fn, void *user);
+
 /* Streaming statistics since init. */
 typedef struct {
     uint64_t flash_bytes;     /* expert bytes read from flash */

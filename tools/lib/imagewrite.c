@@ -451,7 +451,9 @@ int mf_image_copy_with_sections(const char *src, const char *dst, const mf_extra
         h.sections[j++] = h.sections[i];
     }
     h.n_sections = j;
-    if (h.n_sections + n > MF_MAX_SECTIONS)
+    size_t n_added = 0;
+    for (size_t k = 0; k < n; k++) n_added += secs[k].data != NULL;
+    if (h.n_sections + n_added > MF_MAX_SECTIONS)
         return copy_fail(err, errlen, "%s: no room for %zu more sections (%u at most)", src, n,
                          MF_MAX_SECTIONS);
 
@@ -470,6 +472,7 @@ int mf_image_copy_with_sections(const char *src, const char *dst, const mf_extra
         uint64_t pos = keep;
         static const uint8_t zeros[MF_IW_RESIDENT_ALIGN];
         for (size_t k = 0; k < n && !rc; k++) {
+            if (!secs[k].data) continue; /* dropped, not replaced */
             uint64_t pad = (MF_IW_RESIDENT_ALIGN - pos % MF_IW_RESIDENT_ALIGN) % MF_IW_RESIDENT_ALIGN;
             uint64_t bytes = secs[k].bytes;
             if ((pad && fwrite(zeros, 1, (size_t)pad, out) != pad) ||

@@ -96,7 +96,8 @@ typedef struct {
 } mf_extra_section;
 
 /* Copies image src to dst with the n sections added, each replacing the
- * section of its kind when one exists, and the section table and CRCs
+ * section of its kind when one exists (data NULL: the section of that kind
+ * is dropped and nothing added), and the section table and CRCs
  * rewritten. The file is cut after the last section it keeps, so that
  * replacing sections at the end (as `moeflash profile` does) does not grow
  * it. The four structural sections (resident table/data, expert dir/data)

@@ -1,0 +1,254 @@
+/*
+ * The learned lookahead (MF_SEC_LOOKAHEAD, docs/predictor-format.md) on the
+ * tiny model, profiled on the first 20,000 bytes of the text (the least
+ * that gets one, MF_LOOKAHEAD_MIN_TOKENS):
+ *  - the section's header and size; a profile of fewer tokens, or with
+ *    --no-lookahead, writes none (and drops an earlier one);
+ *  - its weights predict layer l+1's choices from layer l's residual on
+ *    held-out text (the first 512 tokens of the validation split) better
+ *    than chance by far, and at layer 1 better than co-occurrence;
+ *  - the combined predictor loads it (its bytes in the arena), its layer-1
+ *    recall rises, and the logits stay bit-identical;
+ *  - a flipped bit is refused (MF_E_CRC), a NaN weight too (MF_E_FORMAT).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../port/sim/sim_port.h"
+#include "../runtime/image.h"
+#include "../runtime/image_format.h"
+#include "../runtime/moeflash.h"
+#include "../tools/lib/imagewrite.h"
+#include "../tools/lib/json.h"
+#include "../tools/lib/lookahead_fit.h"
+#include "harness.h"
+#include "image_fixture.h"
+
+#define L 4
+#define E 16
+#define K 2
+#define H 128
+#define EVAL 512u
+
+typedef struct {
+    float x[EVAL][L][H];
+    uint32_t chosen[EVAL][L][K];
+} eval_rec;
+
+static eval_rec rec;
+
+static void on_route(void *user, uint32_t layer, uint32_t pos, const uint32_t *e, const float *w,
+                     uint32_t k)
+{
+    (void)user;
+    (void)w;
+    if (pos >= EVAL || layer >= L || k != K) return;
+    for (uint32_t j = 0; j < K; j++) rec.chosen[pos][layer][j] = e[j];
+}
+
+static void on_residual(void *user, uint32_t layer, uint32_t pos, const float *x, uint32_t hidden)
+{
+    (void)user;
+    if (pos >= EVAL || layer >= L || hidden != H) return;
+    memcpy(rec.x[pos][layer], x, sizeof(float) * H);
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static const mf_section *section(const uint8_t *img, size_t len, mf_image_header *h)
+{
+    mf_mem_port_state ms;
+    mf_port port;
+    uint8_t scratch[4096];
+    mf_mem_port_open(&port, &ms, img, len);
+    if (mf_image_read_header(&port, h, 1, scratch, sizeof scratch) != MF_OK) return NULL;
+    return mf_image_section(h, MF_SEC_LOOKAHEAD);
+}
+
+/* Feeds the held-out ids one at a time; the stats, the logits of the last
+ * token into last[vocab], MF_OK or the error. */
+static int run(const uint8_t *img, size_t len, const mf_options *o, const uint32_t *ids,
+               mf_stats *st, float *last, size_t *arena_bytes)
+{
+    mf_mem_port_state ms;
+    mf_port port;
+    mf_mem_port_open(&port, &ms, img, len);
+    void *arena;
+    mf_model *m;
+    int rc = mf_test_model(&port, o, &m, &arena);
+    if (!rc) {
+        mf_arena_bytes(&port, o, arena_bytes);
+        mf_set_route_observer(m, on_route, NULL);
+        mf_set_residual_observer(m, on_residual, NULL);
+        for (uint32_t t = 0; t < EVAL && !rc; t++) rc = mf_feed(m, &ids[t], 1);
+        if (!rc) {
+            mf_get_stats(m, st);
+            memcpy(last, mf_logits(m), sizeof(float) * mf_vocab_size(m));
+        }
+    }
+    free(arena);
+    return rc;
+}
+
+int main(void)
+{
+    size_t tlen;
+    char *text = mf_read_file("tests/data/tinyshakespeare.txt", &tlen);
+    CHECK(text != NULL && tlen > 200000, "read text");
+    if (!text || tlen <= 200000) return mf_test_done("test_lookahead");
+    char train[] = "/tmp/mf_la_train_XXXXXX", few[] = "/tmp/mf_la_few_XXXXXX", args[256];
+    int fd = mkstemp(train), fd2 = mkstemp(few);
+    int wrote = fd >= 0 && fd2 >= 0 &&
+                write(fd, text, MF_LOOKAHEAD_MIN_TOKENS) == (ssize_t)MF_LOOKAHEAD_MIN_TOKENS &&
+                write(fd2, text, 3000) == 3000;
+    if (fd >= 0) close(fd);
+    if (fd2 >= 0) close(fd2);
+    CHECK(wrote, "training text");
+
+    char path[64];
+    size_t len = 0, len_off = 0, len_few = 0;
+    snprintf(args, sizeof args, "--text %s --window 256 --slots 64", train);
+    uint8_t *img = mf_test_image("models/tiny-shakespeare-moe", "--weights f32", args, &len, path);
+    snprintf(args, sizeof args, "--text %s --window 256 --slots 64 --no-lookahead", train);
+    uint8_t *off = mf_test_image("models/tiny-shakespeare-moe", "--weights f32", args, &len_off, NULL);
+    snprintf(args, sizeof args, "--text %s --window 256 --slots 64", few);
+    uint8_t *img_few = mf_test_image("models/tiny-shakespeare-moe", "--weights f32", args, &len_few, NULL);
+    CHECK(img && off && img_few, "convert + profile (20000, 20000 --no-lookahead, 3000 tokens)");
+    if (!img || !off || !img_few) goto out;
+
+    mf_image_header h;
+    const mf_section *sec = section(img, len, &h);
+    size_t want = mf_lookahead_section_bytes(L, E, H);
+    CHECK(sec && sec->bytes == want && want == 32 + 4 * 3 * 16 * 129,
+          "section present, %zu bytes", want);
+    if (!sec) goto out;
+    const uint8_t *p = img + sec->offset;
+    CHECK(!memcmp(p, "MFLA", 4) && rd32(p + 4) == 1 && rd32(p + 8) == L && rd32(p + 12) == E &&
+              rd32(p + 16) == H && rd32(p + 20) == MF_LOOKAHEAD_MIN_TOKENS,
+          "header: magic, version, layers, experts, hidden, tokens");
+    mf_image_header h2;
+    CHECK(section(off, len_off, &h2) == NULL, "--no-lookahead: no section");
+    CHECK(section(img_few, len_few, &h2) == NULL, "3000 tokens: no section");
+    {
+        /* re-profiling with --no-lookahead drops the one an image has */
+        char cmd[256];
+        const char *b = getenv("BUILD");
+        snprintf(cmd, sizeof cmd, "%s/moeflash profile %s --text %s --no-lookahead >/dev/null 2>&1",
+                 b && *b ? b : "build", path, few);
+        size_t l2 = 0;
+        uint8_t *again = system(cmd) == 0 ? (uint8_t *)mf_read_file(path, &l2) : NULL;
+        CHECK(again && section(again, l2, &h2) == NULL, "re-profiled with --no-lookahead: dropped");
+        free(again);
+    }
+
+    /* The weights, decoded as the format says. */
+    size_t nw = 3 * E * H, nb = 3 * E;
+    float *w = malloc(sizeof(float) * (nw + nb));
+    if (!w) goto out;
+    for (size_t i = 0; i < nw + nb; i++) {
+        uint32_t u = rd32(p + 32 + 4 * i);
+        memcpy(&w[i], &u, 4);
+    }
+
+    /* Held-out text, combined predictor with every expert in RAM (only the
+     * prediction counts); with and without the section. */
+    size_t split = (size_t)((double)tlen * 0.9);
+    uint32_t ids[EVAL];
+    for (uint32_t t = 0; t < EVAL; t++) ids[t] = (uint8_t)text[split + t];
+    mf_options o;
+    mf_options_default(&o);
+    o.expert_slots = L * E;
+    o.predictor = MF_PREDICT_COMBINED;
+    o.policy = MF_POLICY_EDGEMOE;
+    o.prefill_batch = 1;
+    mf_stats st_on, st_off;
+    static float last_on[256], last_off[256], last_plain[256];
+    size_t ab_on = 0, ab_off = 0, ab_plain = 0;
+    int rc_off = run(off, len_off, &o, ids, &st_off, last_off, &ab_off);
+    int rc_on = run(img, len, &o, ids, &st_on, last_on, &ab_on); /* rec: from this run */
+    mf_options plain;
+    mf_options_default(&plain);
+    mf_stats st_plain;
+    int rc_plain = run(img, len, &plain, ids, &st_plain, last_plain, &ab_plain);
+    CHECK(rc_on == MF_OK && rc_off == MF_OK && rc_plain == MF_OK, "runs: %s %s %s",
+          mf_strerror(rc_on), mf_strerror(rc_off), mf_strerror(rc_plain));
+    CHECK(ab_on >= ab_off + want, "the arena holds the weights: %zu vs %zu bytes", ab_on, ab_off);
+    CHECK(!memcmp(last_on, last_plain, sizeof last_on) && !memcmp(last_off, last_plain, sizeof last_on),
+          "logits bit-identical with and without the learned lookahead");
+
+    /* Top-2 recall of the weights themselves, and of co-occurrence's
+     * reference figure at layer 1 (transformers: 0.56). */
+    double recall[L] = {0};
+    for (uint32_t l = 0; l + 1 < L; l++) {
+        uint32_t hit = 0;
+        for (uint32_t t = 0; t < EVAL; t++) {
+            float z[E];
+            mf_lookahead_scores(w, w + nw, E, H, l, rec.x[t][l], z);
+            uint32_t a = 0, b = 1;
+            if (z[b] > z[a]) a = 1, b = 0;
+            for (uint32_t e = 2; e < E; e++) {
+                if (z[e] > z[a]) b = a, a = e;
+                else if (z[e] > z[b]) b = e;
+            }
+            for (uint32_t j = 0; j < K; j++) hit += rec.chosen[t][l + 1][j] == a || rec.chosen[t][l + 1][j] == b;
+        }
+        recall[l + 1] = (double)hit / (EVAL * K);
+        printf("learned lookahead: layer %u top-2 recall %.3f\n", l + 1, recall[l + 1]);
+        CHECK(recall[l + 1] > 0.6, "layer %u recall %.3f > 0.6 (chance: 0.125)", l + 1, recall[l + 1]);
+    }
+    CHECK(recall[1] > 0.56 + 0.1, "layer 1 recall %.3f beats co-occurrence's 0.56", recall[1]);
+    double r_on = (double)st_on.layer_predicted_needed[1] / (double)st_on.layer_needed[1];
+    double r_off = (double)st_off.layer_predicted_needed[1] / (double)st_off.layer_needed[1];
+    printf("combined, layer 1 recall: %.3f with the learned lookahead, %.3f without\n", r_on, r_off);
+    CHECK(r_on > r_off, "combined layer-1 recall rises with it: %.3f vs %.3f", r_on, r_off);
+
+    /* A flipped bit: refused by the CRC. */
+    uint8_t *bad = malloc(len);
+    if (bad) {
+        memcpy(bad, img, len);
+        bad[sec->offset + 32 + 999] ^= 0x04;
+        mf_stats st;
+        static float lg[256];
+        size_t ab;
+        CHECK(run(bad, len, &o, ids, &st, lg, &ab) == MF_E_CRC, "flipped bit: MF_E_CRC");
+        free(bad);
+    }
+    /* A NaN weight with a valid CRC (rewritten as `moeflash profile` would). */
+    {
+        uint8_t *secb = malloc(want);
+        char err[128], nan_path[80];
+        snprintf(nan_path, sizeof nan_path, "%s.nan", path);
+        if (secb) {
+            memcpy(secb, p, want);
+            float q = NAN;
+            memcpy(secb + 32 + 4 * 77, &q, 4);
+            int wr = mf_image_copy_with_section(path, nan_path, MF_SEC_LOOKAHEAD, 1, secb, want, err,
+                                                sizeof err);
+            size_t ln = 0;
+            uint8_t *nimg = wr == 0 ? (uint8_t *)mf_read_file(nan_path, &ln) : NULL;
+            mf_stats st;
+            static float lg[256];
+            size_t ab;
+            CHECK(nimg && run(nimg, ln, &o, ids, &st, lg, &ab) == MF_E_FORMAT, "NaN weight: MF_E_FORMAT");
+            free(nimg);
+            unlink(nan_path);
+            free(secb);
+        }
+    }
+    free(w);
+out:
+    unlink(path);
+    unlink(train);
+    unlink(few);
+    free(img);
+    free(off);
+    free(img_few);
+    free(text);
+    return mf_test_done("test_lookahead");
+}
