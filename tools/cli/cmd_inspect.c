@@ -39,6 +39,7 @@ static const char *section_name(uint32_t k)
     case MF_SEC_FALLBACK_DIR: return "fallback_dir";
     case MF_SEC_EXPERT_STATS: return "expert_stats";
     case MF_SEC_TOKEN_ROUTES: return "token_routes";
+    case MF_SEC_LOOKAHEAD: return "lookahead";
     default: return "unknown";
     }
 }
