@@ -484,15 +484,6 @@ int main(void)
               "useful prefetches grow with the oracle's accuracy: %llu %llu %llu",
               (unsigned long long)useful[0], (unsigned long long)useful[1],
               (unsigned long long)useful[2]);
-        mf_options o;
-        mf_options_default(&o);
-        o.predictor = MF_PREDICT_ORACLE;
-        o.oracle_miss_rate = 1.5f;
-        mf_mem_port_state ms;
-        mf_port mem;
-        size_t bytes;
-        mf_mem_port_open(&mem, &ms, img, img_len);
-        CHECK(mf_arena_bytes(&mem, &o, &bytes) == MF_E_ARG, "oracle miss rate 1.5 rejected");
     }
 
     /* Asynchronous ports, chunked feeding, pinning. */

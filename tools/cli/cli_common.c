@@ -139,26 +139,15 @@ int cli_runtime_option(const char *cmd, int argc, char **argv, int *i, cli_model
         cm->opt.float_activations = 1;
         return 1;
     }
-    if (!strcmp(a, "--prefetch-min")) {
+    if (!strcmp(a, "--prefetch-min") || !strcmp(a, "--oracle-accuracy")) {
         double x;
         if (!(v = cli_value(cmd, argc, argv, i))) return -1;
         if (cli_parse_f(v, &x) || x < 0 || x > 1) {
-            fprintf(stderr, "moeflash %s: --prefetch-min: expected a probability in [0,1], got '%s'\n",
-                    cmd, v);
+            fprintf(stderr, "moeflash %s: %s: expected a probability in [0,1], got '%s'\n", cmd, a, v);
             return -1;
         }
-        cm->opt.prefetch_min_prob = (float)x;
-        return 1;
-    }
-    if (!strcmp(a, "--oracle-accuracy")) {
-        double x;
-        if (!(v = cli_value(cmd, argc, argv, i))) return -1;
-        if (cli_parse_f(v, &x) || x < 0 || x > 1) {
-            fprintf(stderr, "moeflash %s: --oracle-accuracy: expected a probability in [0,1], got '%s'\n",
-                    cmd, v);
-            return -1;
-        }
-        cm->opt.oracle_miss_rate = (float)(1.0 - x);
+        if (!strcmp(a, "--prefetch-min")) cm->opt.prefetch_min_prob = (float)x;
+        else cm->opt.oracle_miss_rate = (float)(1.0 - x);
         return 1;
     }
     if (!strcmp(a, "--fallback-stall-ms")) {
