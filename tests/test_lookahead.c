@@ -8,7 +8,8 @@
  *    held-out text (the first 512 tokens of the validation split) better
  *    than chance by far, and at layer 1 better than co-occurrence;
  *  - the combined predictor loads it (its bytes in the arena), its layer-1
- *    recall rises, and the logits stay bit-identical;
+ *    recall rises, and the logits stay bit-identical (every policy, 2, 5
+ *    and 16 slots, on the simulated flash);
  *  - a flipped bit is refused (MF_E_CRC), a NaN weight too (MF_E_FORMAT).
  */
 #include <math.h>
@@ -32,6 +33,9 @@
 #define K 2
 #define H 128
 #define EVAL 512u
+#define GRID 96u /* tokens per run of the slot/policy grid */
+
+static float grid_ref[256];
 
 typedef struct {
     float x[EVAL][L][H];
@@ -174,6 +178,18 @@ int main(void)
     int rc_on = run(img, len, &o, ids, &st_on, last_on, &ab_on); /* rec: from this run */
     mf_options plain;
     mf_options_default(&plain);
+    {
+        mf_mem_port_state ms;
+        mf_port mem;
+        mf_mem_port_open(&mem, &ms, img, len);
+        void *arena;
+        mf_model *m;
+        int rc = mf_test_model(&mem, &plain, &m, &arena);
+        for (uint32_t t = 0; t < GRID && !rc; t++) rc = mf_feed(m, &ids[t], 1);
+        if (!rc) memcpy(grid_ref, mf_logits(m), sizeof grid_ref);
+        free(arena);
+        CHECK(rc == MF_OK, "grid reference run");
+    }
     mf_stats st_plain;
     int rc_plain = run(img, len, &plain, ids, &st_plain, last_plain, &ab_plain);
     CHECK(rc_on == MF_OK && rc_off == MF_OK && rc_plain == MF_OK, "runs: %s %s %s",
@@ -181,6 +197,35 @@ int main(void)
     CHECK(ab_on >= ab_off + want, "the arena holds the weights: %zu vs %zu bytes", ab_on, ab_off);
     CHECK(!memcmp(last_on, last_plain, sizeof last_on) && !memcmp(last_off, last_plain, sizeof last_on),
           "logits bit-identical with and without the learned lookahead");
+
+    /* Bit-identical under every policy and a few slot counts, on the
+     * simulated flash (reads in flight while the learned stage A predicts). */
+    {
+        static const uint32_t slots[] = {2, 5, 16};
+        int same = 0, runs = 0;
+        for (int si = 0; si < 3; si++)
+            for (int pol = MF_POLICY_NONE; pol <= MF_POLICY_BELADY; pol++) {
+                mf_options g = o;
+                g.expert_slots = slots[si];
+                g.policy = pol;
+                mf_mem_port_state ms;
+                mf_port mem, sim;
+                mf_sim_state ss;
+                mf_mem_port_open(&mem, &ms, img, len);
+                mf_sim_port_open(&sim, &ss, &mem, mf_sim_profile_find("mcu-qspi"), NULL);
+                void *arena;
+                mf_model *m;
+                int rc = mf_test_model(&sim, &g, &m, &arena);
+                for (uint32_t t = 0; t < GRID && !rc; t++) rc = mf_feed(m, &ids[t], 1);
+                static float lg[256];
+                if (!rc) memcpy(lg, mf_logits(m), sizeof lg);
+                free(arena);
+                runs++;
+                same += !rc && !memcmp(lg, grid_ref, sizeof lg);
+            }
+        CHECK(same == runs, "%d of %d slot/policy runs with the learned lookahead bit-identical",
+              same, runs);
+    }
 
     /* Top-2 recall of the weights themselves, and of co-occurrence's
      * reference figure at layer 1 (transformers: 0.56). */
