@@ -6,7 +6,8 @@
 #  - generate writes exactly N bytes, is deterministic for a seed, and does
 #    not depend on the number of expert slots;
 #  - trace writes the three arrays;
-#  - bad arguments and bad files give a non-zero exit and a message.
+#  - bad arguments and bad files give a non-zero exit and a message;
+#  - every command's --help and -h print its usage on stdout and exit 0.
 BUILD=${BUILD:-build}
 MF="$BUILD/moeflash"
 GOLDEN=models/tiny-shakespeare-moe/golden.json
@@ -98,6 +99,25 @@ expect_fail "cannot read" ppl "$T/tiny.img" --text "$T/nonexistent.txt"
 expect_fail "fewer than one window" ppl "$T/tiny.img" --text "$T/p.txt"
 expect_fail "missing --out" trace "$T/tiny.img" --text "$T/p.txt"
 expect_fail "more than the context" trace "$T/tiny.img" --text "$T/val.txt" --out "$T/x.json"
+
+# --help and -h: a request, not a mistake, so the usage on stdout and exit
+# status 0, for every command and also after other arguments.
+for cmd in convert inspect generate trace ppl profile bench; do
+    for h in --help -h; do
+        "$MF" $cmd $h >"$T/o" 2>"$T/e"
+        rc=$?
+        if [ $rc -eq 0 ] && grep -q "^usage: moeflash $cmd " "$T/o" && [ ! -s "$T/e" ]; then ok; else
+            bad "moeflash $cmd $h -> rc $rc, stdout '$(head -1 "$T/o")', stderr '$(cat "$T/e")'"; fi
+    done
+done
+"$MF" generate "$T/tiny.img" --prompt hi --help >"$T/o" 2>/dev/null
+rc=$?
+if [ $rc -eq 0 ] && grep -q "^usage: moeflash generate " "$T/o"; then ok; else
+    bad "moeflash generate IMG --prompt hi --help -> rc $rc"; fi
+"$MF" --help >"$T/o" 2>/dev/null
+for opt in --eos --calib-windows --sensitivity --ignore-eos --quiet --no-lookahead --csv-header; do
+    check "moeflash --help does not name $opt" grep -q -- "$opt" "$T/o"
+done
 
 echo "cli_run: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -1,4 +1,4 @@
-/* Option parsing and image opening shared by generate, trace and ppl. */
+/* Option parsing and image opening shared by the run commands; --help for every command. */
 #include "cli_common.h"
 
 #include <ctype.h>
@@ -335,16 +335,36 @@ int cli_load_tokens(const char *cmd, cli_model *cm, const char *text_path, const
     return rc;
 }
 
+const char CLI_RUN_OPTIONS[] =
+    "RUN options: [--context N] [--kv f32|f16|bf16|q8] [--slots N | --expert-ram BYTES] [--batch N]\n"
+    "  [--policy none|lru|lfu|edgemoe|belady] [--predictor none|cooc|lookahead|combined]\n"
+    "  [--pin N] [--prefetch N] [--prefetch-min P] [--verify 0|1|2] [--float-activations]\n"
+    "  [--fallback-stall-ms MS] (read the image's low-bit copy when a miss would stall longer)\n"
+    "  [--no-preempt] (demand reads wait behind speculative ones even if the port can cancel)\n"
+    "  bench only: [--predictor oracle [--oracle-accuracy R]] (the true next routing from the\n"
+    "  text's recorded trace, each guess right with probability R: a reference for predictors)\n";
+
+int cli_help(const char *a, const char *usage)
+{
+    if (strcmp(a, "--help") && strcmp(a, "-h")) return 0;
+    fputs(usage, stdout);
+    return 1;
+}
+
 int cli_positional(const char *cmd, const char *a, const char **img, const char *usage)
 {
+    if (cli_help(a, usage)) {
+        fputs(CLI_RUN_OPTIONS, stdout);
+        return 0;
+    }
     if (a[0] == '-' && a[1]) {
         fprintf(stderr, "moeflash %s: unknown option '%s'\n%s", cmd, a, usage);
-        return -1;
+        return 2;
     }
     if (*img) {
         fprintf(stderr, "moeflash %s: unexpected argument '%s'\n%s", cmd, a, usage);
-        return -1;
+        return 2;
     }
     *img = a;
-    return 0;
+    return CLI_GO_ON;
 }

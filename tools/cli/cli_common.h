@@ -1,7 +1,8 @@
 /*
- * Shared by the run commands (generate, trace, ppl): option parsing for the
- * runtime settings and opening an image through the POSIX file port into a
- * heap arena (host tools may allocate; the runtime itself never does).
+ * Shared by the run commands (generate, trace, ppl, profile, bench): option
+ * parsing for the runtime settings and opening an image through the POSIX
+ * file port into a heap arena (host tools may allocate; the runtime itself
+ * never does). --help handling is shared by every command.
  */
 #ifndef MF_CLI_COMMON_H
 #define MF_CLI_COMMON_H
@@ -35,8 +36,19 @@ int cli_parse_f(const char *s, double *out);
  * return 1; 0 when it is not one; -1 after printing an error. */
 int cli_runtime_option(const char *cmd, int argc, char **argv, int *i, cli_model *cm);
 
-/* An argument the command did not recognise: the image path the first
- * time; an unknown option or a second path prints an error and gives -1. */
+/* The runtime options cli_runtime_option takes, one paragraph for
+ * `moeflash --help` and each run command's --help, so the two cannot drift. */
+extern const char CLI_RUN_OPTIONS[];
+
+/* 1 when a is --help or -h, after printing usage on stdout (a request, not
+ * a mistake: stdout and exit status 0); else 0. */
+int cli_help(const char *a, const char *usage);
+
+/* An argument a run command did not recognise: --help or -h prints its usage
+ * and CLI_RUN_OPTIONS; the image path the first time; an unknown option or a
+ * second path prints an error. CLI_GO_ON when parsing goes on, else the exit
+ * status to return (0 after help, 2 after an error). */
+#define CLI_GO_ON (-1)
 int cli_positional(const char *cmd, const char *a, const char **img, const char *usage);
 
 /* The value after argv[*i], or NULL after printing an error. */

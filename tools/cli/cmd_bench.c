@@ -326,8 +326,8 @@ int cmd_bench(int argc, char **argv)
             }
             print_csv(stdout, &rec, 1);
             return 0;
-        } else if (cli_positional(C, a, &img, USAGE)) {
-            return 2;
+        } else if ((r = cli_positional(C, a, &img, USAGE)) != CLI_GO_ON) {
+            return r;
         }
     }
     if (!img || !text_path) {

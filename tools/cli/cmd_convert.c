@@ -24,14 +24,19 @@
 #include "../../runtime/quant.h"
 #include "../lib/convert.h"
 #include "../lib/sensitivity.h"
+#include "cli_common.h"
 #include "commands.h"
+
+static const char USAGE[] =
+    "usage: moeflash convert HF_DIR OUT.img [--weights ENC] [--experts ENC] [--resident ENC]\n"
+    "         [--fallback ENC] [--page-size N] [--group N] [--max-seq N] [--eos ID[,ID...]|none]\n"
+    "         [--experts auto (--avg-bits B | --expert-budget BYTES) --calib FILE\n"
+    "          [--calib-windows N] [--sensitivity proxy|direct]]\n"
+    "       ENC: f32 bf16 f16 q8 q4 q3 q2\n";
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: moeflash convert HF_DIR OUT.img [--weights f32|bf16|f16|q8|q4|q3|q2] "
-                    "[--experts ENC] [--resident ENC] [--fallback ENC] [--page-size N] [--group N] "
-                    "[--max-seq N] [--eos ID[,ID...]|none] [--experts auto (--avg-bits B | --expert-budget BYTES) --calib FILE "
-                    "[--calib-windows N] [--sensitivity proxy|direct]]\n");
+    fputs(USAGE, stderr);
     return 2;
 }
 
@@ -90,6 +95,7 @@ int cmd_convert(int argc, char **argv)
     const char *calib = NULL;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
+        if (cli_help(a, USAGE)) return 0;
         if (a[0] == '-' && a[1] == '-') {
             if (i + 1 >= argc) {
                 fprintf(stderr, "moeflash convert: %s needs a value\n", a);

@@ -61,8 +61,8 @@ int cmd_generate(int argc, char **argv)
             quiet = 1;
         } else if (!strcmp(a, "--ignore-eos")) {
             ignore_eos = 1;
-        } else if (cli_positional(C, a, &img, USAGE)) {
-            return 2;
+        } else if ((r = cli_positional(C, a, &img, USAGE)) != CLI_GO_ON) {
+            return r;
         }
     }
     if (!img || !prompt || !have_tokens) {

@@ -14,6 +14,7 @@
 #include "../../runtime/moeflash.h"
 #include "../../runtime/quant.h"
 #include "../lib/imagewrite.h"
+#include "cli_common.h"
 #include "commands.h"
 
 static const char *arch_name(uint32_t a)
@@ -272,16 +273,18 @@ int cmd_inspect(int argc, char **argv)
     const char *path = NULL;
     ctx c;
     memset(&c, 0, sizeof c);
+    static const char USAGE[] = "usage: moeflash inspect IMG [--json] [--verify]\n";
     for (int i = 0; i < argc; i++) {
+        if (cli_help(argv[i], USAGE)) return 0;
         if (!strcmp(argv[i], "--json")) c.json = 1;
         else if (!strcmp(argv[i], "--verify")) c.verify = 1;
         else if (argv[i][0] == '-' || path) {
-            fprintf(stderr, "usage: moeflash inspect IMG [--json] [--verify]\n");
+            fputs(USAGE, stderr);
             return 2;
         } else path = argv[i];
     }
     if (!path) {
-        fprintf(stderr, "usage: moeflash inspect IMG [--json] [--verify]\n");
+        fputs(USAGE, stderr);
         return 2;
     }
     mf_port port;

@@ -43,8 +43,8 @@ int cmd_ppl(int argc, char **argv)
             }
         } else if (!strcmp(a, "--quiet")) {
             quiet = 1;
-        } else if (cli_positional(C, a, &img, USAGE)) {
-            return 2;
+        } else if ((r = cli_positional(C, a, &img, USAGE)) != CLI_GO_ON) {
+            return r;
         }
     }
     if (!img || !(text_path || ids_path) || (text_path && ids_path)) {

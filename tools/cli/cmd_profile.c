@@ -448,8 +448,8 @@ int cmd_profile(int argc, char **argv)
             if (!strcmp(a, "--max-tokens")) max_tokens = x;
             else if (!strcmp(a, "--tokens")) tokens = x;
             else window = x;
-        } else if (cli_positional(C, a, &img, USAGE)) {
-            return 2;
+        } else if ((r = cli_positional(C, a, &img, USAGE)) != CLI_GO_ON) {
+            return r;
         }
     }
     if (!img || (!text_path && !eval_path) || (text_path && eval_path)) {

@@ -47,8 +47,8 @@ int cmd_trace(int argc, char **argv)
             if (!(ids_path = cli_value(C, argc, argv, &i))) return 2;
         } else if (!strcmp(a, "--out")) {
             if (!(out_path = cli_value(C, argc, argv, &i))) return 2;
-        } else if (cli_positional(C, a, &img, USAGE)) {
-            return 2;
+        } else if ((r = cli_positional(C, a, &img, USAGE)) != CLI_GO_ON) {
+            return r;
         }
     }
     if (!img || !(text_path || ids_path) || (text_path && ids_path) || !out_path) {

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli_common.h"
 #include "commands.h"
 
 static const struct {
@@ -10,19 +11,22 @@ static const struct {
     const char *usage;
 } commands[] = {
     {"convert", cmd_convert,
-     "convert HF_DIR OUT.img [--weights ENC] [--experts ENC|auto [--avg-bits B | --expert-budget "
-     "BYTES] --calib FILE] [--resident ENC] [--fallback ENC] [--page-size N] [--group N] "
-     "[--max-seq N]"},
+     "convert HF_DIR OUT.img [--weights ENC] [--experts ENC] [--resident ENC] [--fallback ENC]\n"
+     "      [--page-size N] [--group N] [--max-seq N] [--eos ID[,ID...]|none]\n"
+     "      [--experts auto (--avg-bits B | --expert-budget BYTES) --calib FILE [--calib-windows N]\n"
+     "       [--sensitivity proxy|direct]]"},
     {"inspect", cmd_inspect, "inspect IMG [--json] [--verify]"},
     {"generate", cmd_generate,
-     "generate IMG --prompt TEXT --tokens N [--temperature T] [--top-p P] [--seed S] [RUN]"},
+     "generate IMG --prompt TEXT --tokens N [--temperature T] [--top-p P] [--seed S] [--ignore-eos]\n"
+     "      [--quiet] [RUN]"},
     {"trace", cmd_trace, "trace IMG (--text FILE | --ids FILE) --out OUT.json [RUN]"},
-    {"ppl", cmd_ppl, "ppl IMG (--text FILE | --ids FILE) [--window 256] [--windows N] [RUN]"},
+    {"ppl", cmd_ppl, "ppl IMG (--text FILE | --ids FILE) [--window 256] [--windows N] [--quiet] [RUN]"},
     {"bench", cmd_bench,
-     "bench IMG --text FILE [--tokens N] [--profile NAME] [--expert-ram BYTES | --slots N] "
-     "[--policy P] [--predictor Q] [--json | --csv] [--trace-out FILE]"},
+     "bench IMG --text FILE [--tokens N] [--profile NAME] [--json | --csv] [--trace-out FILE] [RUN]\n"
+     "  moeflash bench --csv-header"},
     {"profile", cmd_profile,
-     "profile IMG --text FILE [--out OUT.img] [--max-tokens N] | profile IMG --eval FILE [--tokens N]"},
+     "profile IMG --text FILE [--out OUT.img] [--max-tokens N] [--window N] [--no-lookahead] [RUN]\n"
+     "  moeflash profile IMG --eval FILE [--tokens N] [--window N] [RUN]"},
 };
 
 static void usage(FILE *f)
@@ -30,14 +34,8 @@ static void usage(FILE *f)
     fprintf(f, "usage: moeflash COMMAND ...\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  moeflash %s\n", commands[i].usage);
-    fprintf(f, "RUN options: [--context N] [--kv f32|f16|bf16|q8] [--slots N | --expert-ram BYTES] [--batch N]\n"
-               "  [--policy none|lru|lfu|edgemoe|belady] [--predictor none|cooc|lookahead|combined]\n"
-               "  [--pin N] [--prefetch N] [--prefetch-min P] [--verify 0|1|2] [--float-activations]\n"
-               "  [--fallback-stall-ms MS] (read the image's low-bit copy when a miss would stall longer)\n"
-               "  [--no-preempt] (demand reads wait behind speculative ones even if the port can cancel)\n"
-               "  bench only: [--predictor oracle [--oracle-accuracy R]] (the true next routing from the\n"
-               "  text's recorded trace, each guess right with probability R: a reference for predictors)\n"
-               "ENC: f32 bf16 f16 q8 q4 q3 q2\n");
+    fputs(CLI_RUN_OPTIONS, f);
+    fprintf(f, "ENC: f32 bf16 f16 q8 q4 q3 q2; each command's --help prints its own usage\n");
 }
 
 int main(int argc, char **argv)
