@@ -4,7 +4,7 @@
 #   make bench BENCH_PROFILES=mcu-qspi  one profile
 #   make bench BENCH_JOBS=2 BENCH_WIDE_TOKENS=256 BENCH_HEAD_TOKENS=1024
 #   make bench-q4                       the deployable q4/q8 image -> bench/results/q4/
-#   make bench-bpe BENCH_BPE_MODEL=DIR  a second model -> bench/results/bpe/
+#   make bench-bpe                      a second model -> bench/results/bpe/
 # The image is converted from models/tiny-shakespeare-moe and profiled
 # (co-occurrence tables) on the first BENCH_TRAIN_BYTES of the training split
 # (the first 90 % of tests/data/tinyshakespeare.txt); the runs read the first
@@ -52,11 +52,11 @@ bench: $(BUILD)/moeflash $(BUILD)/bench/stream_plot $(BENCH_IMG) $(BENCH_DIR)/va
 
 # make bench-bpe: the same sweep on a second model, small-qwen3-moe-bpe (a
 # BPE vocabulary of 1024, top-4 of 32 experts, 6 layers; 57 MB of f32
-# experts), which the repository does not ship: BENCH_BPE_MODEL names its
+# experts), shipped in tests/data/; BENCH_BPE_MODEL=DIR names another
 # checkpoint folder. Profiled on the same training bytes; the runs read the
 # first BENCH_BPE_VALID_BYTES of the validation split (1,024 tokens need
 # about 3,000 bytes). Results in bench/results/bpe/.
-BENCH_BPE_MODEL ?= ../shared/models/small-qwen3-moe-bpe
+BENCH_BPE_MODEL ?= tests/data/small-qwen3-moe-bpe
 BENCH_BPE_VALID_BYTES ?= 4096
 BENCH_BPE_SLOTS ?= 4 6 8 12 16 24 32 48 64 96 128 192
 BENCH_BPE_IMG = $(BENCH_DIR)/bpe-profiled.img
@@ -66,7 +66,7 @@ $(BENCH_DIR)/valid-bpe.txt: $(BENCH_TEXT)
 	@$(BENCH_SPLIT); \
 	tail -c +$$((cut + 1)) $(BENCH_TEXT) | head -c $(BENCH_BPE_VALID_BYTES) > $@
 
-$(BENCH_BPE_IMG): $(BENCH_DIR)/train.txt | $(BUILD)/moeflash
+$(BENCH_BPE_IMG): $(BENCH_DIR)/train.txt $(wildcard $(BENCH_BPE_MODEL)/*) | $(BUILD)/moeflash
 	@[ -f $(BENCH_BPE_MODEL)/config.json ] || { \
 	    echo "bench-bpe: no checkpoint in $(BENCH_BPE_MODEL); set BENCH_BPE_MODEL=DIR" >&2; exit 1; }
 	$(BUILD)/moeflash convert $(BENCH_BPE_MODEL) $(BENCH_DIR)/bpe.img
