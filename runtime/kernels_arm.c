@@ -2006,6 +2006,91 @@ void mf_attention_head_kv_arm(float *out, const float *q, int enc, const void *k
     else
         att_kv_bf16(out, q, k, v, kv_stride, n_pos, head_dim, scale, att);
 }
+
+/* ---- SwiGLU (ops.c mf_silu_mul) ---- */
+
+/* e = mf_expf(x) for |x| <= 87 in every lane, by its operations in its
+ * order (no fused multiply-adds: the build is ISO C, contraction off).
+ * Helium flushes subnormals, which here can only be an x (then x log2e
+ * and r round the same: 1 + r is 1 either way) or r * r (far below half
+ * an ulp of r, which it is added to). */
+static inline float32x4_t exp4_small(float32x4_t x)
+{
+    float32x4_t t = vaddq_n_f32(vmulq_n_f32(x, EXP_LOG2E), EXP_SHIFT);
+    float32x4_t kf = vsubq_n_f32(t, EXP_SHIFT);
+    float32x4_t r = vsubq_f32(vsubq_f32(x, vmulq_n_f32(kf, EXP_LN2_HI)), vmulq_n_f32(kf, EXP_LN2_LO));
+    float32x4_t q = vaddq_n_f32(vmulq_n_f32(r, 1.0f / 5040.0f), 1.0f / 720.0f);
+    q = vaddq_n_f32(vmulq_f32(q, r), 1.0f / 120.0f);
+    q = vaddq_n_f32(vmulq_f32(q, r), 1.0f / 24.0f);
+    q = vaddq_n_f32(vmulq_f32(q, r), 1.0f / 6.0f);
+    q = vaddq_n_f32(vmulq_f32(q, r), 0.5f);
+    float32x4_t y = vaddq_n_f32(vaddq_f32(r, vmulq_f32(vmulq_f32(r, r), q)), 1.0f);
+    uint32x4_t sc = vshlq_n_u32(vaddq_n_u32(vreinterpretq_u32_f32(t), 127u), 23);
+    return vmulq_f32(y, vreinterpretq_f32_u32(sc));
+}
+
+void mf_silu_mul_arm(float *g, const float *u, size_t n)
+{
+    size_t i = 0;
+    for (; i + 4u <= n; i += 4u) {
+        float32x4_t x = vnegq_f32(vld1q_f32(g + i));
+        /* all four |x| <= 87 (a NaN fails the compare) */
+        if (vcmpleq_n_f32(vabsq_f32(x), 87.0f) != 0xffff) {
+            for (size_t j = i; j < i + 4u; j++) g[j] = mf_silu(g[j]) * u[j];
+            continue;
+        }
+        float den[4];
+        vst1q_f32(den, vaddq_n_f32(exp4_small(x), 1.0f));
+        g[i] = g[i] / den[0] * u[i];
+        g[i + 1] = g[i + 1] / den[1] * u[i + 1];
+        g[i + 2] = g[i + 2] / den[2] * u[i + 2];
+        g[i + 3] = g[i + 3] / den[3] * u[i + 3];
+    }
+    for (; i < n; i++) g[i] = mf_silu(g[i]) * u[i];
+}
+
+/* ---- int8 activations for the quantised matvecs (quant.c) ---- */
+
+int mf_quantize_activations_arm(const float *x, uint32_t cols, uint32_t group, void *xq)
+{
+    int8_t *q = (int8_t *)xq;
+    float *d = (float *)(void *)((uint8_t *)xq + ((cols + 3u) & ~3u));
+    int32_t *s = (int32_t *)(void *)(d + cols / group);
+    const uint32x4_t zero = vdupq_n_u32(0u);
+    uint32_t g = 0;
+    for (uint32_t c = 0; c < cols; c += group, g++) {
+        const float *xg = x + c;
+        /* |x| on the bits; a NaN (above +inf's bits) counts as 0, as the
+         * portable `a > amax` skips it */
+        uint32x4_t mx = zero;
+        for (uint32_t i = 0; i < group; i += 4u) {
+            uint32x4_t a = vandq_u32(vld1q_u32((const uint32_t *)(const void *)(xg + i)),
+                                     vdupq_n_u32(0x7fffffffu));
+            a = vpselq_u32(zero, a, vcmphiq_n_u32(a, 0x7f800000u));
+            mx = vmaxq_u32(mx, a);
+        }
+        uint32_t bits = vmaxvq_u32(0u, mx);
+        float amax, inv;
+        memcpy(&amax, &bits, sizeof amax);
+        if (amax > 0.0f && amax < 0x1p-100f) return -1;
+        d[g] = amax / 127.0f;
+        inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+        /* quant.c's round_int(v, -127, 127): +-(int)(|v| + 0.5f), capped
+         * at 127 in magnitude, -127 for NaN */
+        int32_t sum = 0;
+        for (uint32_t i = 0; i < group; i += 4u) {
+            float32x4_t v = vmulq_n_f32(vld1q_f32(xg + i), inv);
+            int32x4_t t = vcvtq_s32_f32(vaddq_n_f32(vabsq_f32(v), 0.5f));
+            t = vminq_s32(t, vdupq_n_s32(127));
+            t = vpselq_s32(vnegq_s32(t), t, vcmpltq_n_f32(v, 0.0f));
+            t = vpselq_s32(t, vdupq_n_s32(-127), vcmpeqq_f32(v, v));
+            vstrbq_s32(q + c + i, t);
+            sum = vaddvaq_s32(sum, t);
+        }
+        s[g] = sum;
+    }
+    return 0; /* cols % 4 == 0: no padding bytes after q */
+}
 #endif
 
 #else

@@ -97,6 +97,23 @@ void mf_attention_head_portable(float *out, const float *q, const float *k, cons
 /* The portable mf_softmax (ops.c), which the test compares mf_softmax_arm
  * with. */
 void mf_softmax_portable(float *x, uint32_t n);
+/* quant.c's mf_quantize_activations for group % 4 == 0 and cols % group ==
+ * 0, with its bytes: each group's |max| on the integer bits of the values
+ * (Helium flushes subnormals to zero; integers are not flushed), the scale
+ * and its inverse in scalar VFP as quant.c computes them, then four values
+ * per step through the same multiply, add of 0.5 and truncation. Returns
+ * -1, and the caller must run the portable code, when a group's |max| is
+ * in (0, 2^-100): only there can a subnormal input, flushed here, quantise
+ * to a non-zero level; below it every product rounds to level 0 either
+ * way. */
+/* ops.c's mf_silu_mul with its bits: mf_expf(-g) four lanes at a time by
+ * its steps where |g| <= 87 in all four (its one-scaling branch; the scalar
+ * mf_silu otherwise), then per lane in scalar VFP g / (1 + e) * u, since
+ * Helium has no divide and would flush a subnormal product. */
+void mf_silu_mul_arm(float *g, const float *u, size_t n);
+/* The portable mf_silu_mul (ops.c). */
+void mf_silu_mul_portable(float *g, const float *u, size_t n);
+int mf_quantize_activations_arm(const float *x, uint32_t cols, uint32_t group, void *xq);
 #endif
 
 #endif

@@ -531,7 +531,7 @@ static void swiglu(mf_model *m, int enc, const void *gate, const void *up, const
     uint32_t H = m->h.hidden, g = m->h.group_size;
     const mf_matmul_job gu[2] = {{gate, ffn, m->h1, ffn}, {up, ffn, m->h2, ffn}};
     mf_matmul_shared(enc, H, g, m->gx, H, n, m->qa, gu, 2);
-    for (size_t i = 0; i < (size_t)n * ffn; i++) m->h1[i] = mf_silu(m->h1[i]) * m->h2[i];
+    mf_silu_mul(m->h1, m->h2, (size_t)n * ffn);
     mf_matmul_ex(enc, down, H, ffn, g, m->h1, ffn, m->gy, H, n, m->qa);
     mf_port_charge(m->port, MF_WORK_MATVEC, enc,
                    (uint64_t)mf_matrix_bytes(enc, ffn, H, g) * 3u * n);

@@ -166,6 +166,18 @@ void mf_softmax(float *x, uint32_t n)
 }
 
 float mf_silu(float x) { return x / (1.0f + mf_expf(-x)); }
+
+#if defined(MF_HAVE_ARM_KERNELS) && defined(MF_ARM_KERNEL_F32)
+/* Helium, the same bits; the portable loop is mf_silu_mul_portable (the
+ * firmware test compares the two). */
+void mf_silu_mul(float *g, const float *u, size_t n) { mf_silu_mul_arm(g, u, n); }
+#define mf_silu_mul mf_silu_mul_portable
+#endif
+
+void mf_silu_mul(float *g, const float *u, size_t n)
+{
+    for (size_t i = 0; i < n; i++) g[i] = mf_silu(g[i]) * u[i];
+}
 float mf_sigmoid(float x) { return 1.0f / (1.0f + mf_expf(-x)); }
 
 /* inv_freq in float32 as transformers computes it, the angle in double. */

@@ -23,6 +23,8 @@ void mf_softmax(float *x, uint32_t n);
 
 /* x / (1 + exp(-x)) and 1 / (1 + exp(-x)). */
 float mf_silu(float x);
+/* g[i] = silu(g[i]) * u[i] (SwiGLU), with mf_silu's bits. */
+void mf_silu_mul(float *g, const float *u, size_t n);
 float mf_sigmoid(float x);
 
 /* cos/sin of position pos for the head_dim/2 frequencies

@@ -727,6 +727,11 @@ static inline const float *qa_d(const void *xq, uint32_t cols)
 
 void mf_quantize_activations(const float *x, uint32_t cols, uint32_t group, void *xq)
 {
+#if defined(MF_HAVE_ARM_KERNELS) && defined(MF_ARM_KERNEL_F32)
+    if (group % 4u == 0 && group && cols % group == 0 &&
+        mf_quantize_activations_arm(x, cols, group, xq) == 0)
+        return;
+#endif
     int8_t *q = (int8_t *)xq;
     float *d = (float *)(void *)((uint8_t *)xq + ((cols + 3u) & ~3u));
     int32_t *s;

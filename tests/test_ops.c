@@ -145,6 +145,13 @@ static void test_softmax_silu(void)
         CHECK(fabs(mf_sigmoid(v[i]) - sg) < 1e-6, "sigmoid(%g)", v[i]);
         CHECK(fabs(mf_silu(v[i]) - v[i] * sg) < 1e-5 * (1 + fabs(v[i])), "silu(%g)", v[i]);
     }
+    /* the SwiGLU product, every element (the Helium variant is checked
+     * against the same loop in tests/firmware/test_kernels.c) */
+    float g[9] = {-20.0f, -3.5f, -0.1f, 0.0f, 0.7f, 4.0f, 30.0f, 95.0f, NAN}, u[9];
+    float want[9];
+    for (int i = 0; i < 9; i++) u[i] = 0.25f * (float)(i - 4), want[i] = mf_silu(g[i]) * u[i];
+    mf_silu_mul(g, u, 9);
+    CHECK(memcmp(g, want, sizeof g) == 0, "silu_mul != silu * up");
 }
 
 static void test_rope(void)

@@ -504,6 +504,120 @@ static void test_attention(void)
 }
 #endif
 
+#if defined(MF_ARM_KERNEL_F32)
+/* mf_quantize_activations_arm against the portable mf_quantize_activations
+ * (quant_portable.o), byte for byte over the whole buffer and nothing
+ * written past it. kind 0: values over a few units; 1: over many
+ * magnitudes (frand_wide: zeros of both signs, subnormals); 2: one group
+ * all zeros, another all -0; 3: a NaN, +inf or -inf in one group, or a
+ * group of NaNs; 4: values on the rounding boundaries (k + 0.5) / inv and
+ * one ulp either side; 5: one group's |max| in (0, 2^-100) (the kernel
+ * must decline, -1) or exactly 2^-100 with subnormals beside it (it must
+ * not). */
+static uint8_t xq_ref[MF_QA_BYTES(MAXC, 4) + 4] __attribute__((aligned(4)));
+static uint8_t xq_arm[MF_QA_BYTES(MAXC, 4) + 4] __attribute__((aligned(4)));
+
+static void run_quantize(uint32_t cols, uint32_t group, unsigned kind)
+{
+    const uint32_t ng = cols / group, gsel = (uint32_t)(rng >> 35) % ng;
+    int expect_decline = 0;
+    for (uint32_t i = 0; i < cols; i++) x[i] = kind == 1 ? frand_wide() : frand() * 3.0f;
+    if (kind == 2) {
+        for (uint32_t i = 0; i < group; i++) x[gsel * group + i] = 0.0f;
+        for (uint32_t i = 0; i < group; i++) x[((gsel + 1) % ng) * group + i] = -0.0f;
+    }
+    if (kind == 3) {
+        uint32_t sel = (uint32_t)(rng >> 33) % 4u, at = (uint32_t)(rng >> 40) % cols;
+        if (sel == 3)
+            for (uint32_t i = 0; i < group; i++) x[gsel * group + i] = NAN;
+        else
+            x[at] = sel == 0 ? NAN : sel == 1 ? INFINITY : -INFINITY;
+    }
+    if (kind == 4)
+        for (uint32_t g = 0; g < ng; g++) {
+            float amax = 2.0f + (float)g;
+            float inv = 127.0f / amax;
+            x[g * group] = (g & 1u) ? -amax : amax;
+            for (uint32_t i = 1; i < group; i++) {
+                float b = ((float)((int)(rng >> 41) % 127) + 0.5f) / inv;
+                uint32_t u;
+                memcpy(&u, &b, 4);
+                u += (uint32_t)(i % 3u) - 1u; /* one ulp below, on, above */
+                memcpy(&b, &u, 4);
+                x[g * group + i] = (i & 2u) ? -b : b;
+                frand();
+            }
+        }
+    if (kind == 5) {
+        int decline = (rng >> 50) & 1u;
+        for (uint32_t i = 0; i < group; i++) x[gsel * group + i] = frand() * 1e-39f;
+        x[gsel * group] = decline ? 3e-31f : 0x1p-100f;
+        expect_decline = decline;
+    }
+    size_t nb = MF_QA_BYTES(cols, group);
+    memset(xq_ref, 0xA5, sizeof xq_ref);
+    memset(xq_arm, 0xA5, sizeof xq_arm);
+    mf_quantize_activations(x, cols, group, xq_ref);
+    int r = mf_quantize_activations_arm(x, cols, group, xq_arm);
+    check(r == (expect_decline ? -1 : 0), "quantize arm: wrong decline", kind, cols, group, 0,
+          (uint32_t)-r);
+    if (r != 0) return;
+    size_t i = 0;
+    while (i < nb && xq_ref[i] == xq_arm[i]) i++;
+    check(i == nb, "quantize arm != portable (bytes)", kind, cols, group, 0, (uint32_t)i);
+    check(xq_arm[nb] == 0xA5, "quantize arm wrote past the buffer", kind, cols, group, 0,
+          (uint32_t)nb);
+}
+
+/* mf_silu_mul (Helium here) against mf_silu_mul_portable, bit for bit,
+ * nothing written past n. kind 0: gates over a few units; 1: over
+ * hundreds (lanes past |87| take the scalar path, alone or beside vector
+ * lanes); 2: frand_wide gates and ups (zeros of both signs, subnormals,
+ * 1e6); 3: a NaN, +inf or -inf gate; 4: gates near +-87 and ups so small
+ * that the products are subnormal. */
+static void run_silu(uint32_t n, unsigned kind)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        float gv = kind == 1 ? frand() * 300.0f : kind == 2 ? frand_wide() : frand() * 4.0f;
+        if (kind == 4) gv = (frand() > 0.0f ? 1.0f : -1.0f) * (86.9f + frand() * 0.2f);
+        att[i] = gv;
+        x[i] = kind == 2 ? frand_wide() : kind == 4 ? frand() * 1e-30f : frand() * 2.0f;
+    }
+    if (kind == 3) {
+        uint32_t sel = (uint32_t)(rng >> 33) % 3u;
+        att[(uint32_t)(rng >> 40) % n] = sel == 0 ? NAN : sel == 1 ? INFINITY : -INFINITY;
+    }
+    memcpy(att2, att, sizeof(float) * n);
+    att[n] = 555.0f, att2[n] = 555.0f;
+    mf_silu_mul_portable(att2, x, n);
+    mf_silu_mul(att, x, n);
+    uint32_t i = 0;
+    while (i < n && memcmp(&att[i], &att2[i], sizeof(float)) == 0) i++;
+    check(i == n, "silu_mul arm != portable (bits)", kind, n, 0, 0, i);
+    check(att[n] == 555.0f, "silu_mul arm wrote past n", kind, n, 0, 0, n);
+}
+
+static void test_silu(void)
+{
+    for (unsigned kind = 0; kind < 5; kind++) {
+        for (uint32_t n = 1; n <= 40; n++) run_silu(n, kind);
+        for (unsigned rep = 0; rep < 16; rep++) run_silu(512, kind);
+    }
+}
+
+static void test_quantize(void)
+{
+    static const uint32_t shapes[][2] = {
+        /* cols, group: the models' groups and the smallest the kernel takes */
+        {32, 32}, {128, 32}, {256, 32}, {256, 64}, {512, 128}, {512, 256},
+        {4, 4},   {16, 4},   {64, 16},  {96, 32},  {136, 8},   {500, 4},
+    };
+    for (unsigned i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        for (unsigned kind = 0; kind < 6; kind++)
+            for (unsigned rep = 0; rep < 8; rep++) run_quantize(shapes[i][0], shapes[i][1], kind);
+}
+#endif
+
 int main(void)
 {
     const char *cl = board_cmdline();
@@ -531,6 +645,8 @@ int main(void)
 #if defined(MF_ARM_KERNEL_F32)
     test_attention();
     test_attention_kv();
+    test_quantize();
+    test_silu();
 #endif
     con_puts("test_kernels_" MF_ARM_KERNEL_NAME ": ");
     con_putu((uint64_t)passed);
