@@ -21,6 +21,7 @@
 M=$1; OUT=$2; TELF=$3; FELF=$4; IMG=$5
 TOKENS=${BENCH_TOKENS:-5}
 SLOTS=${BENCH_SLOTS-2 8 32 64}  # BENCH_SLOTS= (empty): kernels only
+KERNELS=${BENCH_KERNELS:-1}     # BENCH_KERNELS=0: per token only (stage 1 takes most of the time)
 mkdir -p "$OUT"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -118,6 +119,7 @@ traced() { # elf append-args stdout-file extra-qemu-args... (PERINT=1: G lines)
 }
 
 # ---- 1. kernels ----
+if [ "$KERNELS" != 0 ]; then
 MARK=mf_bench_mark PERINT=1 traced "$TELF" bench "$tmp/k.stdout"
 {
     echo "# Executed instructions per matvec call (QEMU $M, -singlestep -d exec,nochain),"
@@ -186,6 +188,7 @@ cat "$OUT/kernels.txt"
     done
 } >"$OUT/attention.txt"
 cat "$OUT/attention.txt"
+fi
 
 # ---- 2. per token ----
 [ -n "$SLOTS" ] || exit 0
