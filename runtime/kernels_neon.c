@@ -210,6 +210,60 @@ void mf_matvec_qa_q4_neon(const void *w, const void *xq, float *y, uint32_t rows
     }
 }
 
+/* round_int(v, -127, 127) of quant.c on four lanes: sign(v) * (int)(|v| +
+ * 0.5f) with v first clamped to [-127, 127], which gives 127 for v >= 127
+ * and -127 for v <= -127. FMAXNM takes the number when the other operand
+ * is a quiet NaN, so NaN becomes -127 as in round_int; v is a product, so
+ * it is never a signalling NaN (which FMAXNM would pass on). */
+static inline int32x4_t levels4(float32x4_t v)
+{
+    int32x4_t t;
+    v = vminnmq_f32(vmaxnmq_f32(v, vdupq_n_f32(-127.0f)), vdupq_n_f32(127.0f));
+    t = vcvtq_s32_f32(vaddq_f32(vabsq_f32(v), vdupq_n_f32(0.5f)));
+    return vbslq_s32(vcltzq_f32(v), vnegq_s32(t), t);
+}
+
+int mf_quantize_activations_neon(const float *x, uint32_t cols, uint32_t group, void *xq)
+{
+    int8_t *q = (int8_t *)xq;
+    float *d;
+    int32_t *s;
+    uint32_t c, i, g = 0;
+    if (group == 0 || group % 4u || cols % group) return -1;
+    d = (float *)(void *)((uint8_t *)xq + ((cols + 3u) & ~3u));
+    s = (int32_t *)(void *)(d + cols / group);
+    for (c = 0; c < cols; c += group, g++) {
+        float32x4_t vmax = vdupq_n_f32(0.0f), vinv;
+        int32x4_t vsum = vdupq_n_s32(0);
+        float amax, inv;
+        for (i = 0; i < group; i += 4u) {
+            float32x4_t a = vabsq_f32(vld1q_f32(x + c + i));
+            vmax = vbslq_f32(vcgtq_f32(a, vmax), a, vmax);
+        }
+        amax = vmaxvq_f32(vmax); /* no NaN in the lanes: any max gives the same */
+        d[g] = amax / 127.0f;
+        inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+        vinv = vdupq_n_f32(inv);
+        for (i = 0; i + 8u <= group; i += 8u) {
+            int32x4_t lo = levels4(vmulq_f32(vld1q_f32(x + c + i), vinv));
+            int32x4_t hi = levels4(vmulq_f32(vld1q_f32(x + c + i + 4), vinv));
+            vsum = vaddq_s32(vsum, vaddq_s32(lo, hi));
+            vst1_s8(q + c + i, vmovn_s16(vcombine_s16(vmovn_s32(lo), vmovn_s32(hi))));
+        }
+        if (i < group) { /* group % 8 == 4: the last four */
+            int32x4_t t = levels4(vmulq_f32(vld1q_f32(x + c + i), vinv));
+            int16x4_t t16 = vmovn_s32(t);
+            vsum = vaddq_s32(vsum, t);
+            q[c + i] = (int8_t)vget_lane_s16(t16, 0);
+            q[c + i + 1] = (int8_t)vget_lane_s16(t16, 1);
+            q[c + i + 2] = (int8_t)vget_lane_s16(t16, 2);
+            q[c + i + 3] = (int8_t)vget_lane_s16(t16, 3);
+        }
+        s[g] = vaddvq_s32(vsum);
+    }
+    return 0;
+}
+
 #else
 typedef int mf_kernels_neon_unused; /* nothing to compile on this target */
 #endif

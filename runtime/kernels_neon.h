@@ -38,6 +38,13 @@ void mf_matvec_qa_q8_neon(const void *w, const void *xq, float *y, uint32_t rows
                           uint32_t group);
 void mf_matvec_qa_q4_neon(const void *w, const void *xq, float *y, uint32_t rows, uint32_t cols,
                           uint32_t group);
+/* quant.c's mf_quantize_activations with its bytes, four values a step:
+ * the same |max| (a compare and select, as the portable `if (a > amax)`,
+ * which skips NaN; FMAX would not), scale and inverse, and per value the
+ * same multiply, add of 0.5 and truncation (Linux leaves FPCR.FZ off, so
+ * subnormals are not flushed). Returns -1, and does nothing, unless group
+ * % 4 == 0 and cols % group == 0; the caller then runs the portable code. */
+int mf_quantize_activations_neon(const float *x, uint32_t cols, uint32_t group, void *xq);
 #endif
 
 #endif

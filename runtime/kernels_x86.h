@@ -25,6 +25,13 @@ void mf_matvec_qa_q8_avx2(const void *w, const void *xq, float *y, uint32_t rows
                           uint32_t group);
 void mf_matvec_qa_q4_avx2(const void *w, const void *xq, float *y, uint32_t rows, uint32_t cols,
                           uint32_t group);
+/* quant.c's mf_quantize_activations with its bytes, eight values a step:
+ * the same |max| (NaN skipped as the portable comparison skips it), scale
+ * and inverse, and per value the same multiply, add of 0.5 and truncation
+ * (x86 does not flush subnormals unless MXCSR is set to, and nothing here
+ * sets it). Returns -1, and does nothing, unless group % 8 == 0 and cols %
+ * group == 0; the caller then runs the portable code. */
+int mf_quantize_activations_avx2(const float *x, uint32_t cols, uint32_t group, void *xq);
 #endif
 
 #endif

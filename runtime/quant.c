@@ -732,6 +732,13 @@ void mf_quantize_activations(const float *x, uint32_t cols, uint32_t group, void
         mf_quantize_activations_arm(x, cols, group, xq) == 0)
         return;
 #endif
+#if defined(MF_HAVE_X86_KERNELS)
+    if (use_simd && mf_x86_have_avx2() && mf_quantize_activations_avx2(x, cols, group, xq) == 0)
+        return;
+#endif
+#if defined(MF_HAVE_NEON_KERNELS)
+    if (use_simd && mf_quantize_activations_neon(x, cols, group, xq) == 0) return;
+#endif
     int8_t *q = (int8_t *)xq;
     float *d = (float *)(void *)((uint8_t *)xq + ((cols + 3u) & ~3u));
     int32_t *s;

@@ -569,6 +569,90 @@ static void test_simd_exact(void)
            nk ? names : "none built in / supported here");
 }
 
+/* One value of the activation test: mostly ordinary, with the cases
+ * where a lane could differ from the scalar code - NaN, infinities, zeros
+ * of both signs, subnormals, and rounding ties (v + 0.5 exactly, and one
+ * ulp either side: with |max| = 127 the scale is 1, so x is the level). */
+static float qa_value(int mode)
+{
+    static const float special[] = {NAN, -NAN, INFINITY, -INFINITY, 0.0f, -0.0f,
+                                    0x1p-149f, -0x1p-140f, 0x1p-127f, 127.0f, -127.0f};
+    uint32_t r = urand() % 16u;
+    float t = (float)((int)(urand() % 254u) - 127) + 0.5f;
+    if (mode == 0 || r < 8) return grand() * ldexpf(1.0f, (int)(urand() % 20u) - 10);
+    if (r < 11) return special[urand() % (sizeof special / sizeof special[0])];
+    if (r < 13) return t;
+    return nextafterf(t, r & 1u ? 1e9f : -1e9f);
+}
+
+/* The SIMD activation quantisation (AVX2 / NEON) against the portable code:
+ * the whole buffer - levels, padding, scales and sums - byte for byte. */
+static void test_simd_quantize_exact(void)
+{
+    enum { QC = 1024 };
+    static const uint32_t groups[] = {4, 8, 12, 16, 24, 32, 64, 128, 256};
+    static const uint32_t mults[] = {1, 2, 3, 4, 5};
+    static float x[QC];
+    static uint32_t a_words[MF_QA_BYTES(QC, 4) / 4], b_words[MF_QA_BYTES(QC, 4) / 4];
+    const char *name = NULL;
+    int (*f)(const float *, uint32_t, uint32_t, void *) = NULL;
+    int bad = 0, bad_dispatch = 0, cases = 0, taken = 0, levels = 0, mode;
+    size_t gi, mi;
+#if defined(MF_HAVE_X86_KERNELS)
+    if (mf_x86_have_avx2()) name = "avx2", f = mf_quantize_activations_avx2;
+#endif
+#if defined(MF_HAVE_NEON_KERNELS)
+    name = "neon", f = mf_quantize_activations_neon;
+#endif
+    if (!f) {
+        printf("SIMD activation quantisation: none built in / supported here\n");
+        return;
+    }
+    for (mode = 0; mode < 3; mode++)
+        for (gi = 0; gi < sizeof groups / sizeof groups[0]; gi++)
+            for (mi = 0; mi < sizeof mults / sizeof mults[0]; mi++) {
+                uint32_t group = groups[gi], cols = group * mults[mi], c;
+                size_t n = MF_QA_BYTES(cols, group);
+                const int8_t *lv = (const int8_t *)(const void *)a_words;
+                for (c = 0; c < cols; c++) x[c] = qa_value(mode);
+                /* mode 2: one group of all NaN and one whose |max| is inf */
+                if (mode == 2) {
+                    for (c = 0; c < group; c++) x[c] = NAN;
+                    if (cols > group) x[group + 1] = -INFINITY;
+                }
+                memset(a_words, 0xa5, sizeof a_words);
+                memset(b_words, 0x5a, sizeof b_words);
+                mf_quant_use_simd(0);
+                mf_quantize_activations(x, cols, group, a_words);
+                mf_quant_use_simd(1);
+                if (f(x, cols, group, b_words) == 0) {
+                    taken++;
+                    if (memcmp(a_words, b_words, n)) {
+                        size_t k;
+                        const uint8_t *a = (const uint8_t *)a_words, *b = (const uint8_t *)b_words;
+                        for (k = 0; k < n && a[k] == b[k]; k++) {}
+                        if (++bad <= 3)
+                            fprintf(stderr, "  %s cols %u group %u: byte %zu is %02x, portable %02x\n",
+                                    name, cols, group, k, b[k], a[k]);
+                    }
+                }
+                memset(b_words, 0x5a, sizeof b_words);
+                mf_quantize_activations(x, cols, group, b_words);
+                bad_dispatch += memcmp(a_words, b_words, n) != 0;
+                for (c = 0; c < cols; c++) levels += lv[c] != 0 && lv[c] != -127 && lv[c] != 127;
+                cases++;
+            }
+    CHECK(bad == 0, "%s activation quantisation: %d of %d shapes differ from the portable code",
+          name, bad, taken);
+    CHECK(bad_dispatch == 0, "mf_quantize_activations (%s) differs from portable on %d of %d shapes",
+          name, bad_dispatch, cases);
+    /* the only shapes declined: AVX2's step is 8 values, so groups 4 and 12 (2 x 3 x 5) */
+    CHECK(taken == cases - (name[0] == 'a' ? 30 : 0), "%s took %d of %d shapes", name, taken, cases);
+    CHECK(levels > cases * 4, "only %d interior levels: the data misses the rounding", levels);
+    printf("SIMD activation quantisation checked byte for byte: %s (%d of %d shapes)\n", name, taken,
+           cases);
+}
+
 /* Importance-weighted quantisation: uniform importance gives the same bytes
  * as none; with skewed importance the weighted error of every group is no
  * worse than plain max-abs quantisation's (computed here). */
@@ -792,6 +876,7 @@ int main(int argc, char **argv)
     test_spec_decode();
     test_random();
     test_simd_exact();
+    test_simd_quantize_exact();
     test_weighted();
     if (real)
         test_real_weights();

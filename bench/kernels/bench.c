@@ -75,10 +75,13 @@ int main(int argc, char **argv)
         double t;
         for (i = 0; i < rows * cols; i++) W[i] = frand() * 0.1f;
         for (i = 0; i < cols; i++) x[i] = frand();
-        mf_quantize_activations(x, cols, group, xq);
-        t = time_kernel(2, 0, NULL, x, xq, y, rows, cols, group, min_s);
-        printf("%u,%u,%u,-,quantize_activations,portable,%.1f,%.4f,,\n", rows, cols, group, 1e9 * t,
-               1e9 * t / cols);
+        for (simd = 0; simd <= 1; simd++) {
+            mf_quant_use_simd(simd);
+            mf_quantize_activations(x, cols, group, xq);
+            t = time_kernel(2, 0, NULL, x, xq, y, rows, cols, group, min_s);
+            printf("%u,%u,%u,-,quantize_activations,%s,%.1f,%.4f,,\n", rows, cols, group,
+                   simd ? "avx2" : "portable", 1e9 * t, 1e9 * t / cols);
+        }
         for (enc = 0; enc < MF_ENC_COUNT; enc++) {
             mf_quantize_matrix(enc, W, rows, cols, group, buf);
             for (qa = 0; qa <= 1; qa++)

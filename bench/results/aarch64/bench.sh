@@ -1,5 +1,6 @@
 #!/bin/sh
-# Executed-instruction counts of the q8 / q4 quantised-activation matvecs on
+# Executed-instruction counts of the q8 / q4 quantised-activation matvecs (and of
+# the activation quantisation that feeds them) on
 # AArch64: portable C (runtime/quant.c) against the NEON kernels
 # (runtime/kernels_neon.c), ARMv8.0 (SMULL/SADALP, the Pi 4's A72) and
 # ARMv8.2 + dotprod (SDOT). Under qemu-user wall time means nothing, so
@@ -62,3 +63,12 @@ awk '
         printf "%2d %s %-9s g%-4s %7d | %8d %5.3f | %7d %5.3f %5.1fx | %7d %5.3f %5.1fx\n",
             c, $3, $4, g, mac, p, mac / p, n, mac / n, p / n, s, mac / s, p / s
     }' "$tmp/kb_neon.counts" "$tmp/kb_sdot.counts" "$tmp/cases"
+echo "# mf_quantize_activations (int8 per group of 32, once per input vector): instructions per call"
+echo "# case cols group | portable: instr per value | neon: instr per value speed-up"
+grep '^qcase' "$tmp/kb_neon.out" >"$tmp/qcases"
+awk '
+    FILENAME == ARGV[1] { cnt_n[$1] = $2; next }
+    {
+        c = $2; cols = $4; p = cnt_n[4 * c + 1]; n = cnt_n[4 * c + 3]
+        printf "%2d %5d %s | %7d %6.2f | %6d %5.2f %5.1fx\n", c, cols, $5, p, p / cols, n, n / cols, p / n
+    }' "$tmp/kb_neon.counts" "$tmp/qcases"

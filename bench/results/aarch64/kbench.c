@@ -4,6 +4,7 @@
  * instructions between calls to mf_bench_mark). Per case: the portable
  * mf_matvec_qa (mf_quant_use_simd(0)) once and the NEON one once, each
  * between two marks; the two outputs must have the same bits (else exit 1).
+ * Then mf_quantize_activations the same way (portable, NEON; same bytes).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -72,6 +73,28 @@ int main(void)
         bad += !same;
         printf("case %zu %s %ux%u g%u %s\n", c, mf_encoding_name(cs[c].enc), rows, cols, group,
                same ? "same-bits" : "DIFFERENT");
+    }
+    /* the activation quantisation that feeds those calls (once per input
+     * vector): portable and NEON, the same bytes; numbered after the cases */
+    {
+        static const uint32_t qc[] = {128, 256, 1024};
+        static uint32_t xq1[MF_QA_BYTES(MAXC, 32) / 4];
+        size_t c0 = sizeof cs / sizeof cs[0];
+        for (size_t c = 0; c < sizeof qc / sizeof qc[0]; c++) {
+            uint32_t cols = qc[c];
+            for (uint32_t i = 0; i < cols; i++) x[i] = 3.0f * frand();
+            mf_quant_use_simd(0);
+            mf_bench_mark(0);
+            mf_quantize_activations(x, cols, 32, xq);
+            mf_bench_mark(1);
+            mf_quant_use_simd(1);
+            mf_bench_mark(2);
+            mf_quantize_activations(x, cols, 32, xq1);
+            mf_bench_mark(3);
+            int same = memcmp(xq, xq1, MF_QA_BYTES(cols, 32)) == 0;
+            bad += !same;
+            printf("qcase %zu quantize %u g32 %s\n", c0 + c, cols, same ? "same-bits" : "DIFFERENT");
+        }
     }
     return bad ? 1 : 0;
 #endif
