@@ -589,7 +589,7 @@ static float qa_value(int mode)
  * the whole buffer - levels, padding, scales and sums - byte for byte. */
 static void test_simd_quantize_exact(void)
 {
-    enum { QC = 1024 };
+    enum { QC = 256 * 5 }; /* the largest group times the largest multiple */
     static const uint32_t groups[] = {4, 8, 12, 16, 24, 32, 64, 128, 256};
     static const uint32_t mults[] = {1, 2, 3, 4, 5};
     static float x[QC];
