@@ -214,13 +214,24 @@ void mf_matvec_qa_q4_neon(const void *w, const void *xq, float *y, uint32_t rows
  * 0.5f) with v first clamped to [-127, 127], which gives 127 for v >= 127
  * and -127 for v <= -127. FMAXNM takes the number when the other operand
  * is a quiet NaN, so NaN becomes -127 as in round_int; v is a product, so
- * it is never a signalling NaN (which FMAXNM would pass on). */
+ * it is never a signalling NaN (which FMAXNM would pass on). Rounding to
+ * nearest is symmetric in sign and FCVTZS truncates toward zero, so
+ * (int)(v + copysign(0.5f, v)) is that value (-0 gives 0). */
 static inline int32x4_t levels4(float32x4_t v)
 {
-    int32x4_t t;
+    uint32x4_t half;
     v = vminnmq_f32(vmaxnmq_f32(v, vdupq_n_f32(-127.0f)), vdupq_n_f32(127.0f));
-    t = vcvtq_s32_f32(vaddq_f32(vabsq_f32(v), vdupq_n_f32(0.5f)));
-    return vbslq_s32(vcltzq_f32(v), vnegq_s32(t), t);
+    half = vorrq_u32(vandq_u32(vreinterpretq_u32_f32(v), vdupq_n_u32(0x80000000u)),
+                     vdupq_n_u32(0x3f000000u)); /* copysign(0.5f, v) */
+    return vcvtq_s32_f32(vaddq_f32(v, vreinterpretq_f32_u32(half)));
+}
+
+/* The larger of m and |v| per lane as the portable `if (a > amax)`: a
+ * compare and select, which never takes a NaN (FMAX would). */
+static inline float32x4_t absmax4(float32x4_t m, float32x4_t v)
+{
+    float32x4_t a = vabsq_f32(v);
+    return vbslq_f32(vcgtq_f32(a, m), a, m);
 }
 
 int mf_quantize_activations_neon(const float *x, uint32_t cols, uint32_t group, void *xq)
@@ -228,36 +239,42 @@ int mf_quantize_activations_neon(const float *x, uint32_t cols, uint32_t group, 
     int8_t *q = (int8_t *)xq;
     float *d;
     int32_t *s;
-    uint32_t c, i, g = 0;
+    uint32_t c, g = 0;
     if (group == 0 || group % 4u || cols % group) return -1;
     d = (float *)(void *)((uint8_t *)xq + ((cols + 3u) & ~3u));
     s = (int32_t *)(void *)(d + cols / group);
     for (c = 0; c < cols; c += group, g++) {
-        float32x4_t vmax = vdupq_n_f32(0.0f), vinv;
+        /* pointer loops: with 32-bit indices gcc spends five instructions
+         * a step on widening them */
+        const float *xg = x + c, *x8 = xg + (group & ~7u), *xp;
+        int8_t *qp = q + c;
+        float32x4_t m0 = vdupq_n_f32(0.0f), m1 = m0, vinv;
         int32x4_t vsum = vdupq_n_s32(0);
         float amax, inv;
-        for (i = 0; i < group; i += 4u) {
-            float32x4_t a = vabsq_f32(vld1q_f32(x + c + i));
-            vmax = vbslq_f32(vcgtq_f32(a, vmax), a, vmax);
+        for (xp = xg; xp < x8; xp += 8) {
+            m0 = absmax4(m0, vld1q_f32(xp));
+            m1 = absmax4(m1, vld1q_f32(xp + 4));
         }
-        amax = vmaxvq_f32(vmax); /* no NaN in the lanes: any max gives the same */
+        if (group & 4u) m0 = absmax4(m0, vld1q_f32(x8));
+        /* no NaN in the lanes: any max of them gives the portable |max| */
+        amax = vmaxvq_f32(vmaxq_f32(m0, m1));
         d[g] = amax / 127.0f;
         inv = amax > 0.0f ? 127.0f / amax : 0.0f;
         vinv = vdupq_n_f32(inv);
-        for (i = 0; i + 8u <= group; i += 8u) {
-            int32x4_t lo = levels4(vmulq_f32(vld1q_f32(x + c + i), vinv));
-            int32x4_t hi = levels4(vmulq_f32(vld1q_f32(x + c + i + 4), vinv));
+        for (xp = xg; xp < x8; xp += 8, qp += 8) {
+            int32x4_t lo = levels4(vmulq_f32(vld1q_f32(xp), vinv));
+            int32x4_t hi = levels4(vmulq_f32(vld1q_f32(xp + 4), vinv));
             vsum = vaddq_s32(vsum, vaddq_s32(lo, hi));
-            vst1_s8(q + c + i, vmovn_s16(vcombine_s16(vmovn_s32(lo), vmovn_s32(hi))));
+            vst1_s8(qp, vmovn_s16(vcombine_s16(vmovn_s32(lo), vmovn_s32(hi))));
         }
-        if (i < group) { /* group % 8 == 4: the last four */
-            int32x4_t t = levels4(vmulq_f32(vld1q_f32(x + c + i), vinv));
+        if (group & 4u) { /* the last four */
+            int32x4_t t = levels4(vmulq_f32(vld1q_f32(x8), vinv));
             int16x4_t t16 = vmovn_s32(t);
             vsum = vaddq_s32(vsum, t);
-            q[c + i] = (int8_t)vget_lane_s16(t16, 0);
-            q[c + i + 1] = (int8_t)vget_lane_s16(t16, 1);
-            q[c + i + 2] = (int8_t)vget_lane_s16(t16, 2);
-            q[c + i + 3] = (int8_t)vget_lane_s16(t16, 3);
+            qp[0] = (int8_t)vget_lane_s16(t16, 0);
+            qp[1] = (int8_t)vget_lane_s16(t16, 1);
+            qp[2] = (int8_t)vget_lane_s16(t16, 2);
+            qp[3] = (int8_t)vget_lane_s16(t16, 3);
         }
         s[g] = vaddvq_s32(vsum);
     }
