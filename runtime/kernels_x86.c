@@ -64,6 +64,12 @@ AVX2 static inline __m128 f16x4_to_f32(__m128i h)
     return _mm_blendv_ps(_mm_mul_ps(f, _mm_set1_ps(0x1p112f)), f, _mm_castsi128_ps(special));
 }
 
+/* 32 bytes from p, any alignment. */
+AVX2 static inline __m256i load32(const void *p)
+{
+    return _mm256_loadu_si256((const __m256i *)p);
+}
+
 /* The four rows' scales of the current group. */
 AVX2 static inline __m128 scales4(const uint8_t *p0, const uint8_t *p1, const uint8_t *p2,
                                   const uint8_t *p3)
@@ -99,13 +105,10 @@ AVX2 void mf_matvec_qa_q8_avx2(const void *w, const void *xq, float *y, uint32_t
             __m128 d = scales4(p0, p1, p2, p3);
             for (k = 0; k < group; k += 32u) {
                 __m256i xv = _mm256_loadu_si256((const __m256i *)(const void *)(q + c + k));
-#define ROW_Q8(a, pr) \
-    a = _mm256_add_epi32(a, dot32_s8(_mm256_loadu_si256((const __m256i *)(const void *)(pr + 2 + k)), xv))
-                ROW_Q8(a0, p0);
-                ROW_Q8(a1, p1);
-                ROW_Q8(a2, p2);
-                ROW_Q8(a3, p3);
-#undef ROW_Q8
+                a0 = _mm256_add_epi32(a0, dot32_s8(load32(p0 + 2 + k), xv));
+                a1 = _mm256_add_epi32(a1, dot32_s8(load32(p1 + 2 + k), xv));
+                a2 = _mm256_add_epi32(a2, dot32_s8(load32(p2 + 2 + k), xv));
+                a3 = _mm256_add_epi32(a3, dot32_s8(load32(p3 + 2 + k), xv));
             }
             sum = _mm_add_ps(sum, _mm_mul_ps(_mm_mul_ps(d, _mm_set1_ps(xd[g])),
                                              _mm_cvtepi32_ps(hsum4_i32(a0, a1, a2, a3))));
