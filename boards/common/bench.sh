@@ -141,6 +141,21 @@ MARK=mf_bench_mark PERINT=1 traced "$TELF" bench "$tmp/k.stdout"
         awk -v c="$c" -v s="$shape" -v m="$macs" -v p="$p" -v vv="$vv" 'BEGIN {
             printf "%2d f32 %-8s %7d | %8d %5.3f %5.3f | %8d | %5.3f\n", c, s, m, p, m / p, p / m, vv, (p + 0.25 * vv) / m }'
     done
+    echo "#"
+    echo "# CRC-32 (expert blobs are checked with it): runtime/image.c mf_crc32, slicing by 4 through 4 KiB of tables,"
+    echo "# against the Arm kernel (Helium: mf_crc32_arm, folding with VMULL.P16; none on cores without MVE)."
+    echo "# cycles = 1.25 x vec + 1.0 x the rest"
+    echo "# case bytes | tables: instr instr/byte cycles/byte | arm: instr instr/byte vec cycles/byte | speed-up (cycles)"
+    grep '^bench crc case' "$tmp/k.stdout" | while read _ _ _ c _ n _; do
+        p=$(awk -v i=$((3 * c + 1)) '$1 == i { print $2 }' "$tmp/awk.out")
+        a=$(awk -v i=$((3 * c + 2)) '$1 == i { print $2 }' "$tmp/awk.out")
+        pv=$(awk -v i=$((3 * c + 1)) '$1 == i { sub("vec=", "", $6); print $6 }' "$tmp/awk.out")
+        av=$(awk -v i=$((3 * c + 2)) '$1 == i { sub("vec=", "", $6); print $6 }' "$tmp/awk.out")
+        awk -v c="$c" -v n="$n" -v p="$p" -v a="$a" -v pv="$pv" -v av="$av" 'BEGIN {
+            pc = p + 0.25 * pv; ac = a + 0.25 * av
+            if (a + 0 == 0) { printf "%2d %6d | %7d %5.3f %5.3f | none\n", c, n, p, p / n, pc / n; exit }
+            printf "%2d %6d | %7d %5.3f %5.3f | %7d %5.3f %6d %5.3f | %4.2fx\n", c, n, p, p / n, pc / n, a, a / n, av, ac / n, pc / ac }'
+    done
 } >"$OUT/kernels.txt"
 cat "$OUT/kernels.txt"
 

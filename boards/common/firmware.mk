@@ -83,16 +83,18 @@ qemu-run: $(FW_DIR)/moeflash.elf $(FW_DIR)/model.img
 -include $(shell find $(FW_DIR)/obj -name '*.d' 2>/dev/null)
 
 # Firmware unit tests (tests/firmware/*.c), each linked with the board's
-# startup/console/ports and runtime/quant.c compiled WITHOUT the Arm dispatch
-# (so the portable kernels are there to compare with) plus kernels_arm.c,
+# startup/console/ports and runtime/quant.c and runtime/image.c (mf_crc32)
+# compiled WITHOUT the Arm dispatch (so the portable kernels are there to
+# compare with) plus kernels_arm.c,
 # and runtime/ops.c (the f32 matmul and attention the bench mode counts).
 FW_TEST_SRC := $(wildcard tests/firmware/test_*.c)
 FW_TEST_ELF := $(FW_TEST_SRC:tests/firmware/%.c=$(FW_DIR)/tests/%.elf)
 FW_TEST_LIB_SRC := boards/common/startup.c boards/common/console.c $(FW_BOARD_SRC) \
     runtime/kernels_arm.c runtime/ops.c
-FW_TEST_LIB_OBJ := $(FW_TEST_LIB_SRC:%.c=$(FW_DIR)/obj/%.o) $(FW_DIR)/tests/obj/quant_portable.o
+FW_TEST_LIB_OBJ := $(FW_TEST_LIB_SRC:%.c=$(FW_DIR)/obj/%.o) $(FW_DIR)/tests/obj/quant_portable.o \
+    $(FW_DIR)/tests/obj/image_portable.o
 
-$(FW_DIR)/tests/obj/quant_portable.o: runtime/quant.c $(FW_DIR)/cflags.stamp
+$(FW_DIR)/tests/obj/%_portable.o: runtime/%.c $(FW_DIR)/cflags.stamp
 	@mkdir -p $(dir $@)
 	$(FW_CC) $(filter-out -DMF_HAVE_ARM_KERNELS,$(FW_CFLAGS)) -MMD -MP -c $< -o $@
 

@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "../../runtime/image.h"
 #include "../../runtime/kernels_arm.h"
 #include "../../runtime/ops.h"
 #include "../../runtime/quant.h"
@@ -267,13 +268,34 @@ static void bench_att_kv(unsigned c, int enc, uint32_t n_pos)
     con_puts(" head_dim 32 kv_stride 64\n");
 }
 
+/* CRC-32 of n bytes (an expert blob is checked this way): image.c's tables
+ * (linked here without the Arm dispatch) in one interval, on Helium cores
+ * the folding kernel mf_crc32_arm in the next. */
+static void bench_crc(unsigned c, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) wq[i] = (uint8_t)(frand() * 127.0f);
+    mf_bench_mark(1);
+    uint32_t a = mf_crc32(0, wq, n);
+    mf_bench_mark(2);
+#if defined(MF_ARM_KERNEL_MVE)
+    a ^= mf_crc32_arm(0, wq, n);
+#endif
+    mf_bench_mark(3);
+    con_puts("bench crc case ");
+    con_putu(c);
+    con_puts(" bytes ");
+    con_putu(n);
+    con_puts(a ? " differs\n" : "\n");
+}
+
 /* Each case: mark, portable kernel, mark, Arm kernel, mark (setup of the
  * next case follows). Interval 3i+1 is the portable kernel of case i,
  * 3i+2 the Arm kernel (1-based, as boards/common/kcount.sh numbers them).
  * The f32 cases (20-22) have the matmul in 3i+1 and nothing in 3i+2; the
  * attention cases (23-25) mf_attention_head in 3i+1 and mf_softmax alone
  * in 3i+2; the KV-cache attention cases (26-34: q8, f16, bf16 at 64, 256,
- * 1024 positions) the portable code in 3i+1 and the Arm one in 3i+2. */
+ * 1024 positions) the portable code in 3i+1 and the Arm one in 3i+2; the
+ * CRC cases (35-36) likewise. */
 static int bench(void)
 {
     /* the tiny model: wq/wo 128x128, wk/wv 64x128, expert gate/up 256x128,
@@ -311,6 +333,8 @@ static int bench(void)
     static const int kv_encs[] = {MF_ENC_Q8, MF_ENC_F16, MF_ENC_BF16};
     for (unsigned e = 0; e < 3; e++)
         for (unsigned i = 0; i < 3; i++, c++) bench_att_kv(c, kv_encs[e], att_pos[i]);
+    bench_crc(c++, 1024);
+    bench_crc(c++, 32768);
     return 0;
 }
 
@@ -625,6 +649,83 @@ static void test_quantize(void)
 }
 #endif
 
+#if defined(MF_ARM_KERNEL_MVE)
+/* CRC-32 bit by bit (independent of both table and fold). */
+static uint32_t crc32_bits(uint32_t crc, const uint8_t *p, size_t n)
+{
+    crc = ~crc;
+    while (n--) {
+        crc ^= *p++;
+        for (int k = 0; k < 8; k++) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+    }
+    return ~crc;
+}
+
+static uint8_t rand_byte(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint8_t)(rng >> 56);
+}
+
+static void crc_check(int ok, const char *what, size_t off, size_t n, uint32_t got, uint32_t want)
+{
+    if (ok) {
+        passed++;
+        return;
+    }
+    failed++;
+    if (++nprinted > 10) return;
+    con_puts("FAIL crc32 ");
+    con_puts(what);
+    con_puts(" off=");
+    con_putu(off);
+    con_puts(" n=");
+    con_putu(n);
+    con_puts(" got=");
+    con_putu(got);
+    con_puts(" want=");
+    con_putu(want);
+    con_puts("\n");
+}
+
+/* mf_crc32_arm against the tables of image.c (mf_crc32, linked here without
+ * the Arm dispatch) and bit by bit: every length to 300 at four alignments,
+ * chained from other registers, split at every point of a 100-byte buffer,
+ * on random bytes, all zeros and all ones (the products' extremes), and a
+ * 32 KiB buffer (an expert's size) whole and in two pieces. */
+static void test_crc32(void)
+{
+    uint8_t *buf = wq; /* MAXRC + ... bytes */
+    static const uint32_t starts[] = {0, 0xFFFFFFFFu, 0x12345678u};
+    for (unsigned kind = 0; kind < 3; kind++) {
+        for (size_t i = 0; i < 400; i++) buf[i] = kind == 0 ? rand_byte() : kind == 1 ? 0x00 : 0xFF;
+        for (size_t off = 0; off < 4; off++)
+            for (size_t n = 0; n <= 300; n++) {
+                uint32_t s = starts[(n + off) % 3];
+                uint32_t want = mf_crc32(s, buf + off, n), got = mf_crc32_arm(s, buf + off, n);
+                crc_check(got == want, "vs tables", off, n, got, want);
+                if (n % 7 == 0) crc_check(want == crc32_bits(s, buf + off, n), "tables vs bits", off, n, want,
+                                          crc32_bits(s, buf + off, n));
+            }
+        uint32_t whole = mf_crc32(0, buf, 100);
+        for (size_t cut = 0; cut <= 100; cut++) {
+            uint32_t got = mf_crc32_arm(mf_crc32_arm(0, buf, cut), buf + cut, 100 - cut);
+            crc_check(got == whole, "chained", cut, 100, got, whole);
+        }
+    }
+    const size_t big = 32768;
+    for (size_t i = 0; i < big; i++) buf[i] = rand_byte();
+    uint32_t want = mf_crc32(0, buf, big);
+    crc_check(mf_crc32_arm(0, buf, big) == want, "32 KiB", 0, big, mf_crc32_arm(0, buf, big), want);
+    crc_check(mf_crc32_arm(mf_crc32_arm(0, buf, 12345), buf + 12345, big - 12345) == want, "32 KiB split",
+              12345, big, mf_crc32_arm(mf_crc32_arm(0, buf, 12345), buf + 12345, big - 12345), want);
+    static const uint8_t check[] = "123456789"; /* the CRC catalogue's check value */
+    crc_check(mf_crc32_arm(0, check, 9) == 0xCBF43926u, "check", 0, 9, mf_crc32_arm(0, check, 9), 0xCBF43926u);
+}
+#endif
+
 int main(void)
 {
     const char *cl = board_cmdline();
@@ -649,6 +750,9 @@ int main(void)
     static const uint32_t f32_shapes[][2] = {{128, 128}, {256, 128}, {128, 256}, {3, 512}};
     for (unsigned i = 0; i < sizeof f32_shapes / sizeof f32_shapes[0]; i++)
         run_f32(f32_shapes[i][0], f32_shapes[i][1]);
+#if defined(MF_ARM_KERNEL_MVE)
+    test_crc32();
+#endif
 #if defined(MF_ARM_KERNEL_F32)
     test_attention();
     test_attention_kv();

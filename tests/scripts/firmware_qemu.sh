@@ -124,6 +124,32 @@ if [ -f "$d/moeflash.elf" ] && [ -f "$d/model.img" ]; then
     echo "  [mps3-an547 bpe] $(head -c 60 "$tmp/fw.txt" | tr '\n' ' ')"
 fi
 
+# 3d. bad flash: one flipped byte in the middle of every layer-0 expert blob
+# (where the Helium CRC kernel folds it, not in the table-driven tail). The
+# first token needs two of them, so the firmware must stop with the CRC
+# error (exit 5) and print no text.
+img=$BUILD/mps3-an547/model.img
+if [ -f "$img" ]; then
+    cp "$img" "$tmp/bad.img"
+    "$BUILD/moeflash" inspect "$img" --json | tr '{' '\n' |
+        sed -n 's/.*"layer": 0, "expert": [0-9]*, "offset": \([0-9]*\), "bytes": \([0-9]*\).*/\1 \2/p' >"$tmp/l0"
+    nflip=0
+    while read off len; do
+        at=$((off + len / 2 + 5))
+        b=$(od -An -tu1 -j $at -N1 "$tmp/bad.img" | tr -d ' ')
+        printf "\\$(printf %o $((b ^ 16)))" | dd of="$tmp/bad.img" bs=1 seek=$at conv=notrunc 2>/dev/null
+        nflip=$((nflip + 1))
+    done <"$tmp/l0"
+    [ $nflip -eq 16 ] && ok || bad "flipped $nflip layer-0 experts, expected 16"
+    timeout 60 qemu-system-arm -M mps3-an547 $QEMU_SH -kernel "$BUILD/mps3-an547/moeflash.elf" \
+        -device loader,file="$tmp/bad.img",addr=0x28000000 \
+        -append "quiet=1 tokens=4 prompt=ROMEO:" >"$tmp/fw.txt" 2>&1
+    rc=$?
+    echo "  [mps3-an547 bad flash] exit $rc: $(tr '\n' ' ' <"$tmp/fw.txt" | head -c 100)"
+    [ $rc -eq 5 ] && ok || bad "corrupt experts: exit $rc, want 5"
+    grep -q 'mf_feed (prompt).*checksum mismatch' "$tmp/fw.txt" && ok || bad "corrupt experts: no CRC error from mf_feed"
+fi
+
 # 4. exit status reaches the shell: a bad argument must exit 2, a missing image 3
 timeout 60 qemu-system-arm -M mps3-an547 $QEMU_SH -kernel "$BUILD/mps3-an547/moeflash.elf" \
     -append "bogus=1" >/dev/null 2>&1
