@@ -1288,6 +1288,105 @@ void mf_matvec_f32_arm(const float *w, const float *x, float *y, uint32_t rows, 
     }
 }
 
+/* ---- f16 / bf16 weights times f32 activations (quant.c mf_matvec) ----
+ *
+ * quant.c's dot_f16_f32 / dot_bf16_f32 keep four sums, s_j over the indices
+ * i % 4 == j in increasing i (s_j += w_i * x_i, a multiply then an add),
+ * put the tail products into s0 and return (s0 + s1) + (s2 + s3): here the
+ * four sums are the lanes of one vector per row. A weight is widened
+ * exactly (VLDRH.U32 then VCVTB.F32.F16 for f16, a shift by 16 for bf16);
+ * the tail and the combination are scalar VFP, as finish_tail's. Two rows
+ * per pass share the loads of x. VCVTB on q1 is written as its encoding:
+ * GNU as 2.40 encodes the Q form's registers doubled (cvtb_f32_f16). */
+#define MF_F16_ROWS2(WIDEN_A, WIDEN_B)                                                             \
+    __asm__ volatile("wls lr, %[n], 2f\n"                                                         \
+                     "1:\n\t"                                                                     \
+                     "vldrh.u32 q0, [%[a]], #8\n\t"                                               \
+                     "vldrh.u32 q1, [%[b]], #8\n\t"                                               \
+                     "vldrw.32 q2, [%[x]], #16\n\t" WIDEN_A WIDEN_B                               \
+                     "vmul.f32 q0, q0, q2\n\t"                                                    \
+                     "vmul.f32 q1, q1, q2\n\t"                                                    \
+                     "vadd.f32 %q[sa], %q[sa], q0\n\t"                                            \
+                     "vadd.f32 %q[sb], %q[sb], q1\n\t"                                            \
+                     "le lr, 1b\n"                                                                \
+                     "2:"                                                                         \
+                     : [sa] "+w"(sa), [sb] "+w"(sb), [a] "+r"(a), [b] "+r"(b), [x] "+r"(xp)      \
+                     : [n] "r"(n4)                                                                \
+                     : "q0", "q1", "q2", "lr", "memory")
+#define MF_CVTB_Q0 "vcvtb.f32.f16 q0, q0\n\t"
+#define MF_CVTB_Q1 ".inst.w 0xfe3f2e03\n\t" /* vcvtb.f32.f16 q1, q1 */
+#define MF_BF16_Q0 "vshl.i32 q0, q0, #16\n\t"
+#define MF_BF16_Q1 "vshl.i32 q1, q1, #16\n\t"
+
+/* a weight as f32 in scalar VFP: VCVTB (exact, as mf_f16_to_f32) or the
+ * bf16 bits moved up */
+static inline float half_to_f32(int bf16, uint16_t h)
+{
+    float f;
+    if (bf16) {
+        uint32_t u = (uint32_t)h << 16;
+        memcpy(&f, &u, sizeof f);
+        return f;
+    }
+    __asm__("vmov %0, %1\n\t"
+            "vcvtb.f32.f16 %0, %0"
+            : "=t"(f)
+            : "r"((uint32_t)h));
+    return f;
+}
+
+/* The k < 4 tail products into lane 0, then (s0 + s1) + (s2 + s3), all in
+ * scalar VFP. */
+static float finish_half(float32x4_t acc, int bf16, const uint16_t *w, const float *x, uint32_t k)
+{
+    float s[4], r;
+    vst1q_f32(s, acc);
+    float v = s[0];
+    for (uint32_t j = 0; j < k; j++) {
+        float p;
+        __asm__("vmul.f32 %0, %1, %2" : "=t"(p) : "t"(half_to_f32(bf16, w[j])), "t"(x[j]));
+        __asm__("vadd.f32 %0, %0, %1" : "+t"(v) : "t"(p));
+    }
+    s[0] = v;
+    __asm__("vldm %1, {s0-s3}\n\t"
+            "vadd.f32 s0, s0, s1\n\t"
+            "vadd.f32 s2, s2, s3\n\t"
+            "vadd.f32 %0, s0, s2"
+            : "=t"(r)
+            : "r"(s), "m"(*(const float(*)[4])s)
+            : "s0", "s1", "s2", "s3");
+    return r;
+}
+
+void mf_matvec_half_arm(int bf16, const uint16_t *w, const float *x, float *y, uint32_t rows,
+                        uint32_t cols)
+{
+    const uint32_t n4 = cols / 4u, k = cols % 4u;
+    uint32_t r = 0;
+    for (; r + 2u <= rows; r += 2u) {
+        const uint16_t *a = w + (size_t)r * cols, *b = a + cols;
+        const float *xp = x;
+        float32x4_t sa = vdupq_n_f32(0.0f), sb = sa;
+        if (bf16)
+            MF_F16_ROWS2(MF_BF16_Q0, MF_BF16_Q1);
+        else
+            MF_F16_ROWS2(MF_CVTB_Q0, MF_CVTB_Q1);
+        y[r] = finish_half(sa, bf16, a, xp, k);
+        y[r + 1] = finish_half(sb, bf16, b, xp, k);
+    }
+    if (r < rows) {
+        const uint16_t *a = w + (size_t)r * cols;
+        const float *xp = x;
+        float32x4_t sa = vdupq_n_f32(0.0f);
+        for (uint32_t m = n4; m > 0; m--, a += 4, xp += 4) {
+            uint32x4_t h = vldrhq_u32(a);
+            float32x4_t wv = bf16 ? vreinterpretq_f32_u32(vshlq_n_u32(h, 16)) : cvtb_f32_f16(h);
+            sa = vaddq_f32(sa, vmulq_f32(wv, vld1q_f32(xp)));
+        }
+        y[r] = finish_half(sa, bf16, a, xp, k);
+    }
+}
+
 /* ---- attention of one query head (ops.c mf_attention_head) ----
  *
  * The same bits as the portable code on this core, which GCC compiles to

@@ -20,7 +20,9 @@
  * group after group), so firmware and host produce the same text.
  *
  * With MVE floating point (M55) also the f32 product of ops.c's mf_matmul
- * for one token, in mf_dot_f32's order and so with its bits.
+ * for one token, in mf_dot_f32's order and so with its bits, the f16/bf16
+ * product of quant.c's mf_matvec, attention, the activation quantisation
+ * and SwiGLU; with MVE (integer) the CRC-32 of image.c.
  *
  * quant.c includes this header and dispatches here when the build defines
  * MF_HAVE_ARM_KERNELS (boards/NAME/board.mk adds -DMF_HAVE_ARM_KERNELS for
@@ -77,6 +79,12 @@ uint32_t mf_crc32_arm(uint32_t crc, const void *data, size_t n);
 /* y[rows] = W . x, W f32 [rows, cols] (4-byte aligned), with the same bits
  * as ops.c's mf_dot_f32 on each row. */
 void mf_matvec_f32_arm(const float *w, const float *x, float *y, uint32_t rows, uint32_t cols);
+
+/* quant.c's mf_matvec for f16 (bf16 = 0) or bf16 weights, rows of cols
+ * halves from w (2-byte aligned; x 4-byte aligned), with its bits: four
+ * lane sums per row as dot_f16_f32 / dot_bf16_f32 keep them. */
+void mf_matvec_half_arm(int bf16, const uint16_t *w, const float *x, float *y, uint32_t rows,
+                        uint32_t cols);
 
 /* ops.c's mf_attention_head for head_dim % 8 == 0 (scale = its
  * 1/sqrt(head_dim)), and its mf_softmax, with the bits of the portable code

@@ -583,17 +583,41 @@ static float dot_f32_f32(const uint8_t *p, const float *x, uint32_t n)
 #undef W_F32
 }
 
+/* DOT4 with its four sums as the lanes of one vector (GCC/Clang vector
+ * extension): the same operations in the same order, so the same bits on
+ * every core that keeps subnormals. On Helium, where GCC makes MVE code of
+ * it and MVE flushes subnormals, it is then what the Arm kernel
+ * (mf_matvec_half_arm) computes, as ops.c's mf_dot_f32 is for the f32 one. */
+#if defined(__GNUC__) && !defined(MF_NO_VECTOR_EXT)
+typedef float dot_v4f __attribute__((vector_size(16)));
+#define DOT4V(n, W)                                                                                \
+    do {                                                                                           \
+        dot_v4f acc_ = {0.0f, 0.0f, 0.0f, 0.0f};                                                   \
+        uint32_t i_ = 0;                                                                           \
+        for (; i_ + 4u <= (n); i_ += 4u) {                                                         \
+            dot_v4f w_ = {W(i_), W(i_ + 1u), W(i_ + 2u), W(i_ + 3u)}, x_;                          \
+            memcpy(&x_, x + i_, sizeof x_);                                                        \
+            acc_ += w_ * x_;                                                                       \
+        }                                                                                          \
+        float s0 = acc_[0], s1 = acc_[1], s2 = acc_[2], s3 = acc_[3];                              \
+        for (; i_ < (n); i_++) s0 += W(i_) * x[i_];                                                \
+        return (s0 + s1) + (s2 + s3);                                                              \
+    } while (0)
+#else
+#define DOT4V DOT4
+#endif
+
 static float dot_bf16_f32(const uint8_t *p, const float *x, uint32_t n)
 {
 #define W_BF16(i) mf_bf16_to_f32(rd16(p + 2u * (i)))
-    DOT4(n, W_BF16);
+    DOT4V(n, W_BF16);
 #undef W_BF16
 }
 
 static float dot_f16_f32(const uint8_t *p, const float *x, uint32_t n)
 {
 #define W_F16(i) mf_f16_to_f32(rd16(p + 2u * (i)))
-    DOT4(n, W_F16);
+    DOT4V(n, W_F16);
 #undef W_F16
 }
 
@@ -692,6 +716,14 @@ void mf_matvec(int enc, const void *w, const float *x, float *y, uint32_t rows, 
         memset(y, 0, sizeof(float) * rows);
         return;
     }
+#if defined(MF_HAVE_ARM_KERNELS) && defined(MF_ARM_KERNEL_F32)
+    /* Helium, the same bits; VLDRH and VLDRW need their element alignment */
+    if ((enc == MF_ENC_F16 || enc == MF_ENC_BF16) && ((uintptr_t)w & 1u) == 0 &&
+        ((uintptr_t)x & 3u) == 0) {
+        mf_matvec_half_arm(enc == MF_ENC_BF16, (const uint16_t *)w, x, y, rows, cols);
+        return;
+    }
+#endif
     for (r = 0; r < rows; r++, p += rb) {
         float s = 0.0f;
         switch (enc) {

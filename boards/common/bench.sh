@@ -156,6 +156,21 @@ MARK=mf_bench_mark PERINT=1 traced "$TELF" bench "$tmp/k.stdout"
             if (a + 0 == 0) { printf "%2d %6d | %7d %5.3f %5.3f | none\n", c, n, p, p / n, pc / n; exit }
             printf "%2d %6d | %7d %5.3f %5.3f | %7d %5.3f %6d %5.3f | %4.2fx\n", c, n, p, p / n, pc / n, a, a / n, av, ac / n, pc / ac }'
     done
+    echo "#"
+    echo "# f16 / bf16 weights times f32 activations (runtime/quant.c mf_matvec, one token): the portable code"
+    echo "# (each weight widened in scalar code, four lane sums) against the Arm kernel (Helium-float cores:"
+    echo "# mf_matvec_half_arm, widening in registers, two rows per pass; none elsewhere). cycles as above."
+    echo "# case enc rows x cols MACs | portable: instr instr/MAC vec cycles/MAC | arm: instr instr/MAC vec cycles/MAC | speed-up (cycles)"
+    grep '^bench half case' "$tmp/k.stdout" | while read _ _ _ c enc shape _ macs; do
+        p=$(awk -v i=$((3 * c + 1)) '$1 == i { print $2 }' "$tmp/awk.out")
+        a=$(awk -v i=$((3 * c + 2)) '$1 == i { print $2 }' "$tmp/awk.out")
+        pv=$(awk -v i=$((3 * c + 1)) '$1 == i { sub("vec=", "", $6); print $6 }' "$tmp/awk.out")
+        av=$(awk -v i=$((3 * c + 2)) '$1 == i { sub("vec=", "", $6); print $6 }' "$tmp/awk.out")
+        awk -v c="$c" -v e="$enc" -v s="$shape" -v m="$macs" -v p="$p" -v a="$a" -v pv="$pv" -v av="$av" 'BEGIN {
+            pc = p + 0.25 * pv; ac = a + 0.25 * av
+            if (a + 0 == 0) { printf "%2d %-4s %-8s %6d | %7d %5.3f %6d %5.3f | none\n", c, e, s, m, p, p / m, pv, pc / m; exit }
+            printf "%2d %-4s %-8s %6d | %7d %5.3f %6d %5.3f | %7d %5.3f %6d %5.3f | %4.1fx\n", c, e, s, m, p, p / m, pv, pc / m, a, a / m, av, ac / m, pc / ac }'
+    done
 } >"$OUT/kernels.txt"
 cat "$OUT/kernels.txt"
 

@@ -38,4 +38,17 @@ FW_LDDEFS := -DARENA_IN_DDR
 FW_ARENA := 2162688
 FW_CONVERT := --resident q8 --experts q3
 endif
+# FW_PROFILE=half: f16 experts and bf16 resident weights (the Helium
+# mf_matvec_half_arm path). The image is 13.2 MB, more than the QSPI
+# window, so it is read from the host file through semihosting; resident
+# weights are 0.56 MB and an f16 expert slot 192 KiB, so the arena is in
+# DDR. Built in build/mps3-an547-half/.
+ifeq ($(FW_PROFILE),half)
+FW_DIR := $(BUILD)/$(BOARD)-half
+FW_LDDEFS := -DARENA_IN_DDR
+FW_ARENA := 3407872
+FW_CONVERT := --resident bf16 --experts f16
+FW_QEMU_IMG =
+FW_RUN_ARGS ?= image=$(FW_DIR)/model.img
+endif
 include boards/common/firmware.mk

@@ -64,10 +64,14 @@
  *   scale), so a q8 byte 6.1x an f32 byte (the portable code, scalar
  *   widening into a scratch row: 644 / 1376 / 802 instructions per
  *   position, 20.8 / 43.7 / 25.8 cycles per value).
- * Not measured (no Helium kernel, or not run by the firmware):
- * bf16/f16 widened first ~1.25. */
+ *   bf16 / f16 weights (quant.c mf_matvec -> the Helium kernel
+ *   mf_matvec_half_arm, widening in registers, two rows per pass) 1.36-1.47
+ *   instructions per MAC, 77-84 % Helium -> 1.70 cycles per weight (mean
+ *   of 256x128 and 128x256; the portable code took 3.6-3.8 instructions
+ *   per MAC for bf16 and 15.9-16.0 for f16, whose software widening was
+ *   charged the 1.25 estimated here before 2026-11-29). */
 #define M55_MHZ 400.0
-#define M55_ENC ENC_ROW(M55_MHZ, 1.28, 1.25, 1.25, 0.29, 0.34, 0.86, 0.46)
+#define M55_ENC ENC_ROW(M55_MHZ, 1.28, 1.70, 1.70, 0.29, 0.34, 0.86, 0.46)
 #define M55_ATT ATT_ROW(M55_MHZ, 2.82, 3.30, 3.30, 4.29) /* cycles per KV value */
 #define M55_OTHER NSB(15.3, 32.0, M55_MHZ)  /* per f32 activation value */
 #define M55_CHECK NSB(1.17, 8.0, M55_MHZ)   /* per byte */

@@ -288,6 +288,32 @@ static void bench_crc(unsigned c, uint32_t n)
     con_puts(a ? " differs\n" : "\n");
 }
 
+/* f16 or bf16 weights times f32 activations (mf_matvec, one token):
+ * quant.c's portable code in one interval, on Helium-float cores
+ * mf_matvec_half_arm in the next. */
+static void bench_half(unsigned c, int bf16, uint32_t rows, uint32_t cols)
+{
+    uint16_t *w = (uint16_t *)(void *)wq;
+    for (uint32_t i = 0; i < rows * cols; i++) w[i] = bf16 ? mf_f32_to_bf16(frand()) : mf_f32_to_f16(frand());
+    for (uint32_t i = 0; i < cols; i++) x[i] = frand() * 3.0f;
+    mf_bench_mark(1);
+    mf_matvec(bf16 ? MF_ENC_BF16 : MF_ENC_F16, w, x, y_ref, rows, cols, 32);
+    mf_bench_mark(2);
+#if defined(MF_ARM_KERNEL_F32)
+    mf_matvec_half_arm(bf16, w, x, y_arm, rows, cols);
+#endif
+    mf_bench_mark(3);
+    con_puts("bench half case ");
+    con_putu(c);
+    con_puts(bf16 ? " bf16 " : " f16 ");
+    con_putu(rows);
+    con_puts("x");
+    con_putu(cols);
+    con_puts(" macs ");
+    con_putu((uint64_t)rows * cols);
+    con_puts("\n");
+}
+
 /* Each case: mark, portable kernel, mark, Arm kernel, mark (setup of the
  * next case follows). Interval 3i+1 is the portable kernel of case i,
  * 3i+2 the Arm kernel (1-based, as boards/common/kcount.sh numbers them).
@@ -295,7 +321,7 @@ static void bench_crc(unsigned c, uint32_t n)
  * attention cases (23-25) mf_attention_head in 3i+1 and mf_softmax alone
  * in 3i+2; the KV-cache attention cases (26-34: q8, f16, bf16 at 64, 256,
  * 1024 positions) the portable code in 3i+1 and the Arm one in 3i+2; the
- * CRC cases (35-36) likewise. */
+ * CRC cases (35-36) and the f16 / bf16 matvec cases (37-40) likewise. */
 static int bench(void)
 {
     /* the tiny model: wq/wo 128x128, wk/wv 64x128, expert gate/up 256x128,
@@ -335,6 +361,10 @@ static int bench(void)
         for (unsigned i = 0; i < 3; i++, c++) bench_att_kv(c, kv_encs[e], att_pos[i]);
     bench_crc(c++, 1024);
     bench_crc(c++, 32768);
+    for (int bf16 = 0; bf16 < 2; bf16++) {
+        bench_half(c++, bf16, 256, 128); /* expert gate/up */
+        bench_half(c++, bf16, 128, 256); /* expert down */
+    }
     return 0;
 }
 
@@ -374,6 +404,50 @@ static void run_f32(uint32_t rows, uint32_t cols)
 }
 
 #if defined(MF_ARM_KERNEL_F32)
+/* f16 / bf16 weights: mf_matvec_half_arm against quant.c's mf_matvec
+ * (linked here without the Arm dispatch), bit for bit, NaN rows included.
+ * kind 0: values over a few units;
+ * 1: frand_wide weights and activations (zeros of both signs, subnormal
+ * f32 activations, f16-subnormal weights, 1e6); 2: one weight +-inf or
+ * NaN per row. */
+static void run_half(int bf16, uint32_t rows, uint32_t cols, unsigned kind)
+{
+    uint16_t *w = (uint16_t *)(void *)wq;
+    for (uint32_t i = 0; i < rows * cols; i++) {
+        float v = kind == 1 ? frand_wide() : frand() * 3.0f;
+        w[i] = bf16 ? mf_f32_to_bf16(v) : mf_f32_to_f16(v);
+    }
+    if (kind == 2)
+        for (uint32_t r = 0; r < rows; r++) {
+            uint32_t at = (uint32_t)(rng >> 40) % cols;
+            static const float sp[3] = {INFINITY, -INFINITY, NAN};
+            float v = sp[(r + at) % 3];
+            w[(size_t)r * cols + at] = bf16 ? mf_f32_to_bf16(v) : mf_f32_to_f16(v);
+            frand();
+        }
+    for (uint32_t i = 0; i < cols; i++) x[i] = kind == 1 ? frand_wide() : frand() * 3.0f;
+    int enc = bf16 ? MF_ENC_BF16 : MF_ENC_F16;
+    mf_matvec(enc, w, x, y_ref, rows, cols, 32);
+    for (uint32_t r = 0; r < rows + 1; r++) y_arm[r] = 12345.0f; /* a write past rows shows */
+    mf_matvec_half_arm(bf16, w, x, y_arm, rows, cols);
+    for (uint32_t r = 0; r < rows; r++)
+        check(memcmp(&y_ref[r], &y_arm[r], sizeof(float)) == 0, bf16 ? "bf16 arm != portable (bits)" : "f16 arm != portable (bits)", (uint32_t)kind, rows,
+              cols, 0, r);
+    check(y_arm[rows] == 12345.0f, "half arm wrote past rows", (uint32_t)kind, rows, cols, 0, rows);
+}
+
+static void test_half(void)
+{
+    for (int bf16 = 0; bf16 < 2; bf16++)
+        for (unsigned kind = 0; kind < 3; kind++) {
+            for (uint32_t rows = 1; rows <= 7; rows++)
+                for (uint32_t cols = 1; cols <= 41; cols++) run_half(bf16, rows, cols, kind);
+            run_half(bf16, 256, 128, kind); /* the tiny model's expert shapes */
+            run_half(bf16, 128, 256, kind);
+            run_half(bf16, 3, 1000, kind);
+        }
+}
+
 /* Helium attention (mf_attention_head, which dispatches to it) against
  * mf_attention_head_portable, bit for bit: the output and the scratch
  * scores, and nothing written past either. kind 0: scores over a few units;
@@ -754,6 +828,7 @@ int main(void)
     test_crc32();
 #endif
 #if defined(MF_ARM_KERNEL_F32)
+    test_half();
     test_attention();
     test_attention_kv();
     test_quantize();

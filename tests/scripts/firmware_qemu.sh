@@ -124,6 +124,24 @@ if [ -f "$d/moeflash.elf" ] && [ -f "$d/model.img" ]; then
     echo "  [mps3-an547 bpe] $(head -c 60 "$tmp/fw.txt" | tr '\n' ' ')"
 fi
 
+# 3c'. f16 experts and bf16 resident weights (the Helium f16/bf16 matvec),
+# the image read through semihosting: the text must equal the host's.
+if $MAKE -j2 BOARD=mps3-an547 FW_PROFILE=half all >"$tmp/build-half.log" 2>&1; then ok; else
+    bad "build BOARD=mps3-an547 FW_PROFILE=half"; tail -n 20 "$tmp/build-half.log"; fi
+d=$BUILD/mps3-an547-half
+if [ -f "$d/moeflash.elf" ] && [ -f "$d/model.img" ]; then
+    TOKENS=24
+    "$BUILD/moeflash" generate "$d/model.img" --prompt "ROMEO:" --tokens $TOKENS \
+        >"$tmp/host-half.txt" 2>/dev/null
+    timeout 300 qemu-system-arm -M mps3-an547 $QEMU_SH -kernel "$d/moeflash.elf" \
+        -append "quiet=1 tokens=$TOKENS image=$d/model.img prompt=ROMEO:" >"$tmp/fw.txt" 2>&1
+    rc=$?
+    [ $rc -eq 0 ] && ok || { bad "half firmware exit status $rc"; head -3 "$tmp/fw.txt"; }
+    if [ -s "$tmp/host-half.txt" ] && cmp -s "$tmp/fw.txt" "$tmp/host-half.txt"; then ok; else
+        bad "half (f16/bf16) firmware text differs from host"; fi
+    echo "  [mps3-an547 half] $(tr '\n' ' ' <"$tmp/fw.txt" | head -c 60)"
+fi
+
 # 3d. bad flash: one flipped byte in the middle of every layer-0 expert blob
 # (where the Helium CRC kernel folds it, not in the table-driven tail). The
 # first token needs two of them, so the firmware must stop with the CRC
