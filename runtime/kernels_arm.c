@@ -1318,20 +1318,25 @@ void mf_matvec_f32_arm(const float *w, const float *x, float *y, uint32_t rows, 
 #define MF_BF16_Q0 "vshl.i32 q0, q0, #16\n\t"
 #define MF_BF16_Q1 "vshl.i32 q1, q1, #16\n\t"
 
-/* a weight as f32 in scalar VFP: VCVTB (exact, as mf_f16_to_f32) or the
- * bf16 bits moved up */
-static inline float half_to_f32(int bf16, uint16_t h)
+/* an f16 as f32 in scalar VFP: VCVTB, exact as mf_f16_to_f32 (a weight
+ * here, a KV row's scale in the attention below) */
+static inline float kv_scale(uint16_t h)
 {
     float f;
-    if (bf16) {
-        uint32_t u = (uint32_t)h << 16;
-        memcpy(&f, &u, sizeof f);
-        return f;
-    }
     __asm__("vmov %0, %1\n\t"
             "vcvtb.f32.f16 %0, %0"
             : "=t"(f)
             : "r"((uint32_t)h));
+    return f;
+}
+
+/* a weight as f32 in scalar VFP: f16 by VCVTB, bf16 by its bits moved up */
+static inline float half_to_f32(int bf16, uint16_t h)
+{
+    if (!bf16) return kv_scale(h);
+    float f;
+    uint32_t u = (uint32_t)h << 16;
+    memcpy(&f, &u, sizeof f);
     return f;
 }
 
@@ -1749,16 +1754,6 @@ void mf_attention_head_arm(float *out, const float *q, const float *k, const flo
  * element-wise sum allows. Everything after the widening is the portable
  * code's operations in its order, on the same kinds of instruction. */
 
-/* the row's f16 scale as f32: scalar VCVTB, exact as mf_f16_to_f32 */
-static inline float kv_scale(uint16_t h)
-{
-    float f;
-    __asm__("vmov %0, %1\n\t"
-            "vcvtb.f32.f16 %0, %0"
-            : "=t"(f)
-            : "r"((uint32_t)h));
-    return f;
-}
 
 /* VCVTB.F32.F16 q7, q7 as its encoding: binutils 2.40 encodes the
  * register numbers of the Q form twice over (q1 becomes q2, q4 an

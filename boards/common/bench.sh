@@ -118,6 +118,15 @@ traced() { # elf append-args stdout-file extra-qemu-args... (PERINT=1: G lines)
     return $rc
 }
 
+# Case c's two intervals (portable 3c+1, Arm 3c+2): their instructions p, a
+# and Helium instructions pv, av.
+pair_counts() {
+    p=$(awk -v i=$((3 * $1 + 1)) '$1 == i { print $2 }' "$tmp/awk.out")
+    a=$(awk -v i=$((3 * $1 + 2)) '$1 == i { print $2 }' "$tmp/awk.out")
+    pv=$(awk -v i=$((3 * $1 + 1)) '$1 == i { sub("vec=", "", $6); print $6 }' "$tmp/awk.out")
+    av=$(awk -v i=$((3 * $1 + 2)) '$1 == i { sub("vec=", "", $6); print $6 }' "$tmp/awk.out")
+}
+
 # ---- 1. kernels ----
 if [ "$KERNELS" != 0 ]; then
 MARK=mf_bench_mark PERINT=1 traced "$TELF" bench "$tmp/k.stdout"
@@ -147,10 +156,7 @@ MARK=mf_bench_mark PERINT=1 traced "$TELF" bench "$tmp/k.stdout"
     echo "# cycles = 1.25 x vec + 1.0 x the rest"
     echo "# case bytes | tables: instr instr/byte cycles/byte | arm: instr instr/byte vec cycles/byte | speed-up (cycles)"
     grep '^bench crc case' "$tmp/k.stdout" | while read _ _ _ c _ n _; do
-        p=$(awk -v i=$((3 * c + 1)) '$1 == i { print $2 }' "$tmp/awk.out")
-        a=$(awk -v i=$((3 * c + 2)) '$1 == i { print $2 }' "$tmp/awk.out")
-        pv=$(awk -v i=$((3 * c + 1)) '$1 == i { sub("vec=", "", $6); print $6 }' "$tmp/awk.out")
-        av=$(awk -v i=$((3 * c + 2)) '$1 == i { sub("vec=", "", $6); print $6 }' "$tmp/awk.out")
+        pair_counts $c
         awk -v c="$c" -v n="$n" -v p="$p" -v a="$a" -v pv="$pv" -v av="$av" 'BEGIN {
             pc = p + 0.25 * pv; ac = a + 0.25 * av
             if (a + 0 == 0) { printf "%2d %6d | %7d %5.3f %5.3f | none\n", c, n, p, p / n, pc / n; exit }
@@ -162,10 +168,7 @@ MARK=mf_bench_mark PERINT=1 traced "$TELF" bench "$tmp/k.stdout"
     echo "# mf_matvec_half_arm, widening in registers, two rows per pass; none elsewhere). cycles as above."
     echo "# case enc rows x cols MACs | portable: instr instr/MAC vec cycles/MAC | arm: instr instr/MAC vec cycles/MAC | speed-up (cycles)"
     grep '^bench half case' "$tmp/k.stdout" | while read _ _ _ c enc shape _ macs; do
-        p=$(awk -v i=$((3 * c + 1)) '$1 == i { print $2 }' "$tmp/awk.out")
-        a=$(awk -v i=$((3 * c + 2)) '$1 == i { print $2 }' "$tmp/awk.out")
-        pv=$(awk -v i=$((3 * c + 1)) '$1 == i { sub("vec=", "", $6); print $6 }' "$tmp/awk.out")
-        av=$(awk -v i=$((3 * c + 2)) '$1 == i { sub("vec=", "", $6); print $6 }' "$tmp/awk.out")
+        pair_counts $c
         awk -v c="$c" -v e="$enc" -v s="$shape" -v m="$macs" -v p="$p" -v a="$a" -v pv="$pv" -v av="$av" 'BEGIN {
             pc = p + 0.25 * pv; ac = a + 0.25 * av
             if (a + 0 == 0) { printf "%2d %-4s %-8s %6d | %7d %5.3f %6d %5.3f | none\n", c, e, s, m, p, p / m, pv, pc / m; exit }
@@ -208,10 +211,7 @@ cat "$OUT/kernels.txt"
     echo "# per KV value = 4 heads x cycles/pos / 128 (n_pos x kv_dim 64 x 2 values per layer; cycles as above)."
     echo "# case enc n_pos | portable instr/pos vec/pos cycles/pos | arm instr/pos vec/pos cycles/pos | speed-up | arm cycles per KV value"
     grep '^bench attkv case' "$tmp/k.stdout" | while read _ _ _ c enc _ n _; do
-        p=$(awk -v i=$((3 * c + 1)) '$1 == i { print $2 }' "$tmp/awk.out")
-        a=$(awk -v i=$((3 * c + 2)) '$1 == i { print $2 }' "$tmp/awk.out")
-        pv=$(awk -v i=$((3 * c + 1)) '$1 == i { sub("vec=", "", $6); print $6 }' "$tmp/awk.out")
-        av=$(awk -v i=$((3 * c + 2)) '$1 == i { sub("vec=", "", $6); print $6 }' "$tmp/awk.out")
+        pair_counts $c
         awk -v c="$c" -v e="$enc" -v n="$n" -v p="$p" -v a="$a" -v pv="$pv" -v av="$av" 'BEGIN {
             pc = p + 0.25 * pv; ac = a + 0.25 * av
             printf "%2d %-4s %5d | %7.1f %6.1f %7.1f | %7.1f %6.1f %7.1f | %4.2fx | %6.3f\n", c, e, n, p / n, pv / n, pc / n, a / n, av / n, ac / n, pc / ac, 4 * ac / (n * 128) }'

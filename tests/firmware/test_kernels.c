@@ -49,16 +49,22 @@ static float frand(void)
     return (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
 }
 
+/* Counts a check; says whether to print its failure (the first ten). */
 static int nprinted;
-static void check(int ok, const char *what, uint32_t enc, uint32_t rows, uint32_t cols,
-                  uint32_t group, uint32_t r)
+static int tally(int ok)
 {
     if (ok) {
         passed++;
-        return;
+        return 0;
     }
     failed++;
-    if (++nprinted > 10) return;
+    return ++nprinted <= 10;
+}
+
+static void check(int ok, const char *what, uint32_t enc, uint32_t rows, uint32_t cols,
+                  uint32_t group, uint32_t r)
+{
+    if (!tally(ok)) return;
     con_puts("FAIL ");
     con_puts(what);
     con_puts(" enc=");
@@ -737,20 +743,13 @@ static uint32_t crc32_bits(uint32_t crc, const uint8_t *p, size_t n)
 
 static uint8_t rand_byte(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
+    (void)frand(); /* moves rng on */
     return (uint8_t)(rng >> 56);
 }
 
 static void crc_check(int ok, const char *what, size_t off, size_t n, uint32_t got, uint32_t want)
 {
-    if (ok) {
-        passed++;
-        return;
-    }
-    failed++;
-    if (++nprinted > 10) return;
+    if (!tally(ok)) return;
     con_puts("FAIL crc32 ");
     con_puts(what);
     con_puts(" off=");
