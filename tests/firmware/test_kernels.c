@@ -163,6 +163,17 @@ static float vc[ATT_MAXPOS * ATT_STRIDE] __attribute__((section(".arena")));
 static float att[ATT_MAXPOS + 1] __attribute__((section(".arena")));
 static float att2[ATT_MAXPOS + 1] __attribute__((section(".arena")));
 
+/* "ROWSxCOLS macs N" and the end of a bench line */
+static void put_shape_macs(uint32_t rows, uint32_t cols)
+{
+    con_putu(rows);
+    con_puts("x");
+    con_putu(cols);
+    con_puts(" macs ");
+    con_putu((uint64_t)rows * cols);
+    con_puts("\n");
+}
+
 static void bench_f32(unsigned c, uint32_t rows, uint32_t cols)
 {
     for (uint32_t i = 0; i < rows * cols; i++) wf[i] = frand() * 0.5f;
@@ -174,12 +185,7 @@ static void bench_f32(unsigned c, uint32_t rows, uint32_t cols)
     con_puts("bench f32 case ");
     con_putu(c);
     con_puts(" ");
-    con_putu(rows);
-    con_puts("x");
-    con_putu(cols);
-    con_puts(" macs ");
-    con_putu((uint64_t)rows * cols);
-    con_puts("\n");
+    put_shape_macs(rows, cols);
 }
 
 /* One query head (head 1 of 4: its KV head 0) over n_pos positions; then
@@ -312,12 +318,7 @@ static void bench_half(unsigned c, int bf16, uint32_t rows, uint32_t cols)
     con_puts("bench half case ");
     con_putu(c);
     con_puts(bf16 ? " bf16 " : " f16 ");
-    con_putu(rows);
-    con_puts("x");
-    con_putu(cols);
-    con_puts(" macs ");
-    con_putu((uint64_t)rows * cols);
-    con_puts("\n");
+    put_shape_macs(rows, cols);
 }
 
 /* Each case: mark, portable kernel, mark, Arm kernel, mark (setup of the
