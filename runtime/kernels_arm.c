@@ -1754,7 +1754,6 @@ void mf_attention_head_arm(float *out, const float *q, const float *k, const flo
  * element-wise sum allows. Everything after the widening is the portable
  * code's operations in its order, on the same kinds of instruction. */
 
-
 /* VCVTB.F32.F16 q7, q7 as its encoding: binutils 2.40 encodes the
  * register numbers of the Q form twice over (q1 becomes q2, q4 an
  * undefined instruction), and so does vcvtbq_f32_f16. */
