@@ -20,6 +20,25 @@
 
 static inline uint16_t ld16(const uint8_t *p) { return (uint16_t)(p[0] | ((uint16_t)p[1] << 8)); }
 
+/* An f16 (a group scale, an f16 weight, a KV row's scale) as f32 by VCVTB
+ * in scalar VFP, which every FPU of these cores has (FPv4 on the M4, FPv5
+ * on the M7/M33, the M55's): exact, as mf_f16_to_f32's bit steps, which
+ * cost a call and about a dozen instructions. A signalling NaN comes out
+ * quiet, which no product of it can tell. Without an FPU, those steps. */
+static inline float f16_vfp(uint16_t h)
+{
+#if defined(__ARM_FP)
+    float f;
+    __asm__("vmov %0, %1\n\t"
+            "vcvtb.f32.f16 %0, %0"
+            : "=t"(f)
+            : "r"((uint32_t)h));
+    return f;
+#else
+    return mf_f16_to_f32(h);
+#endif
+}
+
 static inline const int8_t *qa_q(const void *xq) { return (const int8_t *)xq; }
 static inline const float *qa_d(const void *xq, uint32_t cols)
 {
@@ -29,8 +48,6 @@ static inline const float *qa_d(const void *xq, uint32_t cols)
 /* ---- integer dot products of n int8 values ---- */
 
 #if defined(MF_ARM_KERNEL_DSP)
-static inline uint32_t ror32(uint32_t v, unsigned n) { return (v >> n) | (v << (32u - n)); }
-
 static inline uint32_t ld32(const void *p)
 {
     uint32_t v;
@@ -38,17 +55,31 @@ static inline uint32_t ld32(const void *p)
     return v;
 }
 
+/* SXTB16 / UXTB16 of bytes 1 and 3: the instruction's own rotation (GCC 12
+ * makes a separate ROR of __sxtb16 of a rotated word). */
+static inline uint32_t sxtb16_ror8(uint32_t v)
+{
+    uint32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+    return r;
+}
+static inline uint32_t uxtb16_ror8(uint32_t v)
+{
+    uint32_t r;
+    __asm__("uxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+    return r;
+}
+
 static int32_t dot_s8(const int8_t *a, const int8_t *b, uint32_t n)
 {
     int32_t acc = 0;
-    uint32_t i = 0;
-    for (; i + 4u <= n; i += 4u) {
-        uint32_t wa = ld32(a + i), xb = ld32(b + i);
+    for (uint32_t k = n / 4u; k; k--, a += 4, b += 4) {
+        uint32_t wa = ld32(a), xb = ld32(b);
         /* bytes 0,2 and 1,3 sign-extended to halfword pairs */
         acc = __smlad(__sxtb16(wa), __sxtb16(xb), acc);
-        acc = __smlad(__sxtb16(ror32(wa, 8)), __sxtb16(ror32(xb, 8)), acc);
+        acc = __smlad(sxtb16_ror8(wa), sxtb16_ror8(xb), acc);
     }
-    for (; i < n; i++) acc += (int32_t)a[i] * (int32_t)b[i];
+    for (n %= 4u; n; n--) acc += (int32_t)*a++ * (int32_t)*b++;
     return acc;
 }
 
@@ -63,9 +94,9 @@ static int32_t dot_q4_s8(const uint8_t *p, const int8_t *x, uint32_t n)
         uint32_t xl = ld32(x + j), xh = ld32(x + h + j);
         /* levels are 0..15: UXTB16 suffices for them */
         acc = __smlad(__uxtb16(lo), __sxtb16(xl), acc);
-        acc = __smlad(__uxtb16(ror32(lo, 8)), __sxtb16(ror32(xl, 8)), acc);
+        acc = __smlad(uxtb16_ror8(lo), sxtb16_ror8(xl), acc);
         acc = __smlad(__uxtb16(hi), __sxtb16(xh), acc);
-        acc = __smlad(__uxtb16(ror32(hi, 8)), __sxtb16(ror32(xh, 8)), acc);
+        acc = __smlad(uxtb16_ror8(hi), sxtb16_ror8(xh), acc);
     }
     for (; j < h; j++) {
         acc += (int32_t)(p[j] & 15u) * (int32_t)x[j];
@@ -128,7 +159,7 @@ static float row_q8(const uint8_t *p, const int8_t *xq, const float *xd, uint32_
     for (c = 0; c < cols; c += group, g++) {
         uint32_t n = cols - c < group ? cols - c : group;
         int32_t acc = dot_s8((const int8_t *)(p + 2), xq + c, n);
-        sum += mf_f16_to_f32(ld16(p)) * xd[g] * (float)acc;
+        sum += f16_vfp(ld16(p)) * xd[g] * (float)acc;
         p += 2u + n;
     }
     return sum;
@@ -141,7 +172,7 @@ static float row_q4(const uint8_t *p, const int8_t *xq, const float *xd, const i
     uint32_t c, g = 0;
     for (c = 0; c < cols; c += group, g++) {
         uint32_t n = cols - c < group ? cols - c : group;
-        float d = mf_f16_to_f32(ld16(p));
+        float d = f16_vfp(ld16(p));
         int32_t acc = dot_q4_s8(p + 2, xq + c, n);
         sum += d * xd[g] * (float)(acc - 8 * xs[g]);
         p += 2u + (n + 1u) / 2u;
@@ -735,7 +766,7 @@ static int32_t dot_low_any(int q3, const uint8_t *p, const int8_t *x, uint32_t n
             uo |= ((hw >> (2 * (K) + 8)) & 0x00010001u) << 2;                                   \
         }                                                                                       \
         acc = __smlad(ue, __sxtb16(xw), acc);                                                   \
-        acc = __smlad(uo, __sxtb16(ror32(xw, 8)), acc);                                         \
+        acc = __smlad(uo, sxtb16_ror8(xw), acc);                                                \
     } while (0)
 __attribute__((always_inline)) static inline int32_t dot_low_dsp(int q3, const uint8_t *p,
                                                                   const int8_t *x, uint32_t n)
@@ -1117,7 +1148,7 @@ static float row_qlow(int q3, const uint8_t *p, const int8_t *xq, const float *x
     for (c = 0; c < cols; c += group, g++) {
         uint32_t n = cols - c < group ? cols - c : group;
         uint32_t pb = (n + 3u) / 4u + (q3 ? (n + 7u) / 8u : 0u);
-        float d = mf_f16_to_f32(ld16(p));
+        float d = f16_vfp(ld16(p));
         int32_t acc = dot_low_s8(q3, p + 2, xq + c, n);
         sum += d * xd[g] * (float)(acc - z * xs[g]);
         p += 2u + pb;
@@ -1318,22 +1349,10 @@ void mf_matvec_f32_arm(const float *w, const float *x, float *y, uint32_t rows, 
 #define MF_BF16_Q0 "vshl.i32 q0, q0, #16\n\t"
 #define MF_BF16_Q1 "vshl.i32 q1, q1, #16\n\t"
 
-/* an f16 as f32 in scalar VFP: VCVTB, exact as mf_f16_to_f32 (a weight
- * here, a KV row's scale in the attention below) */
-static inline float kv_scale(uint16_t h)
-{
-    float f;
-    __asm__("vmov %0, %1\n\t"
-            "vcvtb.f32.f16 %0, %0"
-            : "=t"(f)
-            : "r"((uint32_t)h));
-    return f;
-}
-
 /* a weight as f32 in scalar VFP: f16 by VCVTB, bf16 by its bits moved up */
 static inline float half_to_f32(int bf16, uint16_t h)
 {
-    if (!bf16) return kv_scale(h);
+    if (!bf16) return f16_vfp(h);
     float f;
     uint32_t u = (uint32_t)h << 16;
     memcpy(&f, &u, sizeof f);
@@ -1774,14 +1793,14 @@ static inline __attribute__((always_inline)) float32x4_t kv_ld4(int enc, const v
 }
 
 /* The f16 scales s[0], s[ss], ..., s[(n - 1) ss] as f32 into dst, four per
- * pass by a VLDRH.U32 gather and VCVTB (exact, as kv_scale). */
+ * pass by a VLDRH.U32 gather and VCVTB (exact, as f16_vfp). */
 static void kv_scales(float *dst, const uint16_t *s, uint32_t ss, uint32_t n)
 {
     const uint32x4_t off = vmulq_n_u32(vidupq_n_u32(0u, 1), ss);
     uint32_t i = 0;
     for (; i + 4u <= n; i += 4u, s += 4u * ss)
         vst1q_f32(dst + i, cvtb_f16_q7(vldrhq_gather_shifted_offset_u32(s, off)));
-    for (; i < n; i++, s += ss) dst[i] = kv_scale(*s);
+    for (; i < n; i++, s += ss) dst[i] = f16_vfp(*s);
 }
 
 /* Four values of row P widened into q7, P moved on past them: q8 by
