@@ -25,6 +25,7 @@
 #include "../tools/lib/json.h"
 #include "../tools/lib/safetensors.h"
 #include "harness.h"
+#include "crc32_ref.h"
 
 static char tmpdir[256];
 
@@ -70,17 +71,6 @@ static const mf_section *sec(const mf_image_header *h, uint32_t kind)
         exit(1);
     }
     return s;
-}
-
-/* CRC-32 straight from its definition, one bit at a time. */
-static uint32_t crc32_bitwise(uint32_t crc, const uint8_t *p, size_t n)
-{
-    crc = ~crc;
-    while (n--) {
-        crc ^= *p++;
-        for (int b = 0; b < 8; b++) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
-    }
-    return ~crc;
 }
 
 static void test_crc(void)

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "../../runtime/image.h"
+#include "../crc32_ref.h"
 #include "../../runtime/kernels_arm.h"
 #include "../../runtime/ops.h"
 #include "../../runtime/quant.h"
@@ -731,17 +732,6 @@ static void test_quantize(void)
 #endif
 
 #if defined(MF_ARM_KERNEL_MVE)
-/* CRC-32 bit by bit (independent of both table and fold). */
-static uint32_t crc32_bits(uint32_t crc, const uint8_t *p, size_t n)
-{
-    crc = ~crc;
-    while (n--) {
-        crc ^= *p++;
-        for (int k = 0; k < 8; k++) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
-    }
-    return ~crc;
-}
-
 static uint8_t rand_byte(void)
 {
     (void)frand(); /* moves rng on */
@@ -780,8 +770,8 @@ static void test_crc32(void)
                 uint32_t s = starts[(n + off) % 3];
                 uint32_t want = mf_crc32(s, buf + off, n), got = mf_crc32_arm(s, buf + off, n);
                 crc_check(got == want, "vs tables", off, n, got, want);
-                if (n % 7 == 0) crc_check(want == crc32_bits(s, buf + off, n), "tables vs bits", off, n, want,
-                                          crc32_bits(s, buf + off, n));
+                if (n % 7 == 0) crc_check(want == crc32_bitwise(s, buf + off, n), "tables vs bits", off, n, want,
+                                          crc32_bitwise(s, buf + off, n));
             }
         uint32_t whole = mf_crc32(0, buf, 100);
         for (size_t cut = 0; cut <= 100; cut++) {
