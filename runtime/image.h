@@ -66,6 +66,13 @@ int mf_image_expert_entry(const mf_port *port, const mf_image_header *h, uint32_
 /* CRC-32 (IEEE 802.3, reflected, init/xorout 0xFFFFFFFF). Chainable:
  * crc = mf_crc32(crc, data, n) starting from 0. */
 uint32_t mf_crc32(uint32_t crc, const void *data, size_t n);
+/* Builds for AArch64 cores with the CRC32 instructions (optional in ARMv8.0,
+ * present on the Pi 4's Cortex-A72: -mcpu=cortex-a72 or -march=armv8-a+crc;
+ * mandatory from ARMv8.1) compute it with CRC32X, 8 bytes an instruction:
+ * the same polynomial, bit-reflected like the tables. Little-endian only. */
+#if defined(__aarch64__) && defined(__ARM_FEATURE_CRC32) && !defined(__ARM_BIG_ENDIAN)
+#define MF_CRC32_A64 1
+#endif
 
 /* Little-endian field access. */
 static inline uint16_t mf_le16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }

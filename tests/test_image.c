@@ -75,13 +75,16 @@ static const mf_section *sec(const mf_image_header *h, uint32_t kind)
 
 static void test_crc(void)
 {
+#if defined(MF_CRC32_A64)
+    printf("mf_crc32: crc32x\n"); /* tests/scripts/aarch64_qemu.sh looks for it */
+#endif
     CHECK(mf_crc32(0, "123456789", 9) == 0xCBF43926u, "check value %08x", mf_crc32(0, "123456789", 9));
     uint32_t c = mf_crc32(0, "1234", 4);
     CHECK(mf_crc32(c, "56789", 5) == 0xCBF43926u, "chained");
     CHECK(mf_crc32(0, "", 0) == 0, "empty");
 
-    /* Slicing by 4 against the bit-at-a-time definition: every length 0-40
-     * at every alignment 0-7, chained at every split point, and 256 KiB of
+    /* Slicing by 4 (or CRC32X) against the bit-at-a-time definition: every
+     * length 0-40 at every alignment 0-7, chained at every split point, and 256 KiB of
      * pseudo-random bytes (each of the 4 x 256 table entries is looked up
      * thousands of times, so a wrong one cannot hide). */
     enum { BIG = 256 * 1024 };

@@ -7,7 +7,8 @@
 #    bytes; again with the SDOT kernels (-march=armv8.2-a+dotprod);
 #  - test_golden on the tiny model (logits, routing and greedy text against
 #    golden.json), converting with the aarch64 CLI;
-#  - the unit test programs that finish in seconds under qemu (the others,
+#  - the unit test programs that finish in seconds under qemu, test_image
+#    with mf_crc32 on the CRC32 instructions (the others,
 #    the long cache / fault / kernel runs, are left to the native suite);
 #  - the CLI: a q8 image converted on aarch64 has the native image's bytes,
 #    and greedy generation on q8 and q4 images gives the native text.
@@ -99,6 +100,10 @@ for t in test_allocate test_api test_belady test_fuzz_regressions test_fw_memmap
     [ -x "$A64/tests/$t" ] || { bad "no $A64/tests/$t"; continue; }
     BUILD="$tmp/bin" timeout 120 $QEMU "$A64/tests/$t" >"$tmp/t.log" 2>&1
     count "$t" $? "$tmp/t.log"
+    # the build is -march=armv8-a+crc (mk/aarch64.mk): CRC32X, not the tables
+    if [ $t = test_image ]; then
+        grep -q '^mf_crc32: crc32x' "$tmp/t.log" && ok || bad "test_image did not check the CRC32X path"
+    fi
 done
 
 # 5. the CLI: image bytes and generated text equal to the native build's

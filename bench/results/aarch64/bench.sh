@@ -1,6 +1,6 @@
 #!/bin/sh
 # Executed-instruction counts of the q8 / q4 quantised-activation matvecs (and of
-# the activation quantisation that feeds them) on
+# the activation quantisation that feeds them, and of the CRC-32 of expert blobs) on
 # AArch64: portable C (runtime/quant.c) against the NEON kernels
 # (runtime/kernels_neon.c), ARMv8.0 (SMULL/SADALP, the Pi 4's A72) and
 # ARMv8.2 + dotprod (SDOT). Under qemu-user wall time means nothing, so
@@ -19,11 +19,13 @@ CF="-std=c11 -Wall -Wextra -Werror -O2 -D_POSIX_C_SOURCE=200809L -static"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 [ -f "$A64/libmoeflash.a" ] || make -s -j2 aarch64-build >/dev/null
-$CC64 $CF -o "$tmp/kb_neon" $D/kbench.c "$A64/libmoeflash.a" -lm
+# image.c for plain ARMv8.0 (the library may be built with +crc): the tables
+$CC64 $CF -march=armv8-a -o "$tmp/kb_neon" $D/kbench.c runtime/image.c "$A64/libmoeflash.a" -lm
 # SDOT: quant.c and kernels_neon.c rebuilt for ARMv8.2 + dotprod, linked
 # ahead of the library (whose copies are then not pulled in)
+# (image.c too: ARMv8.2 has the CRC32 instructions, which mf_crc32 then uses)
 $CC64 $CF -march=armv8.2-a+dotprod -o "$tmp/kb_sdot" $D/kbench.c runtime/quant.c \
-    runtime/kernels_neon.c "$A64/libmoeflash.a" -lm
+    runtime/kernels_neon.c runtime/image.c "$A64/libmoeflash.a" -lm
 
 count() { # binary -> "interval instructions" lines, and the program's stdout in $1.out
     set -- "$1" $(aarch64-linux-gnu-nm -S "$1" | awk '$4 == "mf_bench_mark" { print $1, $2 }')
@@ -72,3 +74,16 @@ awk '
         c = $2; cols = $4; p = cnt_n[4 * c + 1]; n = cnt_n[4 * c + 3]
         printf "%2d %5d %s | %7d %6.2f | %6d %5.2f %5.1fx\n", c, cols, $5, p, p / cols, n, n / cols, p / n
     }' "$tmp/kb_neon.counts" "$tmp/qcases"
+echo "# mf_crc32 (runtime/image.c) over pseudo-random bytes: instructions per call; tables = the"
+echo "# ARMv8.0 build (slicing by 4), crc32x = the ARMv8.2 build (CRC32X, 8 bytes each)"
+echo "# case bytes | tables: instr per byte | crc32x: instr per byte fewer"
+grep '^ccase' "$tmp/kb_neon.out" >"$tmp/ccases"
+grep -q 'tables same-bits' "$tmp/ccases" && grep -q 'crc32x same-bits' "$tmp/kb_sdot.out" ||
+    { echo "the CRC cases did not run as tables and crc32x" >&2; exit 1; }
+awk '
+    FILENAME == ARGV[1] { cnt_n[$1] = $2; next }
+    FILENAME == ARGV[2] { cnt_s[$1] = $2; next }
+    {
+        c = $2; n = $4; t = cnt_n[4 * c + 1]; a = cnt_s[4 * c + 1]
+        printf "%2d %5d | %6d %5.3f | %5d %5.3f %5.1fx\n", c, n, t, t / n, a, a / n, t / a
+    }' "$tmp/kb_neon.counts" "$tmp/kb_sdot.counts" "$tmp/ccases"

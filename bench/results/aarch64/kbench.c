@@ -10,8 +10,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../../../runtime/image.h"
 #include "../../../runtime/kernels_neon.h"
 #include "../../../runtime/quant.h"
+#include "../../../tests/crc32_ref.h"
 
 #define MAXRC (1024 * 1024)
 #define MAXC 1024
@@ -94,6 +96,32 @@ int main(void)
             int same = memcmp(xq, xq1, MF_QA_BYTES(cols, 32)) == 0;
             bad += !same;
             printf("qcase %zu quantize %u g32 %s\n", c0 + c, cols, same ? "same-bits" : "DIFFERENT");
+        }
+    }
+    /* the CRC-32 of every expert blob read from flash: the tables in the
+     * ARMv8.0 build, CRC32X where the build has the CRC instructions
+     * (bench.sh rebuilds image.c for ARMv8.2); numbered after the above */
+    {
+#if defined(MF_CRC32_A64)
+        const char *impl = "crc32x";
+#else
+        const char *impl = "tables";
+#endif
+        static const uint32_t nc[] = {1024, 32768};
+        static uint8_t buf[32768];
+        size_t c0 = sizeof cs / sizeof cs[0] + 3;
+        for (size_t i = 0; i < sizeof buf; i++) buf[i] = (uint8_t)((rng = rng * 1664525u + 1013904223u) >> 24);
+        for (size_t c = 0; c < sizeof nc / sizeof nc[0]; c++) {
+            uint32_t want = crc32_bitwise(0, buf, nc[c]), got[2];
+            for (int k = 0; k < 2; k++) {
+                mf_bench_mark(2 * k);
+                got[k] = mf_crc32(0, buf, nc[c]);
+                mf_bench_mark(2 * k + 1);
+            }
+            int same = got[0] == want && got[1] == want;
+            bad += !same;
+            printf("ccase %zu crc32 %u %s %s\n", c0 + c, nc[c], impl,
+                   same ? "same-bits" : "DIFFERENT");
         }
     }
     return bad ? 1 : 0;
