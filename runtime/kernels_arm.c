@@ -2299,6 +2299,95 @@ uint32_t mf_crc32_arm(uint32_t crc, const void *data, size_t n)
 }
 #endif
 
+#if defined(MF_ARM_KERNEL_DSP) && defined(MF_ARM_KERNEL_HALF)
+/* f16 / bf16 weights on cores with an FPU and no Helium (M4F, M7, M33):
+ * quant.c's dot_f16_f32 / dot_bf16_f32 (four lane sums, a tail into the
+ * first, (s0 + s1) + (s2 + s3)) in the same order, four rows per pass so
+ * that each x value is loaded once for all four. What it saves is the
+ * widening: an f16 pair by one VMOV and VCVTB / VCVTT (exact; a signalling
+ * NaN comes out quiet, which no product of it can tell) where the portable
+ * code makes a call of about a dozen instructions per weight; a bf16 pair
+ * by a shift and a mask from one word load. */
+static inline __attribute__((always_inline)) void half2(int bf16, uint32_t w, float *lo, float *hi)
+{
+    if (bf16) {
+        uint32_t a = w << 16, b = w & 0xFFFF0000u;
+        memcpy(lo, &a, sizeof a);
+        memcpy(hi, &b, sizeof b);
+        return;
+    }
+    float a, b;
+    __asm__("vmov %1, %2\n\t"
+            "vcvtb.f32.f16 %0, %1\n\t"
+            "vcvtt.f32.f16 %1, %1"
+            : "=&t"(a), "=&t"(b)
+            : "r"(w));
+    *lo = a;
+    *hi = b;
+}
+
+static inline __attribute__((always_inline)) float half1(int bf16, const uint8_t *p)
+{
+    uint16_t h = ld16(p);
+    if (!bf16) return f16_vfp(h);
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* The four lanes of w . x for four columns (8 bytes of w at p). */
+#define HALF_STEP4(bf16, p, x0, x1, x2, x3, s0, s1, s2, s3) \
+    do {                                                      \
+        float w0_, w1_, w2_, w3_;                             \
+        half2(bf16, ld32(p), &w0_, &w1_);                     \
+        half2(bf16, ld32((p) + 4), &w2_, &w3_);               \
+        s0 += w0_ * x0;                                       \
+        s1 += w1_ * x1;                                       \
+        s2 += w2_ * x2;                                       \
+        s3 += w3_ * x3;                                       \
+    } while (0)
+
+/* nr rows (1, 2 or 4; a constant after inlining, so the sums stay in
+ * registers) from w, rb bytes apart: each x value is loaded once for all. */
+static inline __attribute__((always_inline)) void half_block(int bf16, uint32_t nr, const uint8_t *w,
+                                                             size_t rb, const float *x, float *y,
+                                                             uint32_t cols)
+{
+    float s[4][4] = {{0.0f}};
+    uint32_t i = 0;
+    for (; i + 4u <= cols; i += 4u, w += 8) {
+        float x0 = x[i], x1 = x[i + 1u], x2 = x[i + 2u], x3 = x[i + 3u];
+        _Pragma("GCC unroll 4") for (uint32_t k = 0; k < nr; k++)
+            HALF_STEP4(bf16, w + k * rb, x0, x1, x2, x3, s[k][0], s[k][1], s[k][2], s[k][3]);
+    }
+    for (; i < cols; i++, w += 2)
+        _Pragma("GCC unroll 4") for (uint32_t k = 0; k < nr; k++) s[k][0] += half1(bf16, w + k * rb) * x[i];
+    _Pragma("GCC unroll 4") for (uint32_t k = 0; k < nr; k++) y[k] = (s[k][0] + s[k][1]) + (s[k][2] + s[k][3]);
+}
+
+static inline __attribute__((always_inline)) void half_rows(int bf16, const uint8_t *w, size_t rb,
+                                                            const float *x, float *y,
+                                                            uint32_t rows, uint32_t cols)
+{
+    uint32_t r = 0;
+    for (; r + 4u <= rows; r += 4u, w += 4u * rb) half_block(bf16, 4, w, rb, x, y + r, cols);
+    if (r + 2u <= rows) half_block(bf16, 2, w, rb, x, y + r, cols), r += 2u, w += 2u * rb;
+    if (r < rows) half_block(bf16, 1, w, rb, x, y + r, cols);
+}
+#undef HALF_STEP4
+
+void mf_matvec_half_arm(int bf16, const uint16_t *w, const float *x, float *y, uint32_t rows,
+                        uint32_t cols)
+{
+    size_t rb = 2u * (size_t)cols;
+    if (bf16)
+        half_rows(1, (const uint8_t *)w, rb, x, y, rows, cols);
+    else
+        half_rows(0, (const uint8_t *)w, rb, x, y, rows, cols);
+}
+#endif
+
 #else
 typedef int mf_kernels_arm_unused; /* nothing to compile on this target */
 #endif

@@ -49,6 +49,12 @@
 #define MF_ARM_KERNEL_F32 1
 #endif
 
+/* f16 / bf16 weights: by Helium on MVE-float cores, by scalar VFP (VCVTB /
+ * VCVTT) on DSP cores with an FPU (M4F, M7, M33). */
+#if defined(MF_ARM_KERNEL_F32) || (defined(MF_ARM_KERNEL_DSP) && defined(__ARM_FP))
+#define MF_ARM_KERNEL_HALF 1
+#endif
+
 #if defined(MF_HAVE_ARM_KERNELS) && !defined(MF_ARM_KERNEL_MVE) && !defined(MF_ARM_KERNEL_DSP)
 #error "MF_HAVE_ARM_KERNELS needs a core with MVE or the DSP extension"
 #endif
@@ -71,20 +77,22 @@ void mf_matvec_qa_q2_arm(const void *w, const void *xq, float *y, uint32_t rows,
 #if defined(MF_ARM_KERNEL_MVE)
 /* image.c's mf_crc32 (CRC-32/IEEE, chainable), by folding 16-byte blocks
  * with Helium's 16-bit carry-less multiplies: about 1 instruction per byte
- * against 3.25 for the tables. Any alignment. */
+ * against 3.50 for the tables. Any alignment. */
 uint32_t mf_crc32_arm(uint32_t crc, const void *data, size_t n);
+#endif
+
+#if defined(MF_ARM_KERNEL_HALF)
+/* quant.c's mf_matvec for f16 (bf16 = 0) or bf16 weights, rows of cols
+ * halves from w (2-byte aligned; x 4-byte aligned), with its bits: four
+ * lane sums per row as dot_f16_f32 / dot_bf16_f32 keep them. */
+void mf_matvec_half_arm(int bf16, const uint16_t *w, const float *x, float *y, uint32_t rows,
+                        uint32_t cols);
 #endif
 
 #if defined(MF_ARM_KERNEL_F32)
 /* y[rows] = W . x, W f32 [rows, cols] (4-byte aligned), with the same bits
  * as ops.c's mf_dot_f32 on each row. */
 void mf_matvec_f32_arm(const float *w, const float *x, float *y, uint32_t rows, uint32_t cols);
-
-/* quant.c's mf_matvec for f16 (bf16 = 0) or bf16 weights, rows of cols
- * halves from w (2-byte aligned; x 4-byte aligned), with its bits: four
- * lane sums per row as dot_f16_f32 / dot_bf16_f32 keep them. */
-void mf_matvec_half_arm(int bf16, const uint16_t *w, const float *x, float *y, uint32_t rows,
-                        uint32_t cols);
 
 /* ops.c's mf_attention_head for head_dim % 8 == 0 (scale = its
  * 1/sqrt(head_dim)), and its mf_softmax, with the bits of the portable code

@@ -716,8 +716,9 @@ void mf_matvec(int enc, const void *w, const float *x, float *y, uint32_t rows, 
         memset(y, 0, sizeof(float) * rows);
         return;
     }
-#if defined(MF_HAVE_ARM_KERNELS) && defined(MF_ARM_KERNEL_F32)
-    /* Helium, the same bits; VLDRH and VLDRW need their element alignment */
+#if defined(MF_HAVE_ARM_KERNELS) && defined(MF_ARM_KERNEL_HALF)
+    /* Helium or scalar VFP, the same bits; VLDRH and VLDRW need their
+     * element alignment */
     if ((enc == MF_ENC_F16 || enc == MF_ENC_BF16) && ((uintptr_t)w & 1u) == 0 &&
         ((uintptr_t)x & 3u) == 0) {
         mf_matvec_half_arm(enc == MF_ENC_BF16, (const uint16_t *)w, x, y, rows, cols);

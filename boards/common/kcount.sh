@@ -2,10 +2,12 @@
 # Exact executed-instruction counts between calls to mf_bench_mark() in a
 # firmware test ELF run under QEMU -singlestep -d exec,nochain (one log line
 # per executed instruction; the PC is the 2nd field of [..../PC/..../....]).
-# usage: kcount.sh MACHINE ELF  -> prints "interval instructions" lines
+# usage: kcount.sh MACHINE ELF [CMDLINE]  -> prints "interval instructions" lines
+# (CMDLINE, default "bench", is the firmware's -append: test_kernels takes
+# "bench-half" for its f16 / bf16 cases alone)
 # (interval i = between the i-th and (i+1)-th call; the mark function's own
 # instructions are excluded, the caller's few argument moves are not).
-m=$1; elf=$2
+m=$1; elf=$2; cmdline=${3:-bench}
 set -- $(arm-none-eabi-nm -S "$elf" | awk '$4 == "mf_bench_mark" { print $1, $2 }')
 lo=$1
 hi=$(printf '%08x' $((0x$1 + 0x$2)))
@@ -21,7 +23,7 @@ awk -v lo="$lo" -v hi="$hi" '
         n++
     }' "$dir/log" &
 timeout 600 qemu-system-arm -M "$m" -nographic -monitor none -serial none \
-    -semihosting-config enable=on,target=native -kernel "$elf" -append bench \
+    -semihosting-config enable=on,target=native -kernel "$elf" -append "$cmdline" \
     -singlestep -d exec,nochain -D "$dir/log" >/dev/null
 wait
 rm -rf "$dir"
