@@ -106,6 +106,117 @@ static int32_t dot_q4_s8(const uint8_t *p, const int8_t *x, uint32_t n)
 }
 #endif
 
+#if defined(MF_ARM_KERNEL_DSP)
+/* Two Q4 rows over whole groups of a multiple of 8 values (h = n / 2 a
+ * multiple of 4: no tails). A level is 0..15, so one mask picks the
+ * nibbles of bytes 0 and 2 (or, shifted, 1 and 3) straight into the
+ * halfword pairs SMLAD takes, where UXTB16 needed an AND first; the two
+ * rows share the activations' loads and sign extensions. */
+/* m & (v >> sh) in one instruction (AND with a shifted register): GCC
+ * makes a shift and an AND of the immediate. */
+#define AND_LSR(name, sh)                                                              \
+    static inline uint32_t name(uint32_t m, uint32_t v)                                \
+    {                                                                                  \
+        uint32_t r;                                                                    \
+        __asm__("and %0, %1, %2, lsr #" #sh : "=r"(r) : "r"(m), "r"(v));               \
+        return r;                                                                      \
+    }
+AND_LSR(and_lsr4, 4)
+AND_LSR(and_lsr8, 8)
+AND_LSR(and_lsr12, 12)
+#undef AND_LSR
+
+static inline __attribute__((always_inline)) void dot2_q4_x8(const uint8_t *p0, const uint8_t *p1,
+                                                             const int8_t *x, uint32_t h,
+                                                             int32_t *a0, int32_t *a1)
+{
+    const uint32_t m = 0x000F000Fu;
+    int32_t s0 = 0, s1 = 0;
+    _Pragma("GCC unroll 4") for (uint32_t j = 0; j < h; j += 4u)
+    {
+        uint32_t v = ld32(p0 + j), u = ld32(p1 + j);
+        uint32_t xl = ld32(x + j), xv = ld32(x + h + j), t;
+        t = __sxtb16(xl);
+        s0 = __smlad(v & m, t, s0);
+        s1 = __smlad(u & m, t, s1);
+        t = sxtb16_ror8(xl);
+        s0 = __smlad(and_lsr8(m, v), t, s0);
+        s1 = __smlad(and_lsr8(m, u), t, s1);
+        t = __sxtb16(xv);
+        s0 = __smlad(and_lsr4(m, v), t, s0);
+        s1 = __smlad(and_lsr4(m, u), t, s1);
+        t = sxtb16_ror8(xv);
+        s0 = __smlad(and_lsr12(m, v), t, s0);
+        s1 = __smlad(and_lsr12(m, u), t, s1);
+    }
+    *a0 = s0;
+    *a1 = s1;
+}
+
+/* Two Q8 rows over whole groups of a multiple of 4 values, sharing the
+ * activations' loads and sign extensions. */
+static inline __attribute__((always_inline)) void dot2_q8_x4(const uint8_t *p0, const uint8_t *p1,
+                                                             const int8_t *x, uint32_t n,
+                                                             int32_t *a0, int32_t *a1)
+{
+    int32_t s0 = 0, s1 = 0;
+    _Pragma("GCC unroll 8") for (uint32_t j = 0; j < n; j += 4u)
+    {
+        uint32_t v = ld32(p0 + j), u = ld32(p1 + j), xw = ld32(x + j), t;
+        t = __sxtb16(xw);
+        s0 = __smlad(__sxtb16(v), t, s0);
+        s1 = __smlad(__sxtb16(u), t, s1);
+        t = sxtb16_ror8(xw);
+        s0 = __smlad(sxtb16_ror8(v), t, s0);
+        s1 = __smlad(sxtb16_ror8(u), t, s1);
+    }
+    *a0 = s0;
+    *a1 = s1;
+}
+
+/* row_q8's float work, in its order, for two rows. */
+__attribute__((noinline)) static void rows2_q8_dsp(const uint8_t *p0, const uint8_t *p1,
+                                                   const int8_t *xq, const float *xd,
+                                                   uint32_t ngroups, uint32_t group, float *y0,
+                                                   float *y1)
+{
+    float sum0 = 0.0f, sum1 = 0.0f;
+    for (uint32_t g = 0; g < ngroups; g++, p0 += 2u + group, p1 += 2u + group, xq += group) {
+        int32_t a0, a1;
+        if (group == 32u) /* the loop unrolled whole */
+            dot2_q8_x4(p0 + 2, p1 + 2, xq, 32u, &a0, &a1);
+        else
+            dot2_q8_x4(p0 + 2, p1 + 2, xq, group, &a0, &a1);
+        sum0 += f16_vfp(ld16(p0)) * xd[g] * (float)a0;
+        sum1 += f16_vfp(ld16(p1)) * xd[g] * (float)a1;
+    }
+    *y0 = sum0;
+    *y1 = sum1;
+}
+
+/* row_q4's float work, in its order, for two rows. */
+__attribute__((noinline)) static void rows2_q4_dsp(const uint8_t *p0, const uint8_t *p1,
+                                                   const int8_t *xq, const float *xd,
+                                                   const int32_t *xs, uint32_t ngroups,
+                                                   uint32_t group, float *y0, float *y1)
+{
+    float sum0 = 0.0f, sum1 = 0.0f;
+    uint32_t h = group / 2u;
+    for (uint32_t g = 0; g < ngroups; g++, p0 += 2u + h, p1 += 2u + h, xq += group) {
+        int32_t a0, a1;
+        float d0 = f16_vfp(ld16(p0)), d1 = f16_vfp(ld16(p1));
+        if (h == 16u) /* group 32: the loop unrolled whole */
+            dot2_q4_x8(p0 + 2, p1 + 2, xq, 16u, &a0, &a1);
+        else
+            dot2_q4_x8(p0 + 2, p1 + 2, xq, h, &a0, &a1);
+        sum0 += d0 * xd[g] * (float)(a0 - 8 * xs[g]);
+        sum1 += d1 * xd[g] * (float)(a1 - 8 * xs[g]);
+    }
+    *y0 = sum0;
+    *y1 = sum1;
+}
+#endif
+
 #if defined(MF_ARM_KERNEL_MVE)
 static int32_t dot_s8(const int8_t *a, const int8_t *b, uint32_t n)
 {
@@ -691,6 +802,11 @@ void mf_matvec_qa_q8_arm(const void *w, const void *xq, float *y, uint32_t rows,
             rows2_q8_mve(p, p + rb, q, xd, cols / group, group, &y[r], &y[r + 1]);
     }
 #endif
+#if defined(MF_ARM_KERNEL_DSP)
+    if (group && group % 4u == 0 && cols % group == 0)
+        for (; r + 2u <= rows; r += 2u, p += 2u * rb)
+            rows2_q8_dsp(p, p + rb, q, xd, cols / group, group, &y[r], &y[r + 1]);
+#endif
     for (; r < rows; r++, p += rb) y[r] = row_q8(p, q, xd, cols, group);
 }
 
@@ -724,6 +840,11 @@ void mf_matvec_qa_q4_arm(const void *w, const void *xq, float *y, uint32_t rows,
         for (; r + 2u <= rows; r += 2u, p += 2u * rb)
             rows2_q4_mve(p, p + rb, q, xd, xs, cols / group, group, &y[r], &y[r + 1]);
     }
+#endif
+#if defined(MF_ARM_KERNEL_DSP)
+    if (group && group % 8u == 0 && cols % group == 0)
+        for (; r + 2u <= rows; r += 2u, p += 2u * rb)
+            rows2_q4_dsp(p, p + rb, q, xd, xs, cols / group, group, &y[r], &y[r + 1]);
 #endif
     for (; r < rows; r++, p += rb) y[r] = row_q4(p, q, xd, xs, cols, group);
 }
