@@ -222,8 +222,14 @@ fi
 
 # ---- 2. per token ----
 [ -n "$SLOTS" ] || exit 0
+# the image: in the QSPI window on mps3-an547, read through semihosting
+# (image=PATH) on the mps2 boards, whose firmware has no memory-mapped flash
+case $M in
+mps3-*) IMGARG= ; where="in the QSPI window"; set -- -device loader,file="$IMG",addr=0x28000000 ;;
+*) IMGARG=" image=$IMG"; where="read through semihosting (the host copies it: flashread ~0)"; set -- ;;
+esac
 {
-    echo "# Executed instructions per generated token (QEMU $M, image $(basename "$IMG") in the QSPI window,"
+    echo "# Executed instructions per generated token (QEMU $M, image $(basename "$IMG") $where,"
     echo "# greedy, prompt R, $TOKENS tokens; the first token after the prompt is dropped from the mean)."
     echo "# kernel = matvec kernels; flashread = port/memmap copying out of the memory-mapped flash (expert reads);"
     echo "# other = everything else (attention, norms, activation quantisation, routing, sampling, bookkeeping)."
@@ -232,8 +238,7 @@ fi
     echo "# slots | instr/token | kernel | flashread | other | flash bytes/token"
 } >"$OUT/tokens.txt"
 for s in $SLOTS; do
-    MARK=mf_token_mark traced "$FELF" "tokens=$TOKENS slots=$s prompt=R" "$tmp/f.stdout" \
-        -device loader,file="$IMG",addr=0x28000000 || { echo "run slots=$s failed"; cat "$tmp/f.stdout"; continue; }
+    MARK=mf_token_mark traced "$FELF" "tokens=$TOKENS slots=$s$IMGARG prompt=R" "$tmp/f.stdout" "$@" || { echo "run slots=$s failed"; cat "$tmp/f.stdout"; continue; }
     fb=$(sed -n 's/.* flash_bytes \([0-9]*\).*/\1/p' "$tmp/f.stdout")
     ntok=$(awk '$1 != "F"' "$tmp/awk.out" | wc -l)
     awk -v s="$s" -v nt="$ntok" '$1 == "F" { printf "%10d  %s\n", $3 / (nt - 2), $2 }' "$tmp/awk.out" |
