@@ -53,8 +53,9 @@ run_fw() { # board machine extra-qemu-args append-args
     timeout 300 qemu-system-arm -M "$2" $QEMU_SH -kernel "$BUILD/$1/moeflash.elf" $3 \
         -append "quiet=1 tokens=$TOKENS $4 prompt=ROMEO:"
 }
-for b in mps3-an547 mps2-an385; do
+for b in mps3-an547 mps2-an385 mps2-an386; do
     # the M3 has no FPU: soft-float makes it ~10x slower in QEMU, so fewer tokens
+    # (the M4 runs the DSP and scalar-VFP kernels: their bits end to end)
     if [ $b = mps2-an385 ]; then TOKENS=16; else TOKENS=32; fi
     img=$BUILD/$b/model.img
     [ -f "$img" ] || { bad "no $img"; continue; }
