@@ -121,10 +121,20 @@ static int32_t dot_q4_s8(const uint8_t *p, const int8_t *x, uint32_t n)
         __asm__("and %0, %1, %2, lsr #" #sh : "=r"(r) : "r"(m), "r"(v));               \
         return r;                                                                      \
     }
+AND_LSR(and_lsr2, 2)
 AND_LSR(and_lsr4, 4)
+AND_LSR(and_lsr6, 6)
 AND_LSR(and_lsr8, 8)
+AND_LSR(and_lsr10, 10)
 AND_LSR(and_lsr12, 12)
+AND_LSR(and_lsr14, 14)
 #undef AND_LSR
+static inline uint32_t and_lsl2(uint32_t m, uint32_t v)
+{
+    uint32_t r;
+    __asm__("and %0, %1, %2, lsl #2" : "=r"(r) : "r"(m), "r"(v));
+    return r;
+}
 
 static inline __attribute__((always_inline)) void dot2_q4_x8(const uint8_t *p0, const uint8_t *p1,
                                                              const int8_t *x, uint32_t h,
@@ -920,6 +930,81 @@ static int32_t dot_low_s8(int q3, const uint8_t *p, const int8_t *x, uint32_t n)
 }
 #endif
 
+#if defined(MF_ARM_KERNEL_DSP)
+/* Two Q3 / Q2 rows over whole groups of a multiple of 32 values, as
+ * dot_low_dsp, sharing each activation word's load and SXTB16s. Field k of
+ * bytes 0, 2 (e) and 1, 3 (o) by one AND with a shifted register each; for
+ * Q3 the high bit of the field, moved to bit 2, by one more. */
+#define MF_DSP_FIELD2(K, LE, LO, HE, HO)                                          \
+    do {                                                                          \
+        uint32_t xw = ld32(x + j + (K) * h);                                      \
+        uint32_t te = __sxtb16(xw), to = sxtb16_ror8(xw);                         \
+        uint32_t ve = LE(m2, v), vo = LO(m2, v), ue = LE(m2, u), uo = LO(m2, u); \
+        if (q3) {                                                                 \
+            ve |= HE(m4, hv), vo |= HO(m4, hv);                                   \
+            ue |= HE(m4, hu), uo |= HO(m4, hu);                                   \
+        }                                                                         \
+        s0 = __smlad(ve, te, s0);                                                 \
+        s0 = __smlad(vo, to, s0);                                                 \
+        s1 = __smlad(ue, te, s1);                                                 \
+        s1 = __smlad(uo, to, s1);                                                 \
+    } while (0)
+static inline uint32_t and_lsr0(uint32_t m, uint32_t v) { return m & v; }
+static inline __attribute__((always_inline)) void dot2_low_dsp(int q3, const uint8_t *p0,
+                                                               const uint8_t *p1, const int8_t *x,
+                                                               uint32_t n, int32_t *a0, int32_t *a1)
+{
+    const uint32_t h = n / 4u, h8 = n / 8u, m2 = 0x00030003u, m4 = 0x00040004u;
+    int32_t s0 = 0, s1 = 0;
+    _Pragma("GCC unroll 2") for (uint32_t j = 0; j < h; j += 4u)
+    {
+        uint32_t v = ld32(p0 + j), u = ld32(p1 + j), hv = 0, hu = 0;
+        if (q3) {
+            if (j < h8)
+                hv = ld32(p0 + h + j), hu = ld32(p1 + h + j);
+            else
+                hv = ld32(p0 + h + j - h8) >> 1, hu = ld32(p1 + h + j - h8) >> 1;
+        }
+        /* field k: levels at bits 2k (e) and 2k + 8 (o); the high bits at
+         * 2k and 2k + 8 of hv, wanted at bit 2 */
+        MF_DSP_FIELD2(0, and_lsr0, and_lsr8, and_lsl2, and_lsr6);
+        MF_DSP_FIELD2(1, and_lsr2, and_lsr10, and_lsr0, and_lsr8);
+        MF_DSP_FIELD2(2, and_lsr4, and_lsr12, and_lsr2, and_lsr10);
+        MF_DSP_FIELD2(3, and_lsr6, and_lsr14, and_lsr4, and_lsr12);
+    }
+    *a0 = s0;
+    *a1 = s1;
+}
+#undef MF_DSP_FIELD2
+
+/* row_qlow's float work, in its order, for two rows. */
+__attribute__((noinline)) static void rows2_low_dsp(int q3, const uint8_t *p0, const uint8_t *p1,
+                                                    const int8_t *xq, const float *xd,
+                                                    const int32_t *xs, uint32_t ngroups,
+                                                    uint32_t group, float *y0, float *y1)
+{
+    const int32_t z = q3 ? 4 : 2;
+    uint32_t pb = group / 4u + (q3 ? group / 8u : 0u);
+    float sum0 = 0.0f, sum1 = 0.0f;
+    for (uint32_t g = 0; g < ngroups; g++, p0 += 2u + pb, p1 += 2u + pb, xq += group) {
+        int32_t a0, a1;
+        float d0 = f16_vfp(ld16(p0)), d1 = f16_vfp(ld16(p1));
+        if (q3 && group == 32u) /* the loop unrolled whole */
+            dot2_low_dsp(1, p0 + 2, p1 + 2, xq, 32u, &a0, &a1);
+        else if (q3)
+            dot2_low_dsp(1, p0 + 2, p1 + 2, xq, group, &a0, &a1);
+        else if (group == 32u)
+            dot2_low_dsp(0, p0 + 2, p1 + 2, xq, 32u, &a0, &a1);
+        else
+            dot2_low_dsp(0, p0 + 2, p1 + 2, xq, group, &a0, &a1);
+        sum0 += d0 * xd[g] * (float)(a0 - z * xs[g]);
+        sum1 += d1 * xd[g] * (float)(a1 - z * xs[g]);
+    }
+    *y0 = sum0;
+    *y1 = sum1;
+}
+#endif
+
 #if defined(MF_ARM_KERNEL_MVE)
 /* 32 values: low-plane bytes j..j+7 in halfword lanes (VLDRB.U16), then
  * VSLI #4 puts fields 0, 1 in the low byte and 2, 3 in the high byte of
@@ -1312,6 +1397,11 @@ static void mf_matvec_qa_low_arm(int q3, const void *w, const void *xq, float *y
         r = rows & ~3u;
         p += (size_t)r * rb;
     }
+#endif
+#if defined(MF_ARM_KERNEL_DSP)
+    if (group % 32u == 0 && cols % group == 0)
+        for (; r + 2u <= rows; r += 2u, p += 2u * rb)
+            rows2_low_dsp(q3, p, p + rb, q, xd, xs, cols / group, group, &y[r], &y[r + 1]);
 #endif
     for (; r < rows; r++, p += rb) y[r] = row_qlow(q3, p, q, xd, xs, cols, group);
 }
