@@ -107,11 +107,6 @@ static int32_t dot_q4_s8(const uint8_t *p, const int8_t *x, uint32_t n)
 #endif
 
 #if defined(MF_ARM_KERNEL_DSP)
-/* Two Q4 rows over whole groups of a multiple of 8 values (h = n / 2 a
- * multiple of 4: no tails). A level is 0..15, so one mask picks the
- * nibbles of bytes 0 and 2 (or, shifted, 1 and 3) straight into the
- * halfword pairs SMLAD takes, where UXTB16 needed an AND first; the two
- * rows share the activations' loads and sign extensions. */
 /* m & (v >> sh) in one instruction (AND with a shifted register): GCC
  * makes a shift and an AND of the immediate. */
 #define AND_LSR(name, sh)                                                              \
@@ -136,6 +131,11 @@ static inline uint32_t and_lsl2(uint32_t m, uint32_t v)
     return r;
 }
 
+/* Two Q4 rows over whole groups of a multiple of 8 values (h = n / 2 a
+ * multiple of 4: no tails). A level is 0..15, so one mask picks the
+ * nibbles of bytes 0 and 2 (or, shifted, 1 and 3) straight into the
+ * halfword pairs SMLAD takes, where UXTB16 needed an AND first; the two
+ * rows share the activations' loads and sign extensions. */
 static inline __attribute__((always_inline)) void dot2_q4_x8(const uint8_t *p0, const uint8_t *p1,
                                                              const int8_t *x, uint32_t h,
                                                              int32_t *a0, int32_t *a1)
