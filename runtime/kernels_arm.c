@@ -184,46 +184,63 @@ static inline __attribute__((always_inline)) void dot2_q8_x4(const uint8_t *p0, 
     *a1 = s1;
 }
 
-/* row_q8's float work, in its order, for two rows. */
-__attribute__((noinline)) static void rows2_q8_dsp(const uint8_t *p0, const uint8_t *p1,
-                                                   const int8_t *xq, const float *xd,
-                                                   uint32_t ngroups, uint32_t group, float *y0,
-                                                   float *y1)
+/* row_q8's float work, in its order, for two rows rb bytes apart (n, the
+ * group, a constant after inlining: see rows2_q4_groups). */
+static inline __attribute__((always_inline)) void rows2_q8_groups(const uint8_t *p0, size_t rb,
+                                                                  const int8_t *xq, const float *xd,
+                                                                  uint32_t ngroups, uint32_t n,
+                                                                  float *y0, float *y1)
 {
     float sum0 = 0.0f, sum1 = 0.0f;
-    for (uint32_t g = 0; g < ngroups; g++, p0 += 2u + group, p1 += 2u + group, xq += group) {
+    for (uint32_t g = 0; g < ngroups; g++, p0 += 2u + n, xq += n) {
         int32_t a0, a1;
-        if (group == 32u) /* the loop unrolled whole */
-            dot2_q8_x4(p0 + 2, p1 + 2, xq, 32u, &a0, &a1);
-        else
-            dot2_q8_x4(p0 + 2, p1 + 2, xq, group, &a0, &a1);
+        dot2_q8_x4(p0 + 2, p0 + rb + 2, xq, n, &a0, &a1);
         sum0 += f16_vfp(ld16(p0)) * xd[g] * (float)a0;
-        sum1 += f16_vfp(ld16(p1)) * xd[g] * (float)a1;
+        sum1 += f16_vfp(ld16(p0 + rb)) * xd[g] * (float)a1;
     }
     *y0 = sum0;
     *y1 = sum1;
 }
 
-/* row_q4's float work, in its order, for two rows. */
-__attribute__((noinline)) static void rows2_q4_dsp(const uint8_t *p0, const uint8_t *p1,
-                                                   const int8_t *xq, const float *xd,
-                                                   const int32_t *xs, uint32_t ngroups,
+__attribute__((noinline)) static void rows2_q8_dsp(const uint8_t *p0, size_t rb, const int8_t *xq,
+                                                   const float *xd, uint32_t ngroups,
                                                    uint32_t group, float *y0, float *y1)
 {
+    if (group == 32u)
+        rows2_q8_groups(p0, rb, xq, xd, ngroups, 32u, y0, y1);
+    else
+        rows2_q8_groups(p0, rb, xq, xd, ngroups, group, y0, y1);
+}
+
+/* row_q4's float work, in its order, for two rows rb bytes apart; h (half
+ * the group) is a constant after inlining, so that a group of 32 is
+ * unrolled whole and nothing is tested per group. */
+static inline __attribute__((always_inline)) void rows2_q4_groups(const uint8_t *p0, size_t rb,
+                                                                  const int8_t *xq, const float *xd,
+                                                                  const int32_t *xs, uint32_t ngroups,
+                                                                  uint32_t h, float *y0, float *y1)
+{
     float sum0 = 0.0f, sum1 = 0.0f;
-    uint32_t h = group / 2u;
-    for (uint32_t g = 0; g < ngroups; g++, p0 += 2u + h, p1 += 2u + h, xq += group) {
+    for (uint32_t g = 0; g < ngroups; g++, p0 += 2u + h, xq += 2u * h) {
         int32_t a0, a1;
-        float d0 = f16_vfp(ld16(p0)), d1 = f16_vfp(ld16(p1));
-        if (h == 16u) /* group 32: the loop unrolled whole */
-            dot2_q4_x8(p0 + 2, p1 + 2, xq, 16u, &a0, &a1);
-        else
-            dot2_q4_x8(p0 + 2, p1 + 2, xq, h, &a0, &a1);
+        dot2_q4_x8(p0 + 2, p0 + rb + 2, xq, h, &a0, &a1);
+        float d0 = f16_vfp(ld16(p0)), d1 = f16_vfp(ld16(p0 + rb));
         sum0 += d0 * xd[g] * (float)(a0 - 8 * xs[g]);
         sum1 += d1 * xd[g] * (float)(a1 - 8 * xs[g]);
     }
     *y0 = sum0;
     *y1 = sum1;
+}
+
+__attribute__((noinline)) static void rows2_q4_dsp(const uint8_t *p0, size_t rb, const int8_t *xq,
+                                                   const float *xd, const int32_t *xs,
+                                                   uint32_t ngroups, uint32_t group, float *y0,
+                                                   float *y1)
+{
+    if (group == 32u)
+        rows2_q4_groups(p0, rb, xq, xd, xs, ngroups, 16u, y0, y1);
+    else
+        rows2_q4_groups(p0, rb, xq, xd, xs, ngroups, group / 2u, y0, y1);
 }
 #endif
 
@@ -815,7 +832,7 @@ void mf_matvec_qa_q8_arm(const void *w, const void *xq, float *y, uint32_t rows,
 #if defined(MF_ARM_KERNEL_DSP)
     if (group && group % 4u == 0 && cols % group == 0)
         for (; r + 2u <= rows; r += 2u, p += 2u * rb)
-            rows2_q8_dsp(p, p + rb, q, xd, cols / group, group, &y[r], &y[r + 1]);
+            rows2_q8_dsp(p, rb, q, xd, cols / group, group, &y[r], &y[r + 1]);
 #endif
     for (; r < rows; r++, p += rb) y[r] = row_q8(p, q, xd, cols, group);
 }
@@ -854,7 +871,7 @@ void mf_matvec_qa_q4_arm(const void *w, const void *xq, float *y, uint32_t rows,
 #if defined(MF_ARM_KERNEL_DSP)
     if (group && group % 8u == 0 && cols % group == 0)
         for (; r + 2u <= rows; r += 2u, p += 2u * rb)
-            rows2_q4_dsp(p, p + rb, q, xd, xs, cols / group, group, &y[r], &y[r + 1]);
+            rows2_q4_dsp(p, rb, q, xd, xs, cols / group, group, &y[r], &y[r + 1]);
 #endif
     for (; r < rows; r++, p += rb) y[r] = row_q4(p, q, xd, xs, cols, group);
 }
@@ -977,31 +994,42 @@ static inline __attribute__((always_inline)) void dot2_low_dsp(int q3, const uin
 }
 #undef MF_DSP_FIELD2
 
-/* row_qlow's float work, in its order, for two rows. */
-__attribute__((noinline)) static void rows2_low_dsp(int q3, const uint8_t *p0, const uint8_t *p1,
-                                                    const int8_t *xq, const float *xd,
-                                                    const int32_t *xs, uint32_t ngroups,
-                                                    uint32_t group, float *y0, float *y1)
+/* row_qlow's float work, in its order, for two rows rb bytes apart (q3
+ * and n, the group, constants after inlining: see rows2_q4_groups). */
+static inline __attribute__((always_inline)) void rows2_low_groups(int q3, const uint8_t *p0,
+                                                                   size_t rb, const int8_t *xq,
+                                                                   const float *xd,
+                                                                   const int32_t *xs,
+                                                                   uint32_t ngroups, uint32_t n,
+                                                                   float *y0, float *y1)
 {
     const int32_t z = q3 ? 4 : 2;
-    uint32_t pb = group / 4u + (q3 ? group / 8u : 0u);
+    uint32_t pb = n / 4u + (q3 ? n / 8u : 0u);
     float sum0 = 0.0f, sum1 = 0.0f;
-    for (uint32_t g = 0; g < ngroups; g++, p0 += 2u + pb, p1 += 2u + pb, xq += group) {
+    for (uint32_t g = 0; g < ngroups; g++, p0 += 2u + pb, xq += n) {
         int32_t a0, a1;
-        float d0 = f16_vfp(ld16(p0)), d1 = f16_vfp(ld16(p1));
-        if (q3 && group == 32u) /* the loop unrolled whole */
-            dot2_low_dsp(1, p0 + 2, p1 + 2, xq, 32u, &a0, &a1);
-        else if (q3)
-            dot2_low_dsp(1, p0 + 2, p1 + 2, xq, group, &a0, &a1);
-        else if (group == 32u)
-            dot2_low_dsp(0, p0 + 2, p1 + 2, xq, 32u, &a0, &a1);
-        else
-            dot2_low_dsp(0, p0 + 2, p1 + 2, xq, group, &a0, &a1);
+        dot2_low_dsp(q3, p0 + 2, p0 + rb + 2, xq, n, &a0, &a1);
+        float d0 = f16_vfp(ld16(p0)), d1 = f16_vfp(ld16(p0 + rb));
         sum0 += d0 * xd[g] * (float)(a0 - z * xs[g]);
         sum1 += d1 * xd[g] * (float)(a1 - z * xs[g]);
     }
     *y0 = sum0;
     *y1 = sum1;
+}
+
+__attribute__((noinline)) static void rows2_low_dsp(int q3, const uint8_t *p0, size_t rb,
+                                                    const int8_t *xq, const float *xd,
+                                                    const int32_t *xs, uint32_t ngroups,
+                                                    uint32_t group, float *y0, float *y1)
+{
+    if (q3 && group == 32u)
+        rows2_low_groups(1, p0, rb, xq, xd, xs, ngroups, 32u, y0, y1);
+    else if (q3)
+        rows2_low_groups(1, p0, rb, xq, xd, xs, ngroups, group, y0, y1);
+    else if (group == 32u)
+        rows2_low_groups(0, p0, rb, xq, xd, xs, ngroups, 32u, y0, y1);
+    else
+        rows2_low_groups(0, p0, rb, xq, xd, xs, ngroups, group, y0, y1);
 }
 #endif
 
@@ -1401,7 +1429,7 @@ static void mf_matvec_qa_low_arm(int q3, const void *w, const void *xq, float *y
 #if defined(MF_ARM_KERNEL_DSP)
     if (group % 32u == 0 && cols % group == 0)
         for (; r + 2u <= rows; r += 2u, p += 2u * rb)
-            rows2_low_dsp(q3, p, p + rb, q, xd, xs, cols / group, group, &y[r], &y[r + 1]);
+            rows2_low_dsp(q3, p, rb, q, xd, xs, cols / group, group, &y[r], &y[r + 1]);
 #endif
     for (; r < rows; r++, p += rb) y[r] = row_qlow(q3, p, q, xd, xs, cols, group);
 }
