@@ -39,6 +39,16 @@ static inline float f16_vfp(uint16_t h)
 #endif
 }
 
+/* An f16 (by f16_vfp) or bf16 (its bits moved up) weight as f32. */
+static inline float half_to_f32(int bf16, uint16_t h)
+{
+    if (!bf16) return f16_vfp(h);
+    float f;
+    uint32_t u = (uint32_t)h << 16;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
 static inline const int8_t *qa_q(const void *xq) { return (const int8_t *)xq; }
 static inline const float *qa_d(const void *xq, uint32_t cols)
 {
@@ -1589,15 +1599,6 @@ void mf_matvec_f32_arm(const float *w, const float *x, float *y, uint32_t rows, 
 #define MF_BF16_Q1 "vshl.i32 q1, q1, #16\n\t"
 
 /* a weight as f32 in scalar VFP: f16 by VCVTB, bf16 by its bits moved up */
-static inline float half_to_f32(int bf16, uint16_t h)
-{
-    if (!bf16) return f16_vfp(h);
-    float f;
-    uint32_t u = (uint32_t)h << 16;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
 /* The k < 4 tail products into lane 0, then (s0 + s1) + (s2 + s3), all in
  * scalar VFP. */
 static float finish_half(float32x4_t acc, int bf16, const uint16_t *w, const float *x, uint32_t k)
@@ -2565,16 +2566,6 @@ static inline __attribute__((always_inline)) void half2(int bf16, uint32_t w, fl
     *hi = b;
 }
 
-static inline __attribute__((always_inline)) float half1(int bf16, const uint8_t *p)
-{
-    uint16_t h = ld16(p);
-    if (!bf16) return f16_vfp(h);
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
 /* The four lanes of w . x for four columns (8 bytes of w at p). */
 #define HALF_STEP4(bf16, p, x0, x1, x2, x3, s0, s1, s2, s3) \
     do {                                                      \
@@ -2601,7 +2592,7 @@ static inline __attribute__((always_inline)) void half_block(int bf16, uint32_t 
             HALF_STEP4(bf16, w + k * rb, x0, x1, x2, x3, s[k][0], s[k][1], s[k][2], s[k][3]);
     }
     for (; i < cols; i++, w += 2)
-        _Pragma("GCC unroll 4") for (uint32_t k = 0; k < nr; k++) s[k][0] += half1(bf16, w + k * rb) * x[i];
+        _Pragma("GCC unroll 4") for (uint32_t k = 0; k < nr; k++) s[k][0] += half_to_f32(bf16, ld16(w + k * rb)) * x[i];
     _Pragma("GCC unroll 4") for (uint32_t k = 0; k < nr; k++) y[k] = (s[k][0] + s[k][1]) + (s[k][2] + s[k][3]);
 }
 
