@@ -222,10 +222,12 @@ fi
 
 # ---- 2. per token ----
 [ -n "$SLOTS" ] || exit 0
-# the image: in the QSPI window on mps3-an547, read through semihosting
-# (image=PATH) on the mps2 boards, whose firmware has no memory-mapped flash
+# the image: in the QSPI window on mps3-an547, memory-mapped at 0x80000000 on
+# mps2-an505 (the rp2350 budget build), read through semihosting
+# (image=PATH) on the other mps2 boards, whose firmware has no memory-mapped flash
 case $M in
 mps3-*) IMGARG= ; where="in the QSPI window"; set -- -device loader,file="$IMG",addr=0x28000000 ;;
+mps2-an505) IMGARG= ; where="memory-mapped at 0x80000000 (the rp2350's XIP window)"; set -- -device loader,file="$IMG",addr=0x80000000 ;;
 *) IMGARG=" image=$IMG"; where="read through semihosting (the host copies it: flashread ~0)"; set -- ;;
 esac
 {

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Firmware in QEMU: builds the Cortex-M boards (mps3-an547 M55/Helium,
-# mps2-an385 M3, mps2-an386 M4/DSP) and the compile-only real board, runs the
+# mps2-an385 M3, mps2-an386 M4/DSP, mps2-an505 M33/DSP with the rp2350's
+# budget) and the compile-only real board, runs the
 # Arm kernel tests in QEMU (Helium/DSP kernels against the portable ones, bit
 # for bit, and against float64), and checks that each QEMU firmware's greedy
 # continuation of "ROMEO:" equals `moeflash generate` on the host on the same
@@ -27,13 +28,13 @@ QEMU_SH="-nographic -monitor none -serial none -semihosting-config enable=on,tar
 [ -x "$BUILD/moeflash" ] || $MAKE -j2 "$BUILD/moeflash" >/dev/null 2>&1
 
 # 1. build every board (firmware, image, firmware tests)
-for b in mps3-an547 mps2-an385 mps2-an386; do
+for b in mps3-an547 mps2-an385 mps2-an386 mps2-an505; do
     if $MAKE -j2 BOARD=$b all fw-tests >"$tmp/build-$b.log" 2>&1; then ok; else
         bad "build BOARD=$b"; tail -n 20 "$tmp/build-$b.log"; fi
 done
 
 # 2. kernel tests in QEMU
-for bm in mps3-an547:mps3-an547 mps2-an386:mps2-an386 mps2-an385:mps2-an385; do
+for bm in mps3-an547:mps3-an547 mps2-an386:mps2-an386 mps2-an385:mps2-an385 mps2-an505:mps2-an505; do
     b=${bm%%:*}; m=${bm#*:}
     elf=$BUILD/$b/tests/test_kernels.elf
     [ -f "$elf" ] || { bad "no $elf"; continue; }
@@ -102,6 +103,30 @@ if [ -f "$d/moeflash.elf" ]; then
     [ $rc -eq 0 ] && ok || bad "dtcm firmware exit status $rc"
     if [ -s "$tmp/host-dtcm.txt" ] && cmp -s "$tmp/fw.txt" "$tmp/host-dtcm.txt"; then ok; else
         bad "dtcm firmware text differs from host"; fi
+fi
+
+# 3b'. the rp2350's configuration on its core (Cortex-M33, mps2-an505): q4
+# resident weights and experts, a 256-token q8 KV cache, the image read as
+# memory (the rp2350's XIP window; here QEMU's PSRAM at 0x80000000), and all
+# of it within the Pico 2's 520 KiB of SRAM. 240 tokens fill most of the
+# context; the host runs with the same options.
+d=$BUILD/mps2-an505
+if [ -f "$d/moeflash.elf" ] && [ -f "$d/model.img" ]; then
+    ram=$(arm-none-eabi-size -A "$d/moeflash.elf" | awk '/^\.(data|bss|stack|arena)[ \t]/ { s += $2 } END { print s + 0 }')
+    echo "  [mps2-an505 rp2350 budget] RAM $ram bytes, image $(stat -c %s "$d/model.img") bytes"
+    [ "$ram" -le 532480 ] && ok || bad "mps2-an505 (rp2350 budget) uses $ram bytes of RAM (> 520 KiB)"
+    [ "$(stat -c %s "$d/model.img")" -le $((4194304 - 262144)) ] && ok || bad "rp2350 image larger than its 3.75 MiB of flash"
+    TOKENS=240
+    "$BUILD/moeflash" generate "$d/model.img" --prompt "ROMEO:" --tokens $TOKENS --context 256 --kv q8 \
+        >"$tmp/host-an505.txt" 2>/dev/null
+    timeout 300 qemu-system-arm -M mps2-an505 $QEMU_SH -kernel "$d/moeflash.elf" \
+        -device loader,file="$d/model.img",addr=0x80000000 \
+        -append "quiet=1 tokens=$TOKENS prompt=ROMEO:" >"$tmp/fw.txt" 2>&1
+    rc=$?
+    [ $rc -eq 0 ] && ok || { bad "mps2-an505 firmware exit status $rc"; head -3 "$tmp/fw.txt"; }
+    if [ -s "$tmp/host-an505.txt" ] && cmp -s "$tmp/fw.txt" "$tmp/host-an505.txt"; then ok; else
+        bad "mps2-an505 firmware text differs from host"; fi
+    echo "  [mps2-an505] $(tr '\n' ' ' <"$tmp/fw.txt" | head -c 60)"
 fi
 
 # 3c. a BPE image from a text prompt: small-qwen3-moe-bpe (q8 resident, q3
@@ -185,7 +210,7 @@ for b in $(ls boards | grep -vE '^(common|host|mps[23]-an[0-9]+)$'); do
 done
 
 # 6. no heap in any firmware: no malloc/free/_sbrk linked
-for b in mps3-an547 mps2-an385 mps2-an386; do
+for b in mps3-an547 mps2-an385 mps2-an386 mps2-an505; do
     elf=$BUILD/$b/moeflash.elf
     [ -f "$elf" ] || continue
     if arm-none-eabi-nm "$elf" | grep -qwE 'malloc|_malloc_r|free|_free_r|_sbrk|calloc|realloc'; then
