@@ -2618,6 +2618,89 @@ void mf_matvec_half_arm(int bf16, const uint16_t *w, const float *x, float *y, u
 }
 #endif
 
+#if defined(MF_ARM_KERNEL_DSP) && defined(MF_ARM_KERNEL_HALF)
+/*
+ * Attention over a q8, f16 or bf16 KV cache on DSP cores with a scalar FPU
+ * (Cortex-M4/M7/M33). The portable code widens each K and V row into a
+ * scratch row and runs mf_dot_f32 and the weighted sum over it: about 1400
+ * instructions per position and query head on the M33 for head_dim 32.
+ * Here each value is widened in a register where it is used: the score's
+ * eight lanes, then eight outputs at a time over every position, in named
+ * variables. Every value, product and sum is the portable code's in its
+ * order (q8: the int8 as float times the row's f16 scale, one rounding;
+ * f16 by VCVTB, bf16 by its bits moved up: both exact), so the bits are
+ * its bits.
+ */
+static inline __attribute__((always_inline)) float kv_at(int enc, const void *c, size_t off,
+                                                         float sc)
+{
+    if (enc == MF_ENC_Q8) return (float)((const int8_t *)c)[off] * sc;
+    return half_to_f32(enc == MF_ENC_BF16, ((const uint16_t *)c)[off]);
+}
+
+static inline __attribute__((always_inline)) float kv_row_scale(int enc, const uint16_t *scales,
+                                                                size_t off, uint32_t head_dim)
+{
+    return enc == MF_ENC_Q8 ? f16_vfp(scales[off / head_dim]) : 0.0f;
+}
+
+static inline __attribute__((always_inline)) void
+head_kv_fpu(int enc, float *out, const float *q, const void *k, const void *v,
+            const uint16_t *k_scale, const uint16_t *v_scale, size_t kv_stride, uint32_t n_pos,
+            uint32_t head_dim, float scale, float *att)
+{
+    for (uint32_t t = 0; t < n_pos; t++) {
+        size_t off = (size_t)t * kv_stride;
+        float sc = kv_row_scale(enc, k_scale, off, head_dim);
+        float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f, s4 = 0.0f, s5 = 0.0f, s6 = 0.0f, s7 = 0.0f;
+        for (uint32_t i = 0; i < head_dim; i += 8, off += 8) {
+            s0 += q[i] * kv_at(enc, k, off, sc);
+            s1 += q[i + 1] * kv_at(enc, k, off + 1, sc);
+            s2 += q[i + 2] * kv_at(enc, k, off + 2, sc);
+            s3 += q[i + 3] * kv_at(enc, k, off + 3, sc);
+            s4 += q[i + 4] * kv_at(enc, k, off + 4, sc);
+            s5 += q[i + 5] * kv_at(enc, k, off + 5, sc);
+            s6 += q[i + 6] * kv_at(enc, k, off + 6, sc);
+            s7 += q[i + 7] * kv_at(enc, k, off + 7, sc);
+        }
+        att[t] = (((s0 + s4) + (s1 + s5)) + ((s2 + s6) + (s3 + s7))) * scale;
+    }
+    mf_softmax(att, n_pos);
+    for (uint32_t i0 = 0; i0 < head_dim; i0 += 8) {
+        float o0 = 0.0f, o1 = 0.0f, o2 = 0.0f, o3 = 0.0f, o4 = 0.0f, o5 = 0.0f, o6 = 0.0f, o7 = 0.0f;
+        size_t off = i0;
+        for (uint32_t t = 0; t < n_pos; t++, off += kv_stride) {
+            float a = att[t];
+            float sc = kv_row_scale(enc, v_scale, off - i0, head_dim);
+            o0 += a * kv_at(enc, v, off, sc);
+            o1 += a * kv_at(enc, v, off + 1, sc);
+            o2 += a * kv_at(enc, v, off + 2, sc);
+            o3 += a * kv_at(enc, v, off + 3, sc);
+            o4 += a * kv_at(enc, v, off + 4, sc);
+            o5 += a * kv_at(enc, v, off + 5, sc);
+            o6 += a * kv_at(enc, v, off + 6, sc);
+            o7 += a * kv_at(enc, v, off + 7, sc);
+        }
+        out[i0] = o0, out[i0 + 1] = o1, out[i0 + 2] = o2, out[i0 + 3] = o3;
+        out[i0 + 4] = o4, out[i0 + 5] = o5, out[i0 + 6] = o6, out[i0 + 7] = o7;
+    }
+}
+
+void mf_attention_head_kv_arm(float *out, const float *q, int enc, const void *k, const void *v,
+                              const uint16_t *k_scale, const uint16_t *v_scale, size_t kv_stride,
+                              uint32_t n_pos, uint32_t head_dim, float scale, float *att)
+{
+    if (enc == MF_ENC_Q8)
+        head_kv_fpu(MF_ENC_Q8, out, q, k, v, k_scale, v_scale, kv_stride, n_pos, head_dim, scale, att);
+    else if (enc == MF_ENC_BF16)
+        head_kv_fpu(MF_ENC_BF16, out, q, k, v, k_scale, v_scale, kv_stride, n_pos, head_dim, scale,
+                    att);
+    else
+        head_kv_fpu(MF_ENC_F16, out, q, k, v, k_scale, v_scale, kv_stride, n_pos, head_dim, scale,
+                    att);
+}
+#endif
+
 #else
 typedef int mf_kernels_arm_unused; /* nothing to compile on this target */
 #endif

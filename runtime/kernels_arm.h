@@ -89,18 +89,10 @@ void mf_matvec_half_arm(int bf16, const uint16_t *w, const float *x, float *y, u
                         uint32_t cols);
 #endif
 
-#if defined(MF_ARM_KERNEL_F32)
-/* y[rows] = W . x, W f32 [rows, cols] (4-byte aligned), with the same bits
- * as ops.c's mf_dot_f32 on each row. */
-void mf_matvec_f32_arm(const float *w, const float *x, float *y, uint32_t rows, uint32_t cols);
-
-/* ops.c's mf_attention_head for head_dim % 8 == 0 (scale = its
- * 1/sqrt(head_dim)), and its mf_softmax, with the bits of the portable code
- * on this core. */
-void mf_attention_head_arm(float *out, const float *q, const float *k, const float *v,
-                           size_t kv_stride, uint32_t n_pos, uint32_t head_dim, float scale,
-                           float *att);
-void mf_softmax_arm(float *x, uint32_t n);
+/* Attention over a q8 / f16 / bf16 KV cache: Helium, or the scalar FPU of
+ * the DSP cores (M4F/M7/M33). */
+#if defined(MF_ARM_KERNEL_F32) || (defined(MF_ARM_KERNEL_DSP) && defined(MF_ARM_KERNEL_HALF))
+#define MF_ARM_KERNEL_KV 1
 /* ops.c's mf_attention_head_kv (q8, f16 or bf16 KV rows) for head_dim % 8
  * == 0 (q8: kv_stride % head_dim == 0 too), with the bits of the portable
  * code on this core; widens in registers, so no scratch row. */
@@ -113,6 +105,20 @@ void mf_attention_head_kv_portable(float *out, const float *q, int enc, const vo
                                    const void *v, const uint16_t *k_scale,
                                    const uint16_t *v_scale, size_t kv_stride, uint32_t n_pos,
                                    uint32_t head_dim, float *row, float *att);
+#endif
+
+#if defined(MF_ARM_KERNEL_F32)
+/* y[rows] = W . x, W f32 [rows, cols] (4-byte aligned), with the same bits
+ * as ops.c's mf_dot_f32 on each row. */
+void mf_matvec_f32_arm(const float *w, const float *x, float *y, uint32_t rows, uint32_t cols);
+
+/* ops.c's mf_attention_head for head_dim % 8 == 0 (scale = its
+ * 1/sqrt(head_dim)), and its mf_softmax, with the bits of the portable code
+ * on this core. */
+void mf_attention_head_arm(float *out, const float *q, const float *k, const float *v,
+                           size_t kv_stride, uint32_t n_pos, uint32_t head_dim, float scale,
+                           float *att);
+void mf_softmax_arm(float *x, uint32_t n);
 /* The portable mf_attention_head (ops.c), which the firmware test compares
  * mf_attention_head_arm with. */
 void mf_attention_head_portable(float *out, const float *q, const float *k, const float *v,

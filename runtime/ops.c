@@ -10,8 +10,15 @@
 #endif
 
 /* GCC/Clang vector extension: 4-float lanes (see the dot products below for
- * why they give the same bits as plain C). */
-#if defined(__GNUC__) && !defined(MF_NO_VECTOR_EXT)
+ * why they give the same bits as plain C). Not on 32-bit Arm cores without
+ * NEON or Helium (Cortex-M3/M4/M7/M33): there GCC takes the vectors apart
+ * lane by lane through the stack (10.8 instructions per f32 multiply-add on
+ * the M33, bench/results/mps2-an505/), and the scalar code below, with the
+ * lanes in named variables, gives the same bits in fewer instructions. */
+#if defined(__arm__) && !defined(__ARM_NEON) && !defined(__ARM_FEATURE_MVE)
+#define MF_SCALAR_FPU 1
+#endif
+#if defined(__GNUC__) && !defined(MF_NO_VECTOR_EXT) && !defined(MF_SCALAR_FPU)
 typedef float v4f __attribute__((vector_size(16)));
 static inline v4f ld4(const float *p)
 {
@@ -251,9 +258,21 @@ float mf_dot_f32(const float *a, const float *b, uint32_t n)
     memcpy(s, &lo, sizeof lo);
     memcpy(s + 4, &hi, sizeof hi);
 #else
-    for (uint32_t j = 0; j < 8; j++) s[j] = 0.0f;
-    for (; i + 8 <= n; i += 8)
-        for (uint32_t j = 0; j < 8; j++) s[j] += a[i + j] * b[i + j];
+    /* the lanes in registers: an array would live on the stack */
+    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f, s4 = 0.0f, s5 = 0.0f, s6 = 0.0f, s7 = 0.0f;
+    for (; i + 8 <= n; i += 8) {
+        const float *ai = a + i, *bi = b + i;
+        s0 += ai[0] * bi[0];
+        s1 += ai[1] * bi[1];
+        s2 += ai[2] * bi[2];
+        s3 += ai[3] * bi[3];
+        s4 += ai[4] * bi[4];
+        s5 += ai[5] * bi[5];
+        s6 += ai[6] * bi[6];
+        s7 += ai[7] * bi[7];
+    }
+    if (i == n) return ((s0 + s4) + (s1 + s5)) + ((s2 + s6) + (s3 + s7));
+    s[0] = s0, s[1] = s1, s[2] = s2, s[3] = s3, s[4] = s4, s[5] = s5, s[6] = s6, s[7] = s7;
 #endif
     return finish8(s, a, b, i, n);
 }
@@ -435,6 +454,26 @@ void mf_attention_head(float *out, const float *q, const float *k, const float *
         memcpy(out + i0, &lo, sizeof lo);
         memcpy(out + i0 + 4, &hi, sizeof hi);
     }
+#else
+    /* eight outputs in registers over all positions, the same operations
+     * per output in the same order as the loop below */
+    for (; i0 + 8 <= head_dim; i0 += 8) {
+        float o0 = 0.0f, o1 = 0.0f, o2 = 0.0f, o3 = 0.0f, o4 = 0.0f, o5 = 0.0f, o6 = 0.0f, o7 = 0.0f;
+        const float *vt = v + i0;
+        for (uint32_t t = 0; t < n_pos; t++, vt += kv_stride) {
+            float a = att[t];
+            o0 += a * vt[0];
+            o1 += a * vt[1];
+            o2 += a * vt[2];
+            o3 += a * vt[3];
+            o4 += a * vt[4];
+            o5 += a * vt[5];
+            o6 += a * vt[6];
+            o7 += a * vt[7];
+        }
+        out[i0] = o0, out[i0 + 1] = o1, out[i0 + 2] = o2, out[i0 + 3] = o3;
+        out[i0 + 4] = o4, out[i0 + 5] = o5, out[i0 + 6] = o6, out[i0 + 7] = o7;
+    }
 #endif
     for (uint32_t t = 0; t < n_pos; t++) {
         const float *vt = v + t * kv_stride;
@@ -444,9 +483,9 @@ void mf_attention_head(float *out, const float *q, const float *k, const float *
 }
 #undef mf_attention_head
 
-#if defined(MF_HAVE_ARM_KERNELS) && defined(MF_ARM_KERNEL_F32)
-/* Helium where head_dim allows it, with the same bits; the portable code
- * below is then named mf_attention_head_kv_portable (the firmware test
+#if defined(MF_HAVE_ARM_KERNELS) && defined(MF_ARM_KERNEL_KV)
+/* Helium (or the DSP cores' scalar FPU) where head_dim allows it, with the
+ * same bits; the portable code below is then named mf_attention_head_kv_portable (the firmware test
  * compares the two). */
 void mf_attention_head_kv(float *out, const float *q, int enc, const void *k, const void *v,
                           const uint16_t *k_scale, const uint16_t *v_scale, size_t kv_stride,

@@ -263,7 +263,7 @@ static void bench_att_kv(unsigned c, int enc, uint32_t n_pos)
     }
     for (uint32_t i = 0; i < ATT_HD; i++) x[i] = frand() * 4.0f;
     mf_bench_mark(1);
-#if defined(MF_ARM_KERNEL_F32)
+#if defined(MF_ARM_KERNEL_KV)
     mf_attention_head_kv_portable(y_ref, x, enc, kc, vc, ksc, vsc, ATT_STRIDE, n_pos, ATT_HD, row,
                                   att2);
 #else
@@ -338,6 +338,20 @@ static void bench_halves(unsigned c)
     }
 }
 
+/* Cases 20-34: the f32 matvec, attention over an f32 KV cache and over a
+ * q8 / f16 / bf16 one; returns the next case number. */
+static unsigned bench_float(unsigned c)
+{
+    static const uint32_t f32_shapes[][2] = {{128, 128}, {256, 128}, {128, 256}};
+    for (unsigned i = 0; i < 3; i++, c++) bench_f32(c, f32_shapes[i][0], f32_shapes[i][1]);
+    static const uint32_t att_pos[] = {64, 256, 1024};
+    for (unsigned i = 0; i < 3; i++, c++) bench_att(c, att_pos[i]);
+    static const int kv_encs[] = {MF_ENC_Q8, MF_ENC_F16, MF_ENC_BF16};
+    for (unsigned e = 0; e < 3; e++)
+        for (unsigned i = 0; i < 3; i++, c++) bench_att_kv(c, kv_encs[e], att_pos[i]);
+    return c;
+}
+
 static int bench(void)
 {
     /* the tiny model: wq/wo 128x128, wk/wv 64x128, expert gate/up 256x128,
@@ -367,14 +381,7 @@ static int bench(void)
                 mf_bench_mark(3);
                 bench_line(pass * 2u * NS + i * 2u + e, names[pass][e], rows, cols, group);
             }
-    unsigned c = 4u * NS;
-    static const uint32_t f32_shapes[][2] = {{128, 128}, {256, 128}, {128, 256}};
-    for (unsigned i = 0; i < 3; i++, c++) bench_f32(c, f32_shapes[i][0], f32_shapes[i][1]);
-    static const uint32_t att_pos[] = {64, 256, 1024};
-    for (unsigned i = 0; i < 3; i++, c++) bench_att(c, att_pos[i]);
-    static const int kv_encs[] = {MF_ENC_Q8, MF_ENC_F16, MF_ENC_BF16};
-    for (unsigned e = 0; e < 3; e++)
-        for (unsigned i = 0; i < 3; i++, c++) bench_att_kv(c, kv_encs[e], att_pos[i]);
+    unsigned c = bench_float(4u * NS);
     bench_crc(c++, 1024);
     bench_crc(c++, 32768);
     bench_halves(c);
@@ -519,7 +526,11 @@ static void run_softmax(uint32_t n, unsigned kind)
     check(att[n] == 555.0f, "softmax arm wrote past n", kind, n, 0, 0, n);
 }
 
-/* mf_attention_head_kv (Helium for head_dim % 8 == 0) against
+#endif
+
+#if defined(MF_ARM_KERNEL_KV)
+/* mf_attention_head_kv (Helium, or the scalar FPU of the DSP cores, for
+ * head_dim % 8 == 0) against
  * mf_attention_head_kv_portable, bit for bit: output and scores, nothing
  * written past either. kind as run_att's: 0 scores over a few units; 1
  * over hundreds; 2 every K row the same; 3 q = 0; 4 values over many
@@ -597,6 +608,9 @@ static void test_attention_kv(void)
     run_att_kv(MF_ENC_F16, 9, 36, 72, 1);
 }
 
+#endif
+
+#if defined(MF_ARM_KERNEL_F32)
 static void test_attention(void)
 {
     for (unsigned kind = 0; kind < 4; kind++) {
@@ -804,6 +818,8 @@ int main(void)
      * 3k+2 for case 37+k: on the M4 the whole bench does not reach them in
      * kcount.sh's time under -singlestep */
     if (cl && strstr(cl, "bench-half")) return bench_halves(37), 0;
+    /* "bench-float": cases 20-34 alone (intervals 3k+1, 3k+2 for case 20+k) */
+    if (cl && strstr(cl, "bench-float")) return bench_float(20), 0;
     if (cl && strstr(cl, "bench")) return bench();
     static const uint32_t shapes[][3] = {
         /* rows, cols, group */
@@ -831,9 +847,11 @@ int main(void)
 #if defined(MF_ARM_KERNEL_HALF)
     test_half();
 #endif
+#if defined(MF_ARM_KERNEL_KV)
+    test_attention_kv();
+#endif
 #if defined(MF_ARM_KERNEL_F32)
     test_attention();
-    test_attention_kv();
     test_quantize();
     test_silu();
 #endif
