@@ -518,15 +518,15 @@ static void test_faults(void)
 
 static void test_profiles(void)
 {
-    const char *names[] = {"mcu-qspi", "mcu-octal", "sbc-sdcard", "phone-ufs"};
-    CHECK(mf_sim_profile_count() >= 4, "count");
+    const char *names[] = {"mcu-qspi", "mcu-octal", "mcu-m33-qspi", "sbc-sdcard", "phone-ufs"};
+    CHECK(mf_sim_profile_count() >= 5, "count");
     CHECK(mf_sim_profile_find("nope") == NULL && mf_sim_profile_find(NULL) == NULL, "unknown");
     CHECK(mf_sim_profile_at(-1) == NULL && mf_sim_profile_at(mf_sim_profile_count()) == NULL, "at");
     mf_port mem, p;
     mf_mem_port_state ms;
     static mf_sim_state st;
     mf_mem_port_open(&mem, &ms, data, BUF_SIZE);
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         const mf_sim_profile *pr = mf_sim_profile_find(names[i]);
         CHECK(pr && strcmp(pr->name, names[i]) == 0, "find %s", names[i]);
         if (!pr) continue;

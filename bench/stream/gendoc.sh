@@ -6,7 +6,7 @@
 set -eu
 DOC=${1:-docs/benchmarks.md}
 RES=${2:-bench/results}
-PROFILES=${PROFILES:-"mcu-qspi mcu-octal sbc-sdcard phone-ufs"}
+PROFILES=${PROFILES:-"mcu-qspi mcu-octal mcu-m33-qspi sbc-sdcard phone-ufs"}
 T=$(mktemp -d "${TMPDIR:-/tmp}/mfdoc.XXXXXX")
 trap 'rm -rf "$T"' EXIT INT TERM
 

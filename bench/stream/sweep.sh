@@ -17,7 +17,7 @@
 # to stderr. Every number comes from the runs.
 set -eu
 MF=$1 PLOT=$2 IMG=$3 TEXT=$4 OUT=$5
-PROFILES=${PROFILES:-"mcu-qspi mcu-octal sbc-sdcard phone-ufs"}
+PROFILES=${PROFILES:-"mcu-qspi mcu-octal mcu-m33-qspi sbc-sdcard phone-ufs"}
 JOBS=${JOBS:-2}
 WIDE_TOKENS=${WIDE_TOKENS:-256}
 HEAD_TOKENS=${HEAD_TOKENS:-1024}

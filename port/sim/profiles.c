@@ -95,6 +95,35 @@
 #define X1_OTHER NSB(1.0, 32.0, X1_MHZ)
 #define X1_CHECK NSB(0.25, 8.0, X1_MHZ) /* CRC32X chain, ~2 cycles per 8 bytes (estimate; 1.0 for the tables) */
 
+/* Cortex-M33 at 150 MHz with FPU and DSP, no Helium (RP2350 class: the
+ * rp2350 board's core). From exact executed-instruction counts of our
+ * firmware on its core under QEMU (boards/mps2-an505 with the rp2350's
+ * flags; bench/results/mps2-an505/) at an assumed 1.25 cycles per
+ * instruction (an estimate: loads not paired with other work take two
+ * cycles on this pipeline; no board measured):
+ *   matvec at group 32, two rows a pass (SMLAD): q8 2.26 instructions per
+ *   MAC -> 2.82 cycles per weight; q4 2.38 -> 2.97; q3 3.86 -> 4.83; q2
+ *   2.26 -> 2.83; f32 (ops.c mf_dot_f32, eight lanes in registers) 4.84 ->
+ *   6.05; f16 / bf16 (mf_matvec_half_arm) 4.57 / 5.45 -> 5.71 / 6.81;
+ *   attention per position and query head, head_dim 32, 1024 positions:
+ *   f32 KV 442 instructions, q8 / f16 / bf16 KV (the scalar-FPU kernel
+ *   mf_attention_head_kv_arm) 636 / 546 / 546 -> x 1.25 x 4 heads / 128
+ *   values = 17.3 / 24.9 / 21.3 / 21.3 cycles per KV value;
+ *   element-wise work: 577k instructions per token (2 slots, q4/q4 image:
+ *   everything but the matvec kernels, the f32 dots, the flash copy, the
+ *   CRC and the attention kernel) over the 12,736 values model.c charges,
+ *   227k of them software double arithmetic (rmsnorm and softmax sums;
+ *   the M33's FPU is single precision) -> 45.3 instructions, 56.6 cycles
+ *   per value (the M55: 15.3);
+ *   CRC-32 by image.c's slicing-by-4 tables, 3.75 instructions per byte on
+ *   32 KiB -> 4.69 cycles (the M33 has neither Helium nor a CRC
+ *   instruction). */
+#define M33_MHZ 150.0
+#define M33_ENC ENC_ROW(M33_MHZ, 6.05, 6.81, 5.71, 2.82, 2.97, 4.83, 2.83)
+#define M33_ATT ATT_ROW(M33_MHZ, 17.3, 21.3, 21.3, 24.9) /* cycles per KV value */
+#define M33_OTHER NSB(56.6, 32.0, M33_MHZ) /* per f32 activation value */
+#define M33_CHECK NSB(4.69, 8.0, M33_MHZ) /* per byte */
+
 static const mf_sim_profile profiles[] = {
     {
         "mcu-qspi",
@@ -127,6 +156,22 @@ static const mf_sim_profile profiles[] = {
         M55_ATT,
         M55_OTHER,
         M55_CHECK,
+    },
+    {
+        "mcu-m33-qspi",
+        "Cortex-M33 150 MHz + quad-SPI NOR 75 MHz (37.5 MB/s): Raspberry Pi Pico 2 class",
+        "Cortex-M33 + DSP, FPU (RP2350 class)",
+        M33_MHZ,
+        "quad-SPI NOR, W25Q32RV class, 75 MHz SDR (clk_sys / 2), Fast Read Quad I/O",
+        37.5e6, /* 75 MHz x 4 bits / 8 */
+        1000.0, /* 20 clocks prefix/address/wait (267 ns) + DMA setup */
+        1,
+        256,
+        4,
+        M33_ENC,
+        M33_ATT,
+        M33_OTHER,
+        M33_CHECK,
     },
     {
         "sbc-sdcard",

@@ -80,7 +80,8 @@ prefetch_recall prefetch_precision bound_seconds efficiency tokens_per_second"
 nll_ref=""
 run=0
 for cfg in "mcu-qspi 8 lru none" "mcu-qspi 8 none none" "mcu-qspi 16 lru lookahead" \
-           "mcu-qspi 4 belady none" "phone-ufs 8 edgemoe combined" "sbc-sdcard 32 lfu lookahead"; do
+           "mcu-qspi 4 belady none" "phone-ufs 8 edgemoe combined" "sbc-sdcard 32 lfu lookahead" \
+           "mcu-m33-qspi 8 edgemoe combined"; do
     set -- $cfg
     prof=$1 slots=$2 pol=$3 pred=$4
     run=$((run + 1))
