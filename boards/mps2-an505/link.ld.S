@@ -9,9 +9,14 @@ MEMORY
 {
     SSRAM1  (rwx) : ORIGIN = 0x10000000, LENGTH = 4M
     SSRAM23 (rw)  : ORIGIN = 0x28000000, LENGTH = 4M
+    PSRAM_HI (rw) : ORIGIN = 0x80400000, LENGTH = 12M /* above the image's 4 MiB */
 }
 REGION_ALIAS("REGION_TEXT", SSRAM1);
 REGION_ALIAS("REGION_DATA", SSRAM23);
+#if defined(ARENA_IN_DDR)
+REGION_ALIAS("REGION_ARENA", PSRAM_HI); /* make fw-bench: every expert resident */
+#else
 REGION_ALIAS("REGION_ARENA", SSRAM23);
+#endif
 __stack_size = STACK_SIZE;
 INCLUDE boards/common/sections.ld
