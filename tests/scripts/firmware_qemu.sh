@@ -110,6 +110,13 @@ fi
 # memory (the rp2350's XIP window; here QEMU's PSRAM at 0x80000000), and all
 # of it within the Pico 2's 520 KiB of SRAM. 240 tokens fill most of the
 # context; the host runs with the same options.
+# (the two boards must keep one budget: the same arena, encodings, context)
+budget() {
+    grep -hE '^FW_(ARENA|CONVERT) ' "boards/$1/board.mk" | sed 's/ *#.*//'
+    grep -hE '^#define MF_(ARENA_BYTES|CONTEXT_LEN|KV_ENCODING) ' "boards/$1/board_config.h"
+}
+[ "$(budget mps2-an505)" = "$(budget rp2350)" ] && ok ||
+    bad "boards/mps2-an505 and boards/rp2350 differ in arena, encodings, context or KV encoding"
 d=$BUILD/mps2-an505
 if [ -f "$d/moeflash.elf" ] && [ -f "$d/model.img" ]; then
     ram=$(arm-none-eabi-size -A "$d/moeflash.elf" | awk '/^\.(data|bss|stack|arena)[ \t]/ { s += $2 } END { print s + 0 }')
