@@ -420,6 +420,29 @@ void mf_attention_head(float *out, const float *q, const float *k, const float *
             att[t] = ((a0[0] + a0[1]) + (a0[2] + a0[3])) * scale;
             att[t + 1] = ((a1[0] + a1[1]) + (a1[2] + a1[3])) * scale;
         }
+#else
+    /* The same two positions per pass with the lanes in named variables:
+     * each q value loaded once for both rows. */
+    if (head_dim % 8 == 0)
+        for (; t + 2 <= n_pos; t += 2) {
+            const float *k0 = k + t * kv_stride, *k1 = k0 + kv_stride;
+            float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f, a4 = 0.0f, a5 = 0.0f, a6 = 0.0f, a7 = 0.0f;
+            float b0 = 0.0f, b1 = 0.0f, b2 = 0.0f, b3 = 0.0f, b4 = 0.0f, b5 = 0.0f, b6 = 0.0f, b7 = 0.0f;
+            for (uint32_t i = 0; i < head_dim; i += 8) {
+                const float *qi = q + i, *x = k0 + i, *y = k1 + i;
+                float qv = qi[0];
+                a0 += qv * x[0], b0 += qv * y[0];
+                qv = qi[1], a1 += qv * x[1], b1 += qv * y[1];
+                qv = qi[2], a2 += qv * x[2], b2 += qv * y[2];
+                qv = qi[3], a3 += qv * x[3], b3 += qv * y[3];
+                qv = qi[4], a4 += qv * x[4], b4 += qv * y[4];
+                qv = qi[5], a5 += qv * x[5], b5 += qv * y[5];
+                qv = qi[6], a6 += qv * x[6], b6 += qv * y[6];
+                qv = qi[7], a7 += qv * x[7], b7 += qv * y[7];
+            }
+            att[t] = (((a0 + a4) + (a1 + a5)) + ((a2 + a6) + (a3 + a7))) * scale;
+            att[t + 1] = (((b0 + b4) + (b1 + b5)) + ((b2 + b6) + (b3 + b7))) * scale;
+        }
 #endif
     for (; t < n_pos; t++) att[t] = mf_dot_f32(q, k + t * kv_stride, head_dim) * scale;
     mf_softmax(att, n_pos);
