@@ -83,6 +83,27 @@ for b in mps3-an547 mps2-an385 mps2-an386; do
     done
 done
 
+# The firmware's greedy text against the host's on the same image, byte for
+# byte: two checks (exit status 0, same text).
+#   fw_vs_host LABEL MACHINE DIR TOKENS "QEMU-ARGS" "APPEND-ARGS" [HOST-GENERATE-ARGS...]
+fw_vs_host() {
+    label=$1 machine=$2 dir=$3 n=$4 qargs=$5 aargs=$6
+    shift 6
+    "$BUILD/moeflash" generate "$dir/model.img" --prompt "ROMEO:" --tokens "$n" "$@" \
+        >"$tmp/host.txt" 2>/dev/null
+    timeout 300 qemu-system-arm -M "$machine" $QEMU_SH -kernel "$dir/moeflash.elf" $qargs \
+        -append "quiet=1 tokens=$n $aargs prompt=ROMEO:" >"$tmp/fw.txt" 2>&1
+    rc=$?
+    [ $rc -eq 0 ] && ok || { bad "$label firmware exit status $rc"; head -3 "$tmp/fw.txt"; }
+    if [ -s "$tmp/host.txt" ] && cmp -s "$tmp/fw.txt" "$tmp/host.txt"; then ok; else
+        bad "$label firmware text differs from host"; fi
+    echo "  [$label] $(tr '\n' ' ' <"$tmp/fw.txt" | head -c 60)"
+}
+# RAM of a firmware: every writable section
+ram_of() {
+    arm-none-eabi-size -A "$1" | awk '/^\.(data|bss|stack|arena)[ \t]/ { s += $2 } END { print s + 0 }'
+}
+
 # 3b. the 512 KiB build: everything writable in the AN547's DTCM, a 256-token
 # context with a q8 KV cache; 240 generated tokens fill most of the context
 # (prompt 6 + 240 = 246 positions), the host runs with the same options.
@@ -90,19 +111,11 @@ if $MAKE -j2 BOARD=mps3-an547 FW_PROFILE=dtcm all >"$tmp/build-dtcm.log" 2>&1; t
     bad "build BOARD=mps3-an547 FW_PROFILE=dtcm"; tail -n 20 "$tmp/build-dtcm.log"; fi
 d=$BUILD/mps3-an547-dtcm
 if [ -f "$d/moeflash.elf" ]; then
-    ram=$(arm-none-eabi-size -A "$d/moeflash.elf" | awk '/^\.(data|bss|stack|arena)[ \t]/ { s += $2 } END { print s + 0 }')
+    ram=$(ram_of "$d/moeflash.elf")
     echo "  [mps3-an547 dtcm] RAM $ram bytes"
     [ "$ram" -le 524288 ] && ok || bad "dtcm build uses $ram bytes of RAM (> 512 KiB)"
-    TOKENS=240
-    "$BUILD/moeflash" generate "$d/model.img" --prompt "ROMEO:" --tokens $TOKENS --context 256 --kv q8 \
-        >"$tmp/host-dtcm.txt" 2>/dev/null
-    timeout 300 qemu-system-arm -M mps3-an547 $QEMU_SH -kernel "$d/moeflash.elf" \
-        -device loader,file="$d/model.img",addr=0x28000000 \
-        -append "quiet=1 tokens=$TOKENS prompt=ROMEO:" >"$tmp/fw.txt" 2>&1
-    rc=$?
-    [ $rc -eq 0 ] && ok || bad "dtcm firmware exit status $rc"
-    if [ -s "$tmp/host-dtcm.txt" ] && cmp -s "$tmp/fw.txt" "$tmp/host-dtcm.txt"; then ok; else
-        bad "dtcm firmware text differs from host"; fi
+    fw_vs_host "mps3-an547 dtcm" mps3-an547 "$d" 240 "-device loader,file=$d/model.img,addr=0x28000000" "" \
+        --context 256 --kv q8
 fi
 
 # 3b'. the rp2350's configuration on its core (Cortex-M33, mps2-an505): q4
@@ -119,21 +132,12 @@ budget() {
     bad "boards/mps2-an505 and boards/rp2350 differ in arena, encodings, context or KV encoding"
 d=$BUILD/mps2-an505
 if [ -f "$d/moeflash.elf" ] && [ -f "$d/model.img" ]; then
-    ram=$(arm-none-eabi-size -A "$d/moeflash.elf" | awk '/^\.(data|bss|stack|arena)[ \t]/ { s += $2 } END { print s + 0 }')
+    ram=$(ram_of "$d/moeflash.elf")
     echo "  [mps2-an505 rp2350 budget] RAM $ram bytes, image $(stat -c %s "$d/model.img") bytes"
     [ "$ram" -le 532480 ] && ok || bad "mps2-an505 (rp2350 budget) uses $ram bytes of RAM (> 520 KiB)"
     [ "$(stat -c %s "$d/model.img")" -le $((4194304 - 262144)) ] && ok || bad "rp2350 image larger than its 3.75 MiB of flash"
-    TOKENS=240
-    "$BUILD/moeflash" generate "$d/model.img" --prompt "ROMEO:" --tokens $TOKENS --context 256 --kv q8 \
-        >"$tmp/host-an505.txt" 2>/dev/null
-    timeout 300 qemu-system-arm -M mps2-an505 $QEMU_SH -kernel "$d/moeflash.elf" \
-        -device loader,file="$d/model.img",addr=0x80000000 \
-        -append "quiet=1 tokens=$TOKENS prompt=ROMEO:" >"$tmp/fw.txt" 2>&1
-    rc=$?
-    [ $rc -eq 0 ] && ok || { bad "mps2-an505 firmware exit status $rc"; head -3 "$tmp/fw.txt"; }
-    if [ -s "$tmp/host-an505.txt" ] && cmp -s "$tmp/fw.txt" "$tmp/host-an505.txt"; then ok; else
-        bad "mps2-an505 firmware text differs from host"; fi
-    echo "  [mps2-an505] $(tr '\n' ' ' <"$tmp/fw.txt" | head -c 60)"
+    fw_vs_host mps2-an505 mps2-an505 "$d" 240 "-device loader,file=$d/model.img,addr=0x80000000" "" \
+        --context 256 --kv q8
 fi
 
 # 3c. a BPE image from a text prompt: small-qwen3-moe-bpe (q8 resident, q3
@@ -144,17 +148,8 @@ if $MAKE -j2 BOARD=mps3-an547 FW_PROFILE=bpe all >"$tmp/build-bpe.log" 2>&1; the
 d=$BUILD/mps3-an547-bpe
 if [ -f "$d/moeflash.elf" ] && [ -f "$d/model.img" ]; then
     [ "$(stat -c %s "$d/model.img")" -le 8388608 ] && ok || bad "bpe image larger than the 8 MiB window"
-    TOKENS=24
-    "$BUILD/moeflash" generate "$d/model.img" --prompt "ROMEO:" --tokens $TOKENS --context 256 \
-        >"$tmp/host-bpe.txt" 2>/dev/null
-    timeout 300 qemu-system-arm -M mps3-an547 $QEMU_SH -kernel "$d/moeflash.elf" \
-        -device loader,file="$d/model.img",addr=0x28000000 \
-        -append "quiet=1 tokens=$TOKENS prompt=ROMEO:" >"$tmp/fw.txt" 2>&1
-    rc=$?
-    [ $rc -eq 0 ] && ok || bad "bpe firmware exit status $rc"
-    if [ -s "$tmp/host-bpe.txt" ] && cmp -s "$tmp/fw.txt" "$tmp/host-bpe.txt"; then ok; else
-        bad "bpe firmware text differs from host"; fi
-    echo "  [mps3-an547 bpe] $(head -c 60 "$tmp/fw.txt" | tr '\n' ' ')"
+    fw_vs_host "mps3-an547 bpe" mps3-an547 "$d" 24 "-device loader,file=$d/model.img,addr=0x28000000" "" \
+        --context 256
 fi
 
 # 3c'. f16 experts and bf16 resident weights (the Helium f16/bf16 matvec),
@@ -163,16 +158,7 @@ if $MAKE -j2 BOARD=mps3-an547 FW_PROFILE=half all >"$tmp/build-half.log" 2>&1; t
     bad "build BOARD=mps3-an547 FW_PROFILE=half"; tail -n 20 "$tmp/build-half.log"; fi
 d=$BUILD/mps3-an547-half
 if [ -f "$d/moeflash.elf" ] && [ -f "$d/model.img" ]; then
-    TOKENS=24
-    "$BUILD/moeflash" generate "$d/model.img" --prompt "ROMEO:" --tokens $TOKENS \
-        >"$tmp/host-half.txt" 2>/dev/null
-    timeout 300 qemu-system-arm -M mps3-an547 $QEMU_SH -kernel "$d/moeflash.elf" \
-        -append "quiet=1 tokens=$TOKENS image=$d/model.img prompt=ROMEO:" >"$tmp/fw.txt" 2>&1
-    rc=$?
-    [ $rc -eq 0 ] && ok || { bad "half firmware exit status $rc"; head -3 "$tmp/fw.txt"; }
-    if [ -s "$tmp/host-half.txt" ] && cmp -s "$tmp/fw.txt" "$tmp/host-half.txt"; then ok; else
-        bad "half (f16/bf16) firmware text differs from host"; fi
-    echo "  [mps3-an547 half] $(tr '\n' ' ' <"$tmp/fw.txt" | head -c 60)"
+    fw_vs_host "mps3-an547 half (f16/bf16)" mps3-an547 "$d" 24 "" "image=$d/model.img"
 fi
 
 # 3d. bad flash: one flipped byte in the middle of every layer-0 expert blob
