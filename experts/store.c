@@ -160,6 +160,7 @@ int mf_store_init(mf_expert_store *s, mf_arena *a, const mf_port *port, const mf
     s->stats = stats;
     s->queue_depth = (port->read_start && port->poll && port->wait) ? port->queue_depth : 0;
     s->preempt = s->queue_depth && port->cancel && !opt->no_preempt;
+    s->stream = s->queue_depth && port->wait_part && !opt->no_stream;
     s->prefetch_budget = opt->prefetch_budget
                              ? opt->prefetch_budget
                              : (opt->predictor == MF_PREDICT_COMBINED ? 2u : 1u) * h->top_k;
@@ -563,6 +564,7 @@ int mf_store_get(mf_expert_store *s, uint32_t layer, uint32_t expert, const uint
     if (!s || !blob || !encoding || layer >= s->h->n_layers || expert >= s->h->n_experts)
         return MF_E_ARG;
     size_t idx = (size_t)layer * s->h->n_experts + expert;
+    s->refilled = 0;
     s->uses[idx]++;
     int32_t w = s->where[idx];
     mf_store_slot *sl = w >= 0 ? &s->slots[w] : NULL;
@@ -594,6 +596,7 @@ int mf_store_get(mf_expert_store *s, uint32_t layer, uint32_t expert, const uint
             sl->fallback = 1;
             s->stats->fallback_reads++;
         }
+        s->refilled = 1;
         pause_speculative(s);
         int rc = fill_sync(s, sl, attempts);
         resume_paused(s);
@@ -607,6 +610,36 @@ int mf_store_get(mf_expert_store *s, uint32_t layer, uint32_t expert, const uint
     *blob = sl->data;
     *encoding = sl->encoding;
     return MF_OK;
+}
+
+int mf_store_stream(mf_expert_store *s, uint32_t layer, uint32_t expert, const uint8_t **data,
+                    int *encoding)
+{
+    if (!s || !data || !encoding || !s->stream || layer >= s->h->n_layers ||
+        expert >= s->h->n_experts)
+        return 0;
+    int32_t w = s->where[(size_t)layer * s->h->n_experts + expert];
+    if (w < 0) return 0;
+    const mf_store_slot *sl = &s->slots[w];
+    if (sl->state != MF_SLOT_LOADING || sl->ticket < 0) return 0;
+    *data = sl->data;
+    *encoding = sl->encoding;
+    return 1;
+}
+
+int mf_store_stream_wait(mf_expert_store *s, uint32_t layer, uint32_t expert, size_t need)
+{
+    if (!s || layer >= s->h->n_layers || expert >= s->h->n_experts) return MF_E_ARG;
+    int32_t w = s->where[(size_t)layer * s->h->n_experts + expert];
+    if (w < 0) return MF_E_STATE;
+    mf_store_slot *sl = &s->slots[w];
+    if (sl->state == MF_SLOT_READY) return MF_OK;
+    if (sl->state != MF_SLOT_LOADING || sl->ticket < 0 || need > sl->bytes) return MF_E_STATE;
+    if (need <= sl->loaded) return MF_OK;
+    uint64_t t0 = mf_port_now_ns(s->port);
+    int prc = s->port->wait_part(s->port, sl->ticket, need - sl->loaded);
+    s->stats->stall_ns += mf_port_now_ns(s->port) - t0;
+    return prc == MF_PORT_OK ? MF_OK : map_port_error(prc);
 }
 
 void mf_store_release(mf_expert_store *s, uint32_t layer, uint32_t expert)

@@ -127,6 +127,10 @@ typedef struct {
     uint32_t max_retries, inflight, queue_depth, prefetch_budget;
     int preempt;           /* the port can cancel: a demand read overtakes
                               speculative reads (paused, then resumed) */
+    int stream;            /* the port can wait for part of a read and
+                              opt.no_stream is 0 (mf_store_stream) */
+    uint8_t refilled;      /* the last get() read its expert again (its read
+                              in flight failed, or there was none) */
     uint32_t n_paused;     /* slots paused by pause_speculative, not resumed */
     uint32_t batch;
     float min_prob;        /* opt.prefetch_min_prob */
@@ -173,6 +177,18 @@ int mf_store_init(mf_expert_store *s, mf_arena *a, const mf_port *port, const mf
 int mf_store_get(mf_expert_store *s, uint32_t layer, uint32_t expert, const uint8_t **blob,
                  int *encoding);
 void mf_store_release(mf_expert_store *s, uint32_t layer, uint32_t expert);
+
+/* Computing an expert while it streams in (port.h wait_part; opt.no_stream
+ * = 0). When (layer, expert)'s read is in flight, mf_store_stream() gives
+ * the slot's bytes and encoding and returns 1 (else 0: use get() alone);
+ * mf_store_stream_wait() then returns once the blob's first `need` bytes
+ * are in the slot (MF_OK, or the read's error). Those bytes are not
+ * trusted until get() has completed and checked the whole read: when it
+ * had to read the expert again (s->refilled), the caller computes the
+ * expert again from get()'s blob. */
+int mf_store_stream(mf_expert_store *s, uint32_t layer, uint32_t expert, const uint8_t **data,
+                    int *encoding);
+int mf_store_stream_wait(mf_expert_store *s, uint32_t layer, uint32_t expert, size_t need);
 
 /* When get(layer, expert) could return without waiting: 0 = now (READY,
  * or its read has completed), 1 + the port time its read started (in

@@ -26,6 +26,13 @@
  *    speculative one, then asks for the rest with a new request, so a
  *    port may only report bytes that are really in dst (a DMA engine's
  *    remaining-count register, say).
+ *  - `wait_part` (optional, NULL = a request is seen whole) blocks until
+ *    the first `need` bytes of the request's dst hold the data (need <=
+ *    len) and leaves the ticket held: `wait` still releases it. It returns
+ *    MF_PORT_OK, or the request's error once it has completed with one (the
+ *    same error `wait` will give). The runtime computes an expert's first
+ *    rows while its last ones are still on the bus; like `cancel`, a port
+ *    may only report bytes that are really in dst.
  *  - `now_ns` is monotonic; the simulator returns virtual time.
  *  - `charge_compute` (optional) lets a simulated port advance its virtual
  *    clock by the cost of the compute the runtime just did.
@@ -84,6 +91,7 @@ struct mf_port {
 
     /* Optional: see the contract above. */
     int (*cancel)(const mf_port *p, int ticket, size_t *done);
+    int (*wait_part)(const mf_port *p, int ticket, size_t need);
 };
 
 /* Helpers the runtime uses so that optional callbacks may be NULL. */

@@ -540,6 +540,55 @@ static void swiglu(mf_model *m, int enc, const void *gate, const void *up, const
     charge_other(m, (uint64_t)ffn * n * 2u); /* silu(gate) * up */
 }
 
+/* The down projection's rows are computed in this many parts as an
+ * expert streams in; only the last part's compute is left once its read
+ * has completed. */
+#define MF_STREAM_DOWN_PARTS 4
+
+/* swiglu() on an expert whose read is in flight (mf_store_stream): gate,
+ * up and then each part of down compute as soon as their bytes are in the
+ * slot, so most of the expert's compute overlaps its own read. Row by row
+ * the arithmetic is swiglu()'s (a matvec's rows do not depend on how many
+ * are computed together). 0, or an error: the read failed, get() says. */
+static int swiglu_streaming(mf_model *m, uint32_t l, uint32_t e, int enc, const uint8_t *blob,
+                            uint32_t ffn, uint32_t n)
+{
+    mf_expert_store *s = &m->store;
+    uint32_t H = m->h.hidden, g = m->h.group_size;
+    size_t mb = mf_matrix_bytes(enc, ffn, H, g), rb = mf_row_bytes(enc, ffn, g);
+    for (uint32_t i = 0; i < 2; i++) { /* gate, then up */
+        int rc = mf_store_stream_wait(s, l, e, (i + 1u) * mb);
+        if (rc) return rc;
+        mf_matmul_ex(enc, blob + i * mb, ffn, H, g, m->gx, H, i ? m->h2 : m->h1, ffn, n, m->qa);
+        mf_port_charge(m->port, MF_WORK_MATVEC, enc, (uint64_t)mb * n);
+        charge_quantize(m, enc, H, n);
+    }
+    mf_silu_mul(m->h1, m->h2, (size_t)n * ffn);
+    charge_other(m, (uint64_t)ffn * n * 2u);
+    /* int8 activations: one token's are quantised once for every part; a
+     * batch's would be quantised again per part, so down is not split */
+    int int8 = m->qa && enc >= MF_ENC_Q8 && enc < MF_ENC_COUNT;
+    uint32_t parts = int8 && n > 1 ? 1u : MF_STREAM_DOWN_PARTS;
+    if (int8 && n == 1) {
+        mf_quantize_activations(m->h1, ffn, g, m->qa);
+        charge_quantize(m, enc, ffn, 1);
+    }
+    for (uint32_t p = 0; p < parts; p++) {
+        uint32_t r0 = H * p / parts, r1 = H * (p + 1u) / parts;
+        int rc = mf_store_stream_wait(s, l, e, 2u * mb + r1 * rb);
+        if (rc) return rc;
+        const uint8_t *w = blob + 2u * mb + r0 * rb;
+        if (int8 && n == 1) {
+            mf_matvec_qa(enc, w, m->qa, m->gy + r0, r1 - r0, ffn, g);
+        } else {
+            mf_matmul_ex(enc, w, r1 - r0, ffn, g, m->h1, ffn, m->gy + r0, H, n, m->qa);
+            charge_quantize(m, enc, ffn, n);
+        }
+        mf_port_charge(m->port, MF_WORK_MATVEC, enc, (uint64_t)(r1 - r0) * rb * n);
+    }
+    return MF_OK;
+}
+
 /* The chosen expert of todo[0..nd) to compute next: the one whose read
  * completes first (a cached one before one in flight before one not yet
  * read; ties to the lower index, as todo is ascending). The key is asked
@@ -575,10 +624,19 @@ static int apply_expert(mf_model *m, uint32_t l, uint32_t e, uint32_t n)
             }
     const uint8_t *blob;
     int enc;
+    int began = mf_store_stream(&m->store, l, e, &blob, &enc);
+    int streamed = began && swiglu_streaming(m, l, e, enc, blob, F, cnt) == MF_OK;
     int rc = mf_store_get(&m->store, l, e, &blob, &enc);
     if (rc) return rc;
-    size_t mb = mf_matrix_bytes(enc, F, H, h->group_size);
-    swiglu(m, enc, blob, blob + mb, blob + 2 * mb, F, cnt);
+    streamed = streamed && !m->store.refilled; /* else its bytes failed: read again */
+    if (began) {
+        if (streamed) m->stats.streamed_experts++;
+        else m->stats.stream_redone++;
+    }
+    if (!streamed) {
+        size_t mb = mf_matrix_bytes(enc, F, H, h->group_size);
+        swiglu(m, enc, blob, blob + mb, blob + 2 * mb, F, cnt);
+    }
     mf_store_release(&m->store, l, e);
     for (uint32_t i = 0; i < cnt; i++)
         memcpy(m->ey + (size_t)m->sel_tok[i] * H, m->gy + (size_t)i * H, sizeof(float) * H);

@@ -102,6 +102,11 @@ typedef struct {
                                flight even when the port can cancel them (for
                                comparison); 0 (default): they give the bus up
                                and resume after it */
+    int no_stream;          /* 1: an expert whose read is in flight is computed
+                               only once all of it is in (for comparison); 0
+                               (default): when the port can wait for part of a
+                               read (port.h wait_part), its first rows compute
+                               while the rest streams in. Outputs are the same */
 } mf_options;
 
 void mf_options_default(mf_options *opt);
@@ -179,6 +184,8 @@ typedef struct {
     uint64_t crc_bytes;       /* expert bytes CRC-checked (opt.verify_experts) */
     uint64_t fallback_reads;  /* low-precision copies read instead */
     uint64_t paused_reads;    /* speculative reads paused for a demand read */
+    uint64_t streamed_experts;/* experts computed while their read streamed in */
+    uint64_t stream_redone;   /* ... and computed again: the read failed its check */
     /* Prediction (docs/expert-cache.md). Per chunk and layer, the experts the
      * router chose (`needed`, distinct per chunk) are compared with the set
      * the predictor named for that layer (`predicted`): recall =

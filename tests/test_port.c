@@ -213,6 +213,31 @@ int main(void)
         CHECK(p.cancel(&p, tc[0], &d) == MF_PORT_EINVAL && p.cancel(&p, -1, &d) == MF_PORT_EINVAL,
               "cancel of a released ticket");
     }
+    /* wait_part: the first bytes of a request are in before the rest, the
+     * ticket stays held; the last request of a full queue included. */
+    {
+        static uint8_t pb[2][1 << 20];
+        int tp[2], ok_part = 1;
+        for (int i = 0; i < 2; i++) {
+            memset(pb[i], 0xEE, sizeof pb[i]);
+            if (p.read_start(&p, (uint64_t)i * 65536 + 3, pb[i], sizeof pb[i], &tp[i]) != MF_PORT_OK)
+                ok_part = 0;
+        }
+        CHECK(ok_part && p.wait_part != NULL, "two 1 MiB reads started");
+        static const size_t need[] = {1, 4096, 65537, 300000, 300000, 1 << 20};
+        for (int i = 1; i >= 0; i--)
+            for (size_t k = 0; k < sizeof need / sizeof need[0]; k++)
+                if (p.wait_part(&p, tp[i], need[k]) != MF_PORT_OK ||
+                    memcmp(pb[i], data + (size_t)i * 65536 + 3, need[k]) != 0)
+                    ok_part = 0;
+        CHECK(ok_part, "each part in when wait_part returns");
+        CHECK(p.wait_part(&p, tp[0], (1 << 20) + 1) == MF_PORT_EINVAL, "more than the request");
+        CHECK(p.wait(&p, tp[0]) == MF_PORT_OK && p.wait(&p, tp[1]) == MF_PORT_OK &&
+                  memcmp(pb[1], data + 65536 + 3, sizeof pb[1]) == 0,
+              "wait still releases each");
+        CHECK(p.wait_part(&p, tp[0], 1) == MF_PORT_EINVAL && p.wait_part(&p, -1, 1) == MF_PORT_EINVAL,
+              "released or bad ticket");
+    }
     CHECK(p.read_start(&p, size - 10, abuf[0], 11, &tnew) == MF_PORT_ERANGE, "async range");
     CHECK(p.read_start(&p, 0, abuf[0], 1, NULL) == MF_PORT_EINVAL, "NULL ticket");
     CHECK(st.async_reads >= MF_POSIX_QUEUE_DEPTH + 1, "async counter %llu",

@@ -70,6 +70,51 @@ static void test_formulas(void)
     CHECK(near(mf_sim_compute_ns(&pr, MF_WORK_CHECK, 0, 100), 12.5), "check");
 }
 
+/* wait_part: the clock goes to the end of the page holding the last byte
+ * asked for, those bytes (and no more) are in dst, the ticket stays held
+ * and wait() still completes it; a faulty request is seen whole. */
+static void test_wait_part(void)
+{
+    mf_port mem, p;
+    mf_mem_port_state ms;
+    mf_sim_state st;
+    mf_sim_profile pr = test_profile(1); /* 1 byte/ns, 1000 ns latency on the bus */
+    CHECK(mf_mem_port_open(&mem, &ms, data, BUF_SIZE) == MF_PORT_OK, "mem open");
+    CHECK(mf_sim_port_open(&p, &st, &mem, &pr, NULL) == MF_PORT_OK, "sim open");
+    CHECK(p.wait_part != NULL, "sim can wait for part of a read");
+    static uint8_t a[8192];
+    memset(a, 0xAA, sizeof a);
+    int ta;
+    /* from offset 100: pages 0..32 (8448 bytes), data phase 1000..9448 */
+    CHECK(p.read_start(&p, 100, a, sizeof a, &ta) == MF_PORT_OK, "start");
+    CHECK(p.wait_part(&p, ta, 0) == MF_PORT_OK && near(st.now_ns, 0), "nothing asked: no wait");
+    CHECK(p.wait_part(&p, ta, 1000) == MF_PORT_OK, "first 1000 bytes");
+    /* bytes 100..1100 of the device lie in pages 0..4: 1280 bytes -> 2280 ns */
+    CHECK(near(st.now_ns, 2280) && near(st.stall_ns, 2280), "clock at 2280: %.3f", st.now_ns);
+    CHECK(memcmp(a, data + 100, 1000) == 0 && a[1000] == 0xAA, "those bytes, no more");
+    CHECK(p.wait_part(&p, ta, 500) == MF_PORT_OK && near(st.now_ns, 2280), "fewer: at once");
+    mf_port_charge(&p, MF_WORK_OTHER, 0, 4 * 1720); /* compute to 4000 */
+    CHECK(p.wait_part(&p, ta, 2000) == MF_PORT_OK && near(st.now_ns, 4000),
+          "already transferred: no stall (%.3f)", st.now_ns);
+    CHECK(p.wait_part(&p, ta, sizeof a + 1) == MF_PORT_EINVAL, "more than the request");
+    CHECK(p.wait(&p, ta) == MF_PORT_OK && near(st.now_ns, 9448) &&
+              memcmp(a, data + 100, sizeof a) == 0, "wait completes it: all bytes at 9448");
+    CHECK(p.wait_part(&p, ta, 1) == MF_PORT_EINVAL && p.wait_part(&p, -1, 1) == MF_PORT_EINVAL,
+          "released or bad ticket");
+    CHECK(st.part_waits == 3, "part waits counted: %llu", (unsigned long long)st.part_waits);
+
+    /* Every request fails: a part wait returns the error at the request's end. */
+    mf_sim_faults f;
+    memset(&f, 0, sizeof f);
+    f.eio_rate = 1.0;
+    CHECK(mf_sim_port_open(&p, &st, &mem, &pr, &f) == MF_PORT_OK, "sim open, faults");
+    memset(a, 0xAA, sizeof a);
+    CHECK(p.read_start(&p, 0, a, sizeof a, &ta) == MF_PORT_OK, "start faulty");
+    CHECK(p.wait_part(&p, ta, 10) == MF_PORT_EIO && near(st.now_ns, 9192) && a[0] == 0xAA,
+          "faulty: error at its end, nothing delivered");
+    CHECK(p.wait(&p, ta) == MF_PORT_EIO, "wait gives the same error");
+}
+
 /* Cancel: the part already transferred (whole pages) stays in dst, the
  * bus time given back moves the requests queued behind forward, a
  * completed request reports all its bytes, a released ticket is invalid. */
@@ -615,6 +660,7 @@ int main(void)
     test_formulas();
     test_timing();
     test_cancel();
+    test_wait_part();
     test_data_no_faults();
     test_faults();
     test_profiles();

@@ -73,9 +73,19 @@ static void *io_thread(void *arg)
         uint64_t off = r->off;
         void *dst = r->dst;
         size_t len = r->len;
-        pthread_mutex_unlock(&st->mu);
-        int rc = pread_full(st->fd, off, dst, len);
-        pthread_mutex_lock(&st->mu);
+        int rc = MF_PORT_OK;
+        for (size_t at = 0; at < len && rc == MF_PORT_OK;) {
+            size_t n = len - at > MF_POSIX_PART_BYTES ? MF_POSIX_PART_BYTES : len - at;
+            pthread_mutex_unlock(&st->mu);
+            rc = pread_full(st->fd, off + at, (unsigned char *)dst + at, n);
+            pthread_mutex_lock(&st->mu);
+            at += n;
+            if (rc == MF_PORT_OK && at < len) { /* wait_part may be waiting for these */
+                r->done = at;
+                pthread_cond_broadcast(&st->cv_done);
+            }
+        }
+        r->done = rc == MF_PORT_OK ? len : r->done;
         r->result = rc;
         r->state = MF_POSIX_REQ_DONE;
         st->async_reads++;
@@ -114,6 +124,7 @@ static int posix_read_start(const mf_port *p, uint64_t off, void *dst, size_t le
     r->seq = st->next_seq++;
     r->gen = (r->gen + 1) % TICKET_GEN_MAX;
     r->result = MF_PORT_OK;
+    r->done = 0;
     r->state = MF_POSIX_REQ_QUEUED;
     *ticket = (int)(r->gen * MF_POSIX_QUEUE_DEPTH + (uint32_t)slot);
     pthread_cond_signal(&st->cv_work);
@@ -168,6 +179,29 @@ static int posix_wait(const mf_port *p, int ticket)
     }
     int rc = r->result;
     r->state = MF_POSIX_REQ_FREE;
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+static int posix_wait_part(const mf_port *p, int ticket, size_t need)
+{
+    if (!p || !p->ctx) return MF_PORT_EINVAL;
+    mf_posix_port_state *st = (mf_posix_port_state *)p->ctx;
+    mf_posix_request *r = lock_ticket(st, ticket);
+    if (!r) return MF_PORT_EINVAL;
+    if (need > r->len) {
+        pthread_mutex_unlock(&st->mu);
+        return MF_PORT_EINVAL;
+    }
+    uint32_t gen = r->gen;
+    while (r->state != MF_POSIX_REQ_DONE && r->done < need) {
+        pthread_cond_wait(&st->cv_done, &st->mu);
+        if (r->state == MF_POSIX_REQ_FREE || r->gen != gen) {
+            pthread_mutex_unlock(&st->mu);
+            return MF_PORT_EINVAL;
+        }
+    }
+    int rc = r->done >= need ? MF_PORT_OK : r->result;
     pthread_mutex_unlock(&st->mu);
     return rc;
 }
@@ -239,6 +273,7 @@ int mf_posix_port_open(mf_port *p, mf_posix_port_state *st, const char *path)
     p->read = posix_read;
     p->read_start = posix_read_start;
     p->cancel = posix_cancel;
+    p->wait_part = posix_wait_part;
     p->poll = posix_poll;
     p->wait = posix_wait;
     p->map = NULL;
@@ -290,5 +325,6 @@ void mf_posix_port_close(mf_port *p)
     p->poll = NULL;
     p->wait = NULL;
     p->cancel = NULL;
+    p->wait_part = NULL;
     p->size = 0;
 }

@@ -15,6 +15,10 @@
  *    releases the ticket (every ticket must be waited for exactly once,
  *    even after poll saw it complete). A released or never-issued ticket
  *    gives MF_PORT_EINVAL.
+ *  - wait_part(ticket, need) blocks until the first need bytes are in dst
+ *    (the I/O thread reads a request MF_POSIX_PART_BYTES at a time and
+ *    says how far it got) or the request failed (its error), and keeps the
+ *    ticket held.
  *  - Tickets carry a generation, so a stale ticket is detected rather than
  *    aliasing a newer request in the same queue slot.
  *  - The port's callbacks may be called from several threads at once.
@@ -34,6 +38,7 @@
 
 #define MF_POSIX_QUEUE_DEPTH 8
 #define MF_POSIX_PAGE_SIZE 4096
+#define MF_POSIX_PART_BYTES (64u * 1024u)
 
 typedef struct {
     uint64_t off;
@@ -43,6 +48,7 @@ typedef struct {
     uint32_t gen;    /* generation of the ticket in this slot */
     int state;       /* MF_POSIX_REQ_* (see posix_port.c) */
     int result;      /* MF_PORT_OK or an error once done */
+    size_t done;     /* leading bytes of dst already read (wait_part) */
 } mf_posix_request;
 
 typedef struct {

@@ -85,6 +85,7 @@ int mf_semihost_port_open(mf_port *port, mf_semihost_ctx *ctx, const char *path,
     port->charge_compute = 0;
     port->log = sh_log;
     port->cancel = 0;
+    port->wait_part = 0;
     return MF_PORT_OK;
 }
 

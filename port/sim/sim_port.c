@@ -105,6 +105,7 @@ static void issue(mf_sim_state *st, mf_sim_request *r, uint64_t off, void *dst, 
     r->result = MF_PORT_OK;
     r->fault = MF_SIM_FAULT_NONE;
     r->fault_arg = 0;
+    r->part = 0;
 
     /* Fault draw: one u per request, plus one for the short length / bit. */
     const mf_sim_faults *f = &st->faults;
@@ -263,6 +264,30 @@ static int sim_wait(const mf_port *p, int ticket)
     return rc;
 }
 
+/* The first `need` bytes, as the pages holding them cross the bus. */
+static int sim_wait_part(const mf_port *p, int ticket, size_t need)
+{
+    if (!p || !p->ctx) return MF_PORT_EINVAL;
+    mf_sim_state *st = (mf_sim_state *)p->ctx;
+    mf_sim_request *r = find_ticket(st, ticket);
+    if (!r || need > r->len) return MF_PORT_EINVAL;
+    if (need == r->len || r->delivered || r->fault != MF_SIM_FAULT_NONE) {
+        advance_to(st, r->done_ns);
+        return deliver(st, r);
+    }
+    if (need == 0) return MF_PORT_OK;
+    double t = r->start_ns + mf_sim_transfer_ns(&st->prof, r->off, need);
+    advance_to(st, t < r->done_ns ? t : r->done_ns);
+    if (need > r->part) {
+        int rc = mf_port_read(st->backing, r->off + r->part, (uint8_t *)r->dst + r->part,
+                              need - r->part);
+        if (rc != MF_PORT_OK) return rc;
+        r->part = need;
+    }
+    st->part_waits++;
+    return MF_PORT_OK;
+}
+
 /* Cancel: the part of the transfer already done stays in dst (page by
  * page, as a DMA engine's remaining count would say); the bus time it no
  * longer needs goes to the requests queued behind it, rescheduled in
@@ -405,6 +430,7 @@ int mf_sim_port_open(mf_port *p, mf_sim_state *st, const mf_port *backing,
     p->read = sim_read;
     p->read_start = sim_read_start;
     p->cancel = sim_cancel;
+    p->wait_part = sim_wait_part;
     p->poll = sim_poll;
     p->wait = sim_wait;
     p->map = NULL;

@@ -35,6 +35,13 @@
  *
  *   wait(ticket): if done > now: stall_ns += done - now; now = done.
  *                 Then the data is delivered (copied) and the ticket released.
+ *   wait_part(ticket, need): the first need bytes are in dst once the
+ *                 pages holding them have crossed the bus:
+ *                 t = min(done, start + device_bytes(off, need) * 1e9 / bandwidth);
+ *                 if t > now: stall_ns += t - now; now = t. Those bytes are
+ *                 copied; the ticket stays held. A faulty request is seen
+ *                 whole: as wait (clock to done, fault delivered) without
+ *                 the release.
  *   poll(ticket): never moves the clock. done <= now: the data is delivered
  *                 (once) and the result returned (the ticket stays held until
  *                 wait); otherwise MF_PORT_EPENDING.
@@ -132,6 +139,7 @@ typedef struct {
     int fault;       /* MF_SIM_FAULT_* */
     uint64_t fault_arg; /* short: bytes copied; bitflip: bit index */
     int result;
+    size_t part;     /* leading bytes already copied by wait_part */
 } mf_sim_request;
 
 enum { MF_SIM_FAULT_NONE = 0, MF_SIM_FAULT_EIO, MF_SIM_FAULT_SHORT, MF_SIM_FAULT_TIMEOUT,
@@ -162,6 +170,7 @@ typedef struct {
     uint32_t max_held;           /* most tickets held at once */
     uint64_t cancels;            /* requests cancelled before they completed */
     uint64_t cancelled_bytes;    /* bytes those requests did not transfer */
+    uint64_t part_waits;         /* wait_part calls that returned part of a request */
     uint64_t faults_eio, faults_short, faults_timeout, faults_bitflip;
 } mf_sim_state;
 

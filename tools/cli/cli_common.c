@@ -135,6 +135,10 @@ int cli_runtime_option(const char *cmd, int argc, char **argv, int *i, cli_model
         cm->opt.no_preempt = 1;
         return 1;
     }
+    if (!strcmp(a, "--no-stream")) {
+        cm->opt.no_stream = 1;
+        return 1;
+    }
     if (!strcmp(a, "--float-activations")) {
         cm->opt.float_activations = 1;
         return 1;
@@ -341,6 +345,8 @@ const char CLI_RUN_OPTIONS[] =
     "  [--pin N] [--prefetch N] [--prefetch-min P] [--verify 0|1|2] [--float-activations]\n"
     "  [--fallback-stall-ms MS] (read the image's low-bit copy when a miss would stall longer)\n"
     "  [--no-preempt] (demand reads wait behind speculative ones even if the port can cancel)\n"
+    "  [--no-stream] (an expert computes only once its whole read is in, even if the port can\n"
+    "   wait for part of it)\n"
     "  bench only: [--predictor oracle [--oracle-accuracy R]] (the true next routing from the\n"
     "  text's recorded trace, each guess right with probability R: a reference for predictors)\n";
 

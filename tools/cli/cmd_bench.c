@@ -176,6 +176,8 @@ static void fill(record *r, const result *x)
     put_u(r, "flash_errors", x->st.flash_errors);
     put_u(r, "fallback_reads", x->st.fallback_reads);
     put_u(r, "paused_reads", x->st.paused_reads);
+    put_u(r, "streamed_experts", x->st.streamed_experts);
+    put_u(r, "stream_redone", x->st.stream_redone);
     put_d(r, "nll_bits_per_token", x->nll);
     put_d(r, "host_seconds", x->host_seconds);
 }
@@ -513,7 +515,7 @@ int cmd_bench(int argc, char **argv)
 #define D(f) x.st.f = s1.f - s0.f
     D(hits); D(misses); D(prefetches); D(useful_prefetches); D(needed); D(ready_needed);
     D(predicted); D(predicted_needed); D(crc_failures); D(retries); D(flash_errors);
-    D(fallback_reads); D(paused_reads);
+    D(fallback_reads); D(paused_reads); D(streamed_experts); D(stream_redone);
 #undef D
 
     /* The bound: Belady over the recorded trace with the same slots. */
