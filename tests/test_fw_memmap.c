@@ -3,12 +3,16 @@
  * are the bytes at base+off, map() points into the window, range checks,
  * the image-size probe from the header, and asynchronous reads both without
  * DMA (complete at start) and through a fake DMA engine that stays busy for
- * a few polls and can report a bus error.
+ * a few polls and can report a bus error. Then the tiny model over the
+ * port as the QEMU boards (memcpy) and the rp2350 (DMA) open it: logits
+ * equal to the in-memory port's, every expert read once, no flash errors.
  */
 #include <string.h>
 
 #include "../port/memmap/memmap.c"
+#include "../port/sim/sim_port.h"
 #include "harness.h"
+#include "image_fixture.h"
 
 static uint8_t flash[8192];
 
@@ -48,6 +52,67 @@ static int fd_busy(void *ctx, uint32_t ch)
     return 0;
 }
 
+/* 300 tokens over port p (4 slots, LFU): logits into out; the expert
+ * bytes the port copied after init into *expert_reads. */
+static int run_model(const mf_port *p, const mf_memmap_ctx *c, const uint32_t *ids, float *out,
+                     mf_stats *st, uint64_t *expert_reads)
+{
+    mf_options o;
+    mf_options_default(&o);
+    o.expert_slots = 4;
+    o.prefill_batch = 1;
+    void *arena;
+    mf_model *m;
+    int rc = mf_test_model(p, &o, &m, &arena);
+    uint64_t b0 = c ? c->bytes_read : 0;
+    for (uint32_t t = 0; t < 300 && !rc; t++) rc = mf_feed_all(m, ids + t, 1, out + (size_t)t * 256);
+    if (m) mf_get_stats(m, st);
+    *expert_reads = c ? c->bytes_read - b0 : 0;
+    free(arena);
+    return rc;
+}
+
+static void model_over_memmap(void)
+{
+    size_t len, tlen;
+    uint8_t *img = mf_test_image("models/tiny-shakespeare-moe", "--experts q4 --resident q8", NULL,
+                                 &len, NULL);
+    char *text = mf_read_file("tests/data/tinyshakespeare.txt", &tlen);
+    CHECK(img && text && tlen > 1300, "tiny model image and text");
+    if (!img || !text || tlen <= 1300) {
+        free(img);
+        free(text);
+        return;
+    }
+    uint32_t ids[300];
+    for (int i = 0; i < 300; i++) ids[i] = (uint8_t)text[1000 + i];
+    float *ref = malloc(sizeof(float) * 300 * 256), *got = malloc(sizeof(float) * 300 * 256);
+    mf_port p;
+    mf_mem_port_state ms;
+    mf_stats st;
+    uint64_t reads;
+    mf_mem_port_open(&p, &ms, img, len);
+    CHECK(run_model(&p, NULL, ids, ref, &st, &reads) == MF_OK, "reference over the memory port");
+    for (int with_dma = 0; with_dma < 2; with_dma++) {
+        mf_memmap_ctx c;
+        fake_dma f = {{0, 0, 0, 0}, -1, 0, 0};
+        mf_memmap_dma dma = {&f, fd_start, fd_busy, 4, fd_abort};
+        CHECK(mf_memmap_port_init(&p, &c, img, len, 4096, 4, with_dma ? &dma : NULL, NULL) ==
+                  MF_PORT_OK, "memmap port (%s)", with_dma ? "DMA" : "memcpy");
+        int rc = run_model(&p, &c, ids, got, &st, &reads);
+        CHECK(rc == MF_OK && memcmp(got, ref, sizeof(float) * 300 * 256) == 0,
+              "%s: logits == the memory port's (%d)", with_dma ? "DMA" : "memcpy", rc);
+        CHECK(st.flash_errors == 0 && st.retries == 0 && reads == st.flash_bytes,
+              "%s: each expert read once (%llu flash errors, %llu bytes copied for %llu read)",
+              with_dma ? "DMA" : "memcpy", (unsigned long long)st.flash_errors,
+              (unsigned long long)reads, (unsigned long long)st.flash_bytes);
+    }
+    free(ref);
+    free(got);
+    free(img);
+    free(text);
+}
+
 int main(void)
 {
     for (size_t i = 0; i < sizeof flash; i++) flash[i] = (uint8_t)(i * 7u + 3u);
@@ -71,9 +136,13 @@ int main(void)
         CHECK(p.read_start(&p, (uint64_t)(100 * i), buf + 10 * i, 10, &t[i]) == MF_PORT_OK, "start %d", i);
     CHECK(p.read_start(&p, 0, buf, 1, &t[4]) == MF_PORT_EBUSY, "queue full");
     CHECK(p.poll(&p, t[2]) == MF_PORT_OK, "poll done");
-    CHECK(p.poll(&p, t[2]) == MF_PORT_EINVAL, "ticket is freed after completion");
+    CHECK(p.poll(&p, t[2]) == MF_PORT_OK, "poll again: still held (only wait releases)");
+    CHECK(p.read_start(&p, 0, buf, 1, &t[4]) == MF_PORT_EBUSY, "a polled ticket keeps its entry");
     CHECK(p.wait(&p, t[0]) == MF_PORT_OK && p.wait(&p, t[1]) == MF_PORT_OK && p.wait(&p, t[3]) == MF_PORT_OK,
           "wait");
+    CHECK(p.wait(&p, t[2]) == MF_PORT_OK, "wait after poll saw it complete");
+    CHECK(p.wait(&p, t[2]) == MF_PORT_EINVAL && p.poll(&p, t[2]) == MF_PORT_EINVAL,
+          "released by its wait");
     for (int i = 0; i < 4; i++) CHECK(memcmp(buf + 10 * i, flash + 100 * i, 10) == 0, "async bytes %d", i);
     CHECK(p.read_start(&p, 8000, buf, 500, &t[0]) == MF_PORT_ERANGE, "async range");
 
@@ -85,7 +154,11 @@ int main(void)
     memset(buf, 0, sizeof buf);
     CHECK(p.read_start(&p, 2000, buf, 64, &t[0]) == MF_PORT_OK, "dma start");
     CHECK(p.poll(&p, t[0]) == MF_PORT_EPENDING, "dma pending");
+    while (p.poll(&p, t[0]) == MF_PORT_EPENDING) {
+    }
+    CHECK(p.poll(&p, t[0]) == MF_PORT_OK, "dma done, ticket still held");
     CHECK(p.wait(&p, t[0]) == MF_PORT_OK, "dma wait");
+    CHECK(p.poll(&p, t[0]) == MF_PORT_EINVAL, "released by its wait");
     CHECK(memcmp(buf, flash + 2000, 64) == 0, "dma bytes");
     f.fail_channel = 0;
     CHECK(p.read_start(&p, 0, buf, 8, &t[1]) == MF_PORT_OK, "dma start 2");
@@ -135,5 +208,6 @@ int main(void)
     CHECK(mf_memmap_image_bytes(img, 1000) == 0, "image larger than the window");
     img[0] = 'X';
     CHECK(mf_memmap_image_bytes(img, 8192) == 0, "no magic");
+    model_over_memmap();
     return mf_test_done("test_fw_memmap");
 }

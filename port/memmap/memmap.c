@@ -69,6 +69,8 @@ static int mm_read_start(const mf_port *p, uint64_t off, void *dst, size_t len, 
     return MF_PORT_EBUSY;
 }
 
+/* Never releases the ticket (port.h): the runtime polls a read it will
+ * wait for later. */
 static int mm_poll(const mf_port *p, int ticket)
 {
     mf_memmap_ctx *c = (mf_memmap_ctx *)p->ctx;
@@ -79,7 +81,6 @@ static int mm_poll(const mf_port *p, int ticket)
         if (b > 0) return MF_PORT_EPENDING;
         c->status[ticket] = (int8_t)(b < 0 ? MF_PORT_EIO : MF_PORT_OK);
     }
-    c->inflight[ticket] = 0;
     return c->status[ticket];
 }
 
@@ -88,6 +89,7 @@ static int mm_wait(const mf_port *p, int ticket)
     int r;
     while ((r = mm_poll(p, ticket)) == MF_PORT_EPENDING) {
     }
+    if (r != MF_PORT_EINVAL) ((mf_memmap_ctx *)p->ctx)->inflight[ticket] = 0;
     return r;
 }
 
