@@ -24,10 +24,13 @@ typedef struct {
     size_t abort_done; /* what abort() reports as written */
 } fake_dma;
 
+static size_t fd_len[4]; /* bytes asked per channel */
+
 static int fd_start(void *ctx, uint32_t ch, void *dst, const void *src, size_t len)
 {
     fake_dma *f = (fake_dma *)ctx;
     memcpy(dst, src, len);
+    fd_len[ch] = len;
     f->busy_left[ch] = 3;
     f->starts++;
     return 0;
@@ -39,6 +42,14 @@ static int fd_abort(void *ctx, uint32_t ch, size_t *done)
     f->busy_left[ch] = 0;
     *done = f->abort_done;
     return (int)ch == f->fail_channel ? -1 : 0;
+}
+
+/* the fake copies at start; it says half the bytes have landed while busy */
+static int fd_written(void *ctx, uint32_t ch, size_t *done)
+{
+    fake_dma *f = (fake_dma *)ctx;
+    *done = f->busy_left[ch] > 0 ? fd_len[ch] / 2 : fd_len[ch];
+    return 0;
 }
 
 static int fd_busy(void *ctx, uint32_t ch)
@@ -93,18 +104,23 @@ static void model_over_memmap(void)
     uint64_t reads;
     mf_mem_port_open(&p, &ms, img, len);
     CHECK(run_model(&p, NULL, ids, ref, &st, &reads) == MF_OK, "reference over the memory port");
-    for (int with_dma = 0; with_dma < 2; with_dma++) {
+    static const char *names[] = {"memcpy", "DMA", "DMA + written()"};
+    for (int with_dma = 0; with_dma < 3; with_dma++) {
         mf_memmap_ctx c;
         fake_dma f = {{0, 0, 0, 0}, -1, 0, 0};
-        mf_memmap_dma dma = {&f, fd_start, fd_busy, 4, fd_abort};
+        mf_memmap_dma dma = {&f, fd_start, fd_busy, 4, fd_abort, with_dma == 2 ? fd_written : NULL};
         CHECK(mf_memmap_port_init(&p, &c, img, len, 4096, 4, with_dma ? &dma : NULL, NULL) ==
-                  MF_PORT_OK, "memmap port (%s)", with_dma ? "DMA" : "memcpy");
+                  MF_PORT_OK, "memmap port (%s)", names[with_dma]);
+        CHECK((p.wait_part != NULL) == (with_dma == 2), "%s: wait_part only with written()",
+              names[with_dma]);
         int rc = run_model(&p, &c, ids, got, &st, &reads);
         CHECK(rc == MF_OK && memcmp(got, ref, sizeof(float) * 300 * 256) == 0,
-              "%s: logits == the memory port's (%d)", with_dma ? "DMA" : "memcpy", rc);
+              "%s: logits == the memory port's (%d)", names[with_dma], rc);
+        CHECK((st.streamed_experts > 0) == (with_dma == 2), "%s: %llu experts computed as they arrived",
+              names[with_dma], (unsigned long long)st.streamed_experts);
         CHECK(st.flash_errors == 0 && st.retries == 0 && reads == st.flash_bytes,
               "%s: each expert read once (%llu flash errors, %llu bytes copied for %llu read)",
-              with_dma ? "DMA" : "memcpy", (unsigned long long)st.flash_errors,
+              names[with_dma], (unsigned long long)st.flash_errors,
               (unsigned long long)reads, (unsigned long long)st.flash_bytes);
     }
     free(ref);
@@ -148,7 +164,7 @@ int main(void)
 
     /* async through the fake DMA */
     fake_dma f = {{0, 0, 0, 0}, -1, 0, 0};
-    mf_memmap_dma dma = {&f, fd_start, fd_busy, 2, NULL};
+    mf_memmap_dma dma = {&f, fd_start, fd_busy, 2, NULL, NULL};
     CHECK(mf_memmap_port_init(&p, &c, flash, sizeof flash, 512, 8, &dma, NULL) == MF_PORT_OK, "init dma");
     CHECK(p.queue_depth == 2, "queue depth capped by channels");
     memset(buf, 0, sizeof buf);
@@ -160,6 +176,22 @@ int main(void)
     CHECK(p.wait(&p, t[0]) == MF_PORT_OK, "dma wait");
     CHECK(p.poll(&p, t[0]) == MF_PORT_EINVAL, "released by its wait");
     CHECK(memcmp(buf, flash + 2000, 64) == 0, "dma bytes");
+    {
+        mf_memmap_ctx cw;
+        mf_port pw;
+        mf_memmap_dma dw = {&f, fd_start, fd_busy, 2, NULL, fd_written};
+        CHECK(mf_memmap_port_init(&pw, &cw, flash, sizeof flash, 512, 2, &dw, NULL) == MF_PORT_OK &&
+                  pw.wait_part != NULL, "init dma+written: can wait for part of a read");
+        int tw;
+        CHECK(pw.read_start(&pw, 100, buf, 200, &tw) == MF_PORT_OK &&
+                  pw.wait_part(&pw, tw, 100) == MF_PORT_OK && f.busy_left[tw] > 0,
+              "first half: returned while the transfer runs");
+        CHECK(pw.wait_part(&pw, tw, 150) == MF_PORT_OK && f.busy_left[tw] == 0 &&
+                  pw.poll(&pw, tw) == MF_PORT_OK, "more than has landed: waited for the end, still held");
+        CHECK(pw.wait_part(&pw, tw, 201) == MF_PORT_EINVAL, "more than the request");
+        CHECK(pw.wait(&pw, tw) == MF_PORT_OK && pw.wait_part(&pw, tw, 1) == MF_PORT_EINVAL,
+              "released by its wait");
+    }
     f.fail_channel = 0;
     CHECK(p.read_start(&p, 0, buf, 8, &t[1]) == MF_PORT_OK, "dma start 2");
     CHECK(p.wait(&p, t[1]) == MF_PORT_EIO, "bus error reported");
@@ -181,7 +213,7 @@ int main(void)
         CHECK(p.cancel(&p, t2, &done) == MF_PORT_EINVAL && p.cancel(&p, t2, NULL) == MF_PORT_EINVAL,
               "released ticket, NULL done");
         fake_dma f2 = {{0, 0, 0, 0}, -1, 0, 48};
-        mf_memmap_dma d2 = {&f2, fd_start, fd_busy, 2, fd_abort};
+        mf_memmap_dma d2 = {&f2, fd_start, fd_busy, 2, fd_abort, NULL};
         CHECK(mf_memmap_port_init(&p, &c2, flash, sizeof flash, 0, 2, &d2, NULL) == MF_PORT_OK,
               "init dma+abort");
         CHECK(p.read_start(&p, 0, b2, 200, &t2) == MF_PORT_OK &&

@@ -292,7 +292,25 @@ static int dma_abort(void *ctx, uint32_t ch, size_t *done)
     return 0;
 }
 
-static const mf_memmap_dma rp2350_dma = {NULL, dma_start, dma_busy, DMA_CHANNELS, dma_abort};
+/* Bytes already in dst while the channel runs: TRANS_COUNT is live and
+ * counts down "each time a write transfer completes" (section 12.6.2), so
+ * what it no longer counts has landed. Lets the runtime compute an
+ * expert's first rows while the DMA still moves the rest. Written from the
+ * datasheet; not run on hardware. */
+static int dma_written(void *ctx, uint32_t ch, size_t *done)
+{
+    (void)ctx;
+    *done = 0;
+    if (ch >= DMA_CHANNELS) return MF_PORT_EINVAL;
+    uint32_t left = REG(DMA_TRANS_COUNT(ch)) & DMA_MAX_COUNT;
+    if (left > dma_count[ch]) left = dma_count[ch];
+    __asm__ volatile("dsb" ::: "memory");
+    *done = (size_t)(dma_count[ch] - left) * dma_unit[ch];
+    return 0;
+}
+
+static const mf_memmap_dma rp2350_dma = {NULL,      dma_start, dma_busy, DMA_CHANNELS,
+                                         dma_abort, dma_written};
 static mf_memmap_ctx mm_ctx;
 
 static uint64_t clock_ns(void) { return board_now_ns(); }

@@ -93,6 +93,23 @@ static int mm_wait(const mf_port *p, int ticket)
     return r;
 }
 
+/* With the DMA engine's written(): returns once the first `need` bytes
+ * have landed, or the transfer has ended (its result). */
+static int mm_wait_part(const mf_port *p, int ticket, size_t need)
+{
+    mf_memmap_ctx *c = (mf_memmap_ctx *)p->ctx;
+    if (!c || ticket < 0 || (uint32_t)ticket >= p->queue_depth || !c->inflight[ticket] ||
+        need > c->len[ticket])
+        return MF_PORT_EINVAL;
+    for (;;) {
+        int r = mm_poll(p, ticket);
+        if (r != MF_PORT_EPENDING) return r;
+        size_t done = 0;
+        if (c->dma->written(c->dma->ctx, (uint32_t)ticket, &done) == 0 && done >= need)
+            return MF_PORT_OK;
+    }
+}
+
 /* With the DMA engine's abort: stop the channel, report what it wrote.
  * Without: the copy has happened (memcpy) or is waited for. */
 static int mm_cancel(const mf_port *p, int ticket, size_t *done)
@@ -155,6 +172,7 @@ int mf_memmap_port_init(mf_port *port, mf_memmap_ctx *ctx, const void *base, uin
         port->poll = mm_poll;
         port->wait = mm_wait;
         port->cancel = mm_cancel;
+        if (dma && dma->written) port->wait_part = mm_wait_part;
     }
     port->map = mm_map;
     port->now_ns = mm_now;

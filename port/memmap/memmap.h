@@ -20,13 +20,18 @@
  * returns 1 while the transfer is running, 0 when done, < 0 on a bus error.
  * abort() (optional) stops the channel and sets *done to the bytes already
  * written to dst (0..len), 0 or < 0 on a bus error; with it the port can
- * cancel (port.h), so a demand read overtakes a speculative one. */
+ * cancel (port.h), so a demand read overtakes a speculative one.
+ * written() (optional) sets *done to the bytes already in dst while the
+ * transfer runs (a remaining-count register; never more than have landed)
+ * and returns 0, or < 0 when it cannot say; with it the port can wait for
+ * part of a read (port.h wait_part), so an expert computes as it arrives. */
 typedef struct {
     void *ctx;
     int (*start)(void *ctx, uint32_t channel, void *dst, const void *src, size_t len);
     int (*busy)(void *ctx, uint32_t channel);
     uint32_t channels;
     int (*abort)(void *ctx, uint32_t channel, size_t *done);
+    int (*written)(void *ctx, uint32_t channel, size_t *done);
 } mf_memmap_dma;
 
 typedef struct {
