@@ -231,6 +231,10 @@ int main(void)
         con_putu(st.hits);
         con_puts(" misses ");
         con_putu(st.misses);
+        con_puts(" flash_errors ");
+        con_putu(st.flash_errors);
+        con_puts(" retries ");
+        con_putu(st.retries);
         con_puts(" stack_used ");
         con_putu(board_stack_used());
         con_puts("\n# host-time ms: init ");
