@@ -18,7 +18,9 @@
  *     slot are started at once (expert index order); the forward pass
  *     computes the layer's experts in the order they become available
  *     (mf_store_ready_key: cached ones first), so the missing ones stream
- *     while the others compute; get() waits for its own read only;
+ *     while the others compute; get() waits for its own read only, and
+ *     with a port that can wait for part of a read the expert's rows
+ *     compute as they arrive (mf_store_stream);
  *  2. prediction: experts predicted for the next layer (experts/predictor.c)
  *     are started after the demand reads, while this layer computes;
  *  3. retries: a failed read is retried synchronously up to
