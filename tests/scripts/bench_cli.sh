@@ -154,6 +154,21 @@ check "--oracle-accuracy 1.5 fails" [ $rc -ne 0 ] && check "--oracle-accuracy me
 "$MF" generate "$T/tiny.img" --prompt R --tokens 2 --predictor oracle >/dev/null 2>"$T/e7"; rc=$?
 check "generate --predictor oracle fails" [ $rc -ne 0 ] && check "oracle outside bench message" grep -q "only .moeflash bench. records" "$T/e7"
 
+# --no-stream: no expert computed while it streams in, the same reads
+# (LRU, no predictor), the same loss, more stall.
+if "$MF" bench "$T/tiny.img" --text "$T/val.txt" --tokens $N --slots 4 --policy lru --json \
+        >"$T/st1.json" 2>"$T/err" &&
+   "$MF" bench "$T/tiny.img" --text "$T/val.txt" --tokens $N --slots 4 --policy lru --no-stream --json \
+        >"$T/st0.json" 2>>"$T/err"; then
+    check "streaming: experts streamed ($(num streamed_experts "$T/st1.json"))" le 1 "$(num streamed_experts "$T/st1.json")"
+    check "--no-stream: none streamed" [ "$(num streamed_experts "$T/st0.json")" = 0 ]
+    check "--no-stream: same flash bytes" [ "$(num flash_bytes "$T/st0.json")" = "$(num flash_bytes "$T/st1.json")" ]
+    check "--no-stream: same loss" [ "$(num nll_bits_per_token "$T/st0.json")" = "$(num nll_bits_per_token "$T/st1.json")" ]
+    check "--no-stream: more stall" le "$(num stall_seconds "$T/st1.json")" "$(num stall_seconds "$T/st0.json")"
+else
+    bad "bench --no-stream failed: $(cat "$T/err")"
+fi
+
 # Argument errors.
 "$MF" bench "$T/tiny.img" --text "$T/val.txt" --profile no-such-board >/dev/null 2>"$T/e1"; rc=$?
 check "unknown profile exits 2" [ $rc -eq 2 ] && check "unknown profile message" grep -q "unknown profile" "$T/e1"
