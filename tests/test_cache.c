@@ -24,6 +24,7 @@
 #include "../port/sim/sim_port.h"
 #include "../runtime/moeflash.h"
 #include "../tools/lib/json.h"
+#include "port_fixture.h"
 #include "harness.h"
 #include "image_fixture.h"
 
@@ -51,7 +52,7 @@ static void observe(void *user, uint32_t layer, uint32_t pos, const uint32_t *e,
     if (pos + 1 > r->n) r->n = pos + 1;
 }
 
-enum { PORT_MEM, PORT_SIM, PORT_FILE };
+enum { PORT_MEM = MF_TEST_PORT_MEM, PORT_SIM = MF_TEST_PORT_SIM, PORT_FILE = MF_TEST_PORT_FILE };
 
 typedef struct {
     mf_stats st;
@@ -65,22 +66,12 @@ static result run(int port_kind, const mf_options *opt, uint32_t chunk, float *o
 {
     result r;
     memset(&r, 0, sizeof r);
-    mf_mem_port_state ms;
-    mf_port mem, sim, fp;
-    mf_sim_state ss;
-    mf_posix_port_state ps;
-    const mf_port *port = &mem;
-    mf_mem_port_open(&mem, &ms, img, img_len);
-    if (port_kind == PORT_SIM) {
-        mf_sim_port_open(&sim, &ss, &mem, mf_sim_profile_find("mcu-qspi"), NULL);
-        port = &sim;
-    } else if (port_kind == PORT_FILE) {
-        if (mf_posix_port_open(&fp, &ps, img_path) != MF_PORT_OK) {
-            r.rc = MF_E_IO;
-            return r;
-        }
-        port = &fp;
+    mf_test_ports tp;
+    if (mf_test_ports_open(&tp, port_kind, img, img_len, img_path, NULL) != MF_PORT_OK) {
+        r.rc = MF_E_IO;
+        return r;
     }
+    const mf_port *port = tp.port;
     void *arena;
     mf_model *m;
     r.rc = mf_test_model(port, opt, &m, &arena);
@@ -96,7 +87,7 @@ static result run(int port_kind, const mf_options *opt, uint32_t chunk, float *o
         mf_get_stats(m, &r.st);
     }
     free(arena);
-    if (port_kind == PORT_FILE) mf_posix_port_close(&fp);
+    mf_test_ports_close(&tp);
     return r;
 }
 

@@ -70,6 +70,14 @@ static void test_formulas(void)
     CHECK(near(mf_sim_compute_ns(&pr, MF_WORK_CHECK, 0, 100), 12.5), "check");
 }
 
+/* The simulator with profile pr over `data` (through the mem port *mem). */
+static void open_sim(mf_port *mem, mf_mem_port_state *ms, mf_port *p, mf_sim_state *st,
+                     const mf_sim_profile *pr)
+{
+    CHECK(mf_mem_port_open(mem, ms, data, BUF_SIZE) == MF_PORT_OK, "mem open");
+    CHECK(mf_sim_port_open(p, st, mem, pr, NULL) == MF_PORT_OK, "sim open");
+}
+
 /* wait_part: the clock goes to the end of the page holding the last byte
  * asked for, those bytes (and no more) are in dst, the ticket stays held
  * and wait() still completes it; a faulty request is seen whole. */
@@ -79,8 +87,7 @@ static void test_wait_part(void)
     mf_mem_port_state ms;
     mf_sim_state st;
     mf_sim_profile pr = test_profile(1); /* 1 byte/ns, 1000 ns latency on the bus */
-    CHECK(mf_mem_port_open(&mem, &ms, data, BUF_SIZE) == MF_PORT_OK, "mem open");
-    CHECK(mf_sim_port_open(&p, &st, &mem, &pr, NULL) == MF_PORT_OK, "sim open");
+    open_sim(&mem, &ms, &p, &st, &pr);
     CHECK(p.wait_part != NULL, "sim can wait for part of a read");
     static uint8_t a[8192];
     memset(a, 0xAA, sizeof a);
@@ -124,8 +131,7 @@ static void test_cancel(void)
     mf_mem_port_state ms;
     mf_sim_state st;
     mf_sim_profile pr = test_profile(1); /* 1 byte/ns, 1000 ns latency on the bus */
-    CHECK(mf_mem_port_open(&mem, &ms, data, BUF_SIZE) == MF_PORT_OK, "mem open");
-    CHECK(mf_sim_port_open(&p, &st, &mem, &pr, NULL) == MF_PORT_OK, "sim open");
+    open_sim(&mem, &ms, &p, &st, &pr);
     CHECK(p.cancel != NULL, "sim can cancel");
     static uint8_t a[8192], b[1024];
     memset(a, 0xAA, sizeof a);
@@ -170,8 +176,7 @@ static void test_timing(void)
     mf_mem_port_state ms;
     mf_sim_state st;
     mf_sim_profile pr = test_profile(0);
-    CHECK(mf_mem_port_open(&mem, &ms, data, BUF_SIZE) == MF_PORT_OK, "mem open");
-    CHECK(mf_sim_port_open(&p, &st, &mem, &pr, NULL) == MF_PORT_OK, "sim open");
+    open_sim(&mem, &ms, &p, &st, &pr);
     CHECK(mf_sim_state_of(&p) == &st && mf_sim_state_of(&mem) == NULL, "state_of");
     CHECK(p.size == BUF_SIZE && p.page_size == 256 && p.queue_depth == 4 && p.map == NULL,
           "geometry");

@@ -18,12 +18,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../port/posix/posix_port.h"
-#include "../port/sim/sim_port.h"
 #include "../runtime/moeflash.h"
 #include "../tools/lib/json.h"
 #include "harness.h"
 #include "image_fixture.h"
+#include "port_fixture.h"
 
 #define T 200
 #define V 256
@@ -35,38 +34,28 @@ typedef struct {
     uint64_t sim_bytes;
 } result;
 
-enum { PORT_MEM, PORT_SIM, PORT_POSIX };
+enum { PORT_MEM = MF_TEST_PORT_MEM, PORT_SIM = MF_TEST_PORT_SIM, PORT_POSIX = MF_TEST_PORT_FILE };
 
 static result run(const uint8_t *img, size_t len, const char *path, int kind,
                   const mf_sim_faults *faults, const mf_options *opt, float *out)
 {
     result r;
     memset(&r, 0, sizeof r);
-    mf_mem_port_state ms;
-    mf_posix_port_state ps;
-    mf_port mem, sp, fp;
-    mf_sim_state ss;
-    mf_mem_port_open(&mem, &ms, img, len);
-    const mf_port *port = &mem;
-    if (kind == PORT_SIM) {
-        mf_sim_port_open(&sp, &ss, &mem, mf_sim_profile_find("mcu-qspi"), NULL);
-        port = &sp;
+    mf_test_ports tp;
+    if (mf_test_ports_open(&tp, kind, img, len, path, NULL) != MF_PORT_OK) {
+        r.rc = MF_E_IO;
+        return r;
     }
-    if (kind == PORT_POSIX) {
-        if (mf_posix_port_open(&fp, &ps, path) != MF_PORT_OK) {
-            r.rc = MF_E_IO;
-            return r;
-        }
-        port = &fp;
-    }
+    const mf_port *port = tp.port;
+    mf_sim_state *ss = &tp.ss;
     void *arena;
     mf_model *m;
     r.rc = mf_test_model(port, opt, &m, &arena);
     if (kind == PORT_SIM && faults) { /* from here on: the resident weights were read whole */
-        ss.faults = *faults;
-        ss.rng = faults->seed;
+        ss->faults = *faults;
+        ss->rng = faults->seed;
     }
-    uint64_t b0 = kind == PORT_SIM ? ss.bytes : 0;
+    uint64_t b0 = kind == PORT_SIM ? ss->bytes : 0;
     uint32_t B = opt->prefill_batch ? opt->prefill_batch : 1;
     for (uint32_t t = 0; t < T && !r.rc; t += B) {
         uint32_t n = T - t < B ? T - t : B;
@@ -76,8 +65,8 @@ static result run(const uint8_t *img, size_t len, const char *path, int kind,
         }
     }
     if (m) mf_get_stats(m, &r.st);
-    if (kind == PORT_SIM) r.sim_bytes = ss.bytes - b0;
-    if (kind == PORT_POSIX) mf_posix_port_close(&fp);
+    if (kind == PORT_SIM) r.sim_bytes = ss->bytes - b0;
+    mf_test_ports_close(&tp);
     free(arena);
     return r;
 }
