@@ -295,8 +295,9 @@ static int check_blob(mf_expert_store *s, mf_store_slot *sl)
     if (sl->check) {
         /* The check is compute the device pays: the sim port's clock sees it. */
         s->stats->crc_bytes += sl->bytes;
-        mf_port_charge(s->port, MF_WORK_CHECK, MF_ENC_F32, sl->bytes);
-        if (mf_crc32(0, sl->data, sl->bytes) != sl->expected_crc) {
+        uint32_t from = sl->crc_done <= sl->bytes ? sl->crc_done : 0;
+        mf_port_charge(s->port, MF_WORK_CHECK, MF_ENC_F32, sl->bytes - from);
+        if (mf_crc32(from ? sl->crc : 0, sl->data + from, sl->bytes - from) != sl->expected_crc) {
             s->stats->crc_failures++;
             return MF_E_CRC;
         }
@@ -313,6 +314,7 @@ static int prepare_read(mf_expert_store *s, mf_store_slot *sl, mf_expert_entry *
     sl->check = s->verify == 1 ||
                 (s->verify == 2 && (sl->fallback || !(s->verified[bit / 8] & (1u << (bit % 8)))));
     sl->expected_crc = e->crc32;
+    sl->crc = sl->crc_done = 0;
     sl->bytes = e->bytes;
     sl->encoding = e->encoding;
     return MF_OK;
@@ -635,11 +637,18 @@ int mf_store_stream_wait(mf_expert_store *s, uint32_t layer, uint32_t expert, si
     mf_store_slot *sl = &s->slots[w];
     if (sl->state == MF_SLOT_READY) return MF_OK;
     if (sl->state != MF_SLOT_LOADING || sl->ticket < 0 || need > sl->bytes) return MF_E_STATE;
-    if (need <= sl->loaded) return MF_OK;
-    uint64_t t0 = mf_port_now_ns(s->port);
-    int prc = s->port->wait_part(s->port, sl->ticket, need - sl->loaded);
-    s->stats->stall_ns += mf_port_now_ns(s->port) - t0;
-    return prc == MF_PORT_OK ? MF_OK : map_port_error(prc);
+    if (need > sl->loaded) {
+        uint64_t t0 = mf_port_now_ns(s->port);
+        int prc = s->port->wait_part(s->port, sl->ticket, need - sl->loaded);
+        s->stats->stall_ns += mf_port_now_ns(s->port) - t0;
+        if (prc != MF_PORT_OK) return map_port_error(prc);
+    }
+    if (sl->check && need > sl->crc_done) { /* the CRC too runs while the rest streams in */
+        mf_port_charge(s->port, MF_WORK_CHECK, MF_ENC_F32, need - sl->crc_done);
+        sl->crc = mf_crc32(sl->crc, sl->data + sl->crc_done, need - sl->crc_done);
+        sl->crc_done = (uint32_t)need;
+    }
+    return MF_OK;
 }
 
 void mf_store_release(mf_expert_store *s, uint32_t layer, uint32_t expert)

@@ -75,6 +75,8 @@ typedef struct {
     uint32_t req_bytes;    /* LOADING: bytes of the request in flight */
     uint32_t pins;
     uint32_t expected_crc, bytes;
+    uint32_t crc, crc_done; /* CRC-32 of data[0, crc_done): a checked read
+                              streamed in is folded in as its parts arrive */
     uint64_t last_use;     /* tick of the last get (or of the read) */
     uint64_t epoch;        /* chunk counter when read (policy NONE) */
     uint64_t t_start;      /* LOADING: port time the read started */

@@ -89,12 +89,13 @@ static void one_image(const char *name, const uint8_t *img, size_t len, const ch
 
     static const struct {
         uint32_t slots, batch;
-        int policy, predictor, float_act;
+        int policy, predictor, float_act, verify;
     } cases[] = {
-        {4, 1, MF_POLICY_LFU, MF_PREDICT_NONE, 0},
-        {16, 1, MF_POLICY_EDGEMOE, MF_PREDICT_COMBINED, 0},
-        {4, 1, MF_POLICY_NONE, MF_PREDICT_NONE, 1},
-        {8, 8, MF_POLICY_LFU, MF_PREDICT_LOOKAHEAD, 0},
+        {4, 1, MF_POLICY_LFU, MF_PREDICT_NONE, 0, 2},
+        {16, 1, MF_POLICY_EDGEMOE, MF_PREDICT_COMBINED, 0, 2},
+        {4, 1, MF_POLICY_NONE, MF_PREDICT_NONE, 1, 2},
+        {8, 8, MF_POLICY_LFU, MF_PREDICT_LOOKAHEAD, 0, 2},
+        {8, 1, MF_POLICY_LFU, MF_PREDICT_NONE, 0, 1}, /* every read checked, part by part */
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         mf_options_default(&opt);
@@ -103,6 +104,7 @@ static void one_image(const char *name, const uint8_t *img, size_t len, const ch
         opt.policy = cases[c].policy;
         opt.predictor = cases[c].predictor;
         opt.float_activations = cases[c].float_act;
+        opt.verify_experts = cases[c].verify;
         float *want = ref;
         if (opt.float_activations) { /* another reference: f32 activations */
             mf_options ro = opt;
@@ -120,9 +122,13 @@ static void one_image(const char *name, const uint8_t *img, size_t len, const ch
         CHECK(ra.rc == 0 && rb.rc == 0, "%s case %zu: runs (%d, %d)", name, c, ra.rc, rb.rc);
         CHECK(same(a, want), "%s case %zu, streaming: logits == reference", name, c);
         CHECK(same(b, want), "%s case %zu, no streaming: logits == reference", name, c);
-        CHECK(ra.st.streamed_experts > 0 && ra.st.stream_redone == 0,
-              "%s case %zu: experts computed as they streamed in (%llu)", name, c,
-              (unsigned long long)ra.st.streamed_experts);
+        CHECK(ra.st.streamed_experts > 0 && ra.st.stream_redone == 0 && ra.st.crc_failures == 0,
+              "%s case %zu: experts computed as they streamed in (%llu), none redone, no CRC "
+              "failure (%llu)", name, c, (unsigned long long)ra.st.streamed_experts,
+              (unsigned long long)ra.st.crc_failures);
+        CHECK(ra.st.crc_bytes == rb.st.crc_bytes || cases[c].predictor != MF_PREDICT_NONE,
+              "%s case %zu: the same bytes checked, streamed or not (%llu, %llu)", name, c,
+              (unsigned long long)ra.st.crc_bytes, (unsigned long long)rb.st.crc_bytes);
         CHECK(rb.st.streamed_experts == 0, "%s case %zu: opt.no_stream streams nothing", name, c);
         CHECK(ra.st.flash_bytes == ra.sim_bytes, "%s case %zu: bytes counted == bytes moved", name,
               c);
