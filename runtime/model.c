@@ -549,43 +549,54 @@ static void swiglu(mf_model *m, int enc, const void *gate, const void *up, const
  * up and then each part of down compute as soon as their bytes are in the
  * slot, so most of the expert's compute overlaps its own read. Row by row
  * the arithmetic is swiglu()'s (a matvec's rows do not depend on how many
- * are computed together). 0, or an error: the read failed, get() says. */
+ * are computed together), and so is the work: with int8 activations one
+ * token's input is quantised once for gate and up and once for every part
+ * of down; a batch's would be quantised again per call, so gate and up
+ * wait for each other and down is one part. 0, or the read's error. */
 static int swiglu_streaming(mf_model *m, uint32_t l, uint32_t e, int enc, const uint8_t *blob,
                             uint32_t ffn, uint32_t n)
 {
     mf_expert_store *s = &m->store;
     uint32_t H = m->h.hidden, g = m->h.group_size;
     size_t mb = mf_matrix_bytes(enc, ffn, H, g), rb = mf_row_bytes(enc, ffn, g);
-    for (uint32_t i = 0; i < 2; i++) { /* gate, then up */
-        int rc = mf_store_stream_wait(s, l, e, (i + 1u) * mb);
-        if (rc) return rc;
-        mf_matmul_ex(enc, blob + i * mb, ffn, H, g, m->gx, H, i ? m->h2 : m->h1, ffn, n, m->qa);
-        mf_port_charge(m->port, MF_WORK_MATVEC, enc, (uint64_t)mb * n);
+    int int8 = m->qa && enc >= MF_ENC_Q8 && enc < MF_ENC_COUNT;
+    int batch8 = int8 && n > 1;
+    int rc;
+    /* each step is charged as it is done: the simulated clock must see the
+     * compute before the next wait for bytes */
+    if (batch8) {
+        if ((rc = mf_store_stream_wait(s, l, e, 2u * mb))) return rc;
+        const mf_matmul_job gu[2] = {{blob, ffn, m->h1, ffn}, {blob + mb, ffn, m->h2, ffn}};
+        mf_matmul_shared(enc, H, g, m->gx, H, n, m->qa, gu, 2);
+        mf_port_charge(m->port, MF_WORK_MATVEC, enc, (uint64_t)mb * 2u * n);
         charge_quantize(m, enc, H, n);
+    } else {
+        if (int8) mf_quantize_activations(m->gx, H, g, m->qa);
+        charge_quantize(m, enc, H, n);
+        for (uint32_t i = 0; i < 2; i++) { /* gate, then up */
+            if ((rc = mf_store_stream_wait(s, l, e, (i + 1u) * mb))) return rc;
+            float *y = i ? m->h2 : m->h1;
+            if (int8) mf_matvec_qa(enc, blob + i * mb, m->qa, y, ffn, H, g);
+            else mf_matmul_ex(enc, blob + i * mb, ffn, H, g, m->gx, H, y, ffn, n, NULL);
+            mf_port_charge(m->port, MF_WORK_MATVEC, enc, (uint64_t)mb * n);
+        }
     }
     mf_silu_mul(m->h1, m->h2, (size_t)n * ffn);
     charge_other(m, (uint64_t)ffn * n * 2u);
-    /* int8 activations: one token's are quantised once for every part; a
-     * batch's would be quantised again per part, so down is not split */
-    int int8 = m->qa && enc >= MF_ENC_Q8 && enc < MF_ENC_COUNT;
-    uint32_t parts = int8 && n > 1 ? 1u : MF_STREAM_DOWN_PARTS;
-    if (int8 && n == 1) {
+    uint32_t parts = batch8 ? 1u : MF_STREAM_DOWN_PARTS;
+    if (int8 && !batch8) {
         mf_quantize_activations(m->h1, ffn, g, m->qa);
-        charge_quantize(m, enc, ffn, 1);
+        charge_quantize(m, enc, ffn, n);
     }
     for (uint32_t p = 0; p < parts; p++) {
         uint32_t r0 = H * p / parts, r1 = H * (p + 1u) / parts;
-        int rc = mf_store_stream_wait(s, l, e, 2u * mb + r1 * rb);
-        if (rc) return rc;
+        if ((rc = mf_store_stream_wait(s, l, e, 2u * mb + r1 * rb))) return rc;
         const uint8_t *w = blob + 2u * mb + r0 * rb;
-        if (int8 && n == 1) {
-            mf_matvec_qa(enc, w, m->qa, m->gy + r0, r1 - r0, ffn, g);
-        } else {
-            mf_matmul_ex(enc, w, r1 - r0, ffn, g, m->h1, ffn, m->gy + r0, H, n, m->qa);
-            charge_quantize(m, enc, ffn, n);
-        }
+        if (int8 && !batch8) mf_matvec_qa(enc, w, m->qa, m->gy + r0, r1 - r0, ffn, g);
+        else mf_matmul_ex(enc, w, r1 - r0, ffn, g, m->h1, ffn, m->gy + r0, H, n, m->qa);
         mf_port_charge(m->port, MF_WORK_MATVEC, enc, (uint64_t)(r1 - r0) * rb * n);
     }
+    if (batch8) charge_quantize(m, enc, ffn, n);
     return MF_OK;
 }
 
