@@ -524,39 +524,36 @@ static void route(mf_model *m, uint32_t l, uint32_t n)
     }
 }
 
-/* down(silu(gate x) * up x) for the n rows of gx into gy. */
-static void swiglu(mf_model *m, int enc, const void *gate, const void *up, const void *down,
-                   uint32_t ffn, uint32_t n)
-{
-    uint32_t H = m->h.hidden, g = m->h.group_size;
-    const mf_matmul_job gu[2] = {{gate, ffn, m->h1, ffn}, {up, ffn, m->h2, ffn}};
-    mf_matmul_shared(enc, H, g, m->gx, H, n, m->qa, gu, 2);
-    mf_silu_mul(m->h1, m->h2, (size_t)n * ffn);
-    mf_matmul_ex(enc, down, H, ffn, g, m->h1, ffn, m->gy, H, n, m->qa);
-    mf_port_charge(m->port, MF_WORK_MATVEC, enc,
-                   (uint64_t)mf_matrix_bytes(enc, ffn, H, g) * 3u * n);
-    charge_quantize(m, enc, H, n);
-    charge_quantize(m, enc, ffn, n);
-    charge_other(m, (uint64_t)ffn * n * 2u); /* silu(gate) * up */
-}
-
 /* The down projection's rows are computed in this many parts as an
  * expert streams in; only the last part's compute is left once its read
  * has completed. */
 #define MF_STREAM_DOWN_PARTS 4
 
-/* swiglu() on an expert whose read is in flight (mf_store_stream): gate,
- * up and then each part of down compute as soon as their bytes are in the
- * slot, so most of the expert's compute overlaps its own read. Row by row
- * the arithmetic is swiglu()'s (a matvec's rows do not depend on how many
- * are computed together), and so is the work: with int8 activations one
- * token's input is quantised once for gate and up and once for every part
- * of down; a batch's would be quantised again per call, so gate and up
- * wait for each other and down is one part. 0, or the read's error. */
-static int swiglu_streaming(mf_model *m, uint32_t l, uint32_t e, int enc, const uint8_t *blob,
-                            uint32_t ffn, uint32_t n)
+/* An expert whose read is in flight (mf_store_stream): swiglu() waits for
+ * each step's bytes before computing it. */
+typedef struct {
+    uint32_t layer, expert;
+} mf_streaming_expert;
+
+/* Returns once the first `need` bytes of gate | up | down are in RAM:
+ * at once for weights already there. */
+static int wait_bytes(mf_model *m, const mf_streaming_expert *st, size_t need)
 {
-    mf_expert_store *s = &m->store;
+    return st ? mf_store_stream_wait(&m->store, st->layer, st->expert, need) : MF_OK;
+}
+
+/* down(silu(gate x) * up x) for the n rows of gx into gy. When the expert is still streaming
+ * in (`st`), gate, up and then each part of down compute as soon as their
+ * bytes are in the slot, so most of the expert's compute overlaps its own
+ * read. Row by row the arithmetic is the same either way (a matvec's rows
+ * do not depend on how many are computed together), and so is the work:
+ * with int8 activations one token's input is quantised once for gate and
+ * up and once for down; a batch's would be quantised again per call, so
+ * its gate and up wait for each other and down is one part. 0, or the
+ * read's error. */
+static int swiglu(mf_model *m, int enc, const uint8_t *gate, const uint8_t *up,
+                  const uint8_t *down, uint32_t ffn, uint32_t n, const mf_streaming_expert *st)
+{
     uint32_t H = m->h.hidden, g = m->h.group_size;
     size_t mb = mf_matrix_bytes(enc, ffn, H, g), rb = mf_row_bytes(enc, ffn, g);
     int int8 = m->qa && enc >= MF_ENC_Q8 && enc < MF_ENC_COUNT;
@@ -565,8 +562,8 @@ static int swiglu_streaming(mf_model *m, uint32_t l, uint32_t e, int enc, const 
     /* each step is charged as it is done: the simulated clock must see the
      * compute before the next wait for bytes */
     if (batch8) {
-        if ((rc = mf_store_stream_wait(s, l, e, 2u * mb))) return rc;
-        const mf_matmul_job gu[2] = {{blob, ffn, m->h1, ffn}, {blob + mb, ffn, m->h2, ffn}};
+        if ((rc = wait_bytes(m, st, 2u * mb))) return rc;
+        const mf_matmul_job gu[2] = {{gate, ffn, m->h1, ffn}, {up, ffn, m->h2, ffn}};
         mf_matmul_shared(enc, H, g, m->gx, H, n, m->qa, gu, 2);
         mf_port_charge(m->port, MF_WORK_MATVEC, enc, (uint64_t)mb * 2u * n);
         charge_quantize(m, enc, H, n);
@@ -574,30 +571,40 @@ static int swiglu_streaming(mf_model *m, uint32_t l, uint32_t e, int enc, const 
         if (int8) mf_quantize_activations(m->gx, H, g, m->qa);
         charge_quantize(m, enc, H, n);
         for (uint32_t i = 0; i < 2; i++) { /* gate, then up */
-            if ((rc = mf_store_stream_wait(s, l, e, (i + 1u) * mb))) return rc;
+            if ((rc = wait_bytes(m, st, (i + 1u) * mb))) return rc;
             float *y = i ? m->h2 : m->h1;
-            if (int8) mf_matvec_qa(enc, blob + i * mb, m->qa, y, ffn, H, g);
-            else mf_matmul_ex(enc, blob + i * mb, ffn, H, g, m->gx, H, y, ffn, n, NULL);
+            const uint8_t *wm = i ? up : gate;
+            if (int8) mf_matvec_qa(enc, wm, m->qa, y, ffn, H, g);
+            else mf_matmul_ex(enc, wm, ffn, H, g, m->gx, H, y, ffn, n, NULL);
             mf_port_charge(m->port, MF_WORK_MATVEC, enc, (uint64_t)mb * n);
         }
     }
     mf_silu_mul(m->h1, m->h2, (size_t)n * ffn);
     charge_other(m, (uint64_t)ffn * n * 2u);
-    uint32_t parts = batch8 ? 1u : MF_STREAM_DOWN_PARTS;
+    uint32_t parts = st && !batch8 ? MF_STREAM_DOWN_PARTS : 1u;
     if (int8 && !batch8) {
         mf_quantize_activations(m->h1, ffn, g, m->qa);
         charge_quantize(m, enc, ffn, n);
     }
     for (uint32_t p = 0; p < parts; p++) {
         uint32_t r0 = H * p / parts, r1 = H * (p + 1u) / parts;
-        if ((rc = mf_store_stream_wait(s, l, e, 2u * mb + r1 * rb))) return rc;
-        const uint8_t *w = blob + 2u * mb + r0 * rb;
-        if (int8 && !batch8) mf_matvec_qa(enc, w, m->qa, m->gy + r0, r1 - r0, ffn, g);
-        else mf_matmul_ex(enc, w, r1 - r0, ffn, g, m->h1, ffn, m->gy + r0, H, n, m->qa);
+        if ((rc = wait_bytes(m, st, 2u * mb + r1 * rb))) return rc;
+        const uint8_t *wd = down + r0 * rb;
+        if (int8 && !batch8) mf_matvec_qa(enc, wd, m->qa, m->gy + r0, r1 - r0, ffn, g);
+        else mf_matmul_ex(enc, wd, r1 - r0, ffn, g, m->h1, ffn, m->gy + r0, H, n, m->qa);
         mf_port_charge(m->port, MF_WORK_MATVEC, enc, (uint64_t)(r1 - r0) * rb * n);
     }
     if (batch8) charge_quantize(m, enc, ffn, n);
     return MF_OK;
+}
+
+/* swiglu() on an expert's blob: gate, up and down one after the other. */
+static int swiglu_expert(mf_model *m, int enc, const uint8_t *blob, uint32_t n,
+                         const mf_streaming_expert *st)
+{
+    uint32_t F = m->h.expert_ffn;
+    size_t mb = mf_matrix_bytes(enc, F, m->h.hidden, m->h.group_size);
+    return swiglu(m, enc, blob, blob + mb, blob + 2 * mb, F, n, st);
 }
 
 /* The chosen expert of todo[0..nd) to compute next: the one whose read
@@ -624,7 +631,7 @@ static uint32_t next_expert(mf_model *m, uint32_t l, uint32_t nd)
 static int apply_expert(mf_model *m, uint32_t l, uint32_t e, uint32_t n)
 {
     const mf_image_header *h = &m->h;
-    uint32_t H = h->hidden, k = h->top_k, F = h->expert_ffn;
+    uint32_t H = h->hidden, k = h->top_k;
     uint32_t cnt = 0;
     for (uint32_t t = 0; t < n; t++)
         for (uint32_t j = 0; j < k; j++)
@@ -635,8 +642,9 @@ static int apply_expert(mf_model *m, uint32_t l, uint32_t e, uint32_t n)
             }
     const uint8_t *blob;
     int enc;
+    const mf_streaming_expert st = {l, e};
     int began = mf_store_stream(&m->store, l, e, &blob, &enc);
-    int streamed = began && swiglu_streaming(m, l, e, enc, blob, F, cnt) == MF_OK;
+    int streamed = began && swiglu_expert(m, enc, blob, cnt, &st) == MF_OK;
     int rc = mf_store_get(&m->store, l, e, &blob, &enc);
     if (rc) return rc;
     streamed = streamed && !m->store.refilled; /* else its bytes failed: read again */
@@ -644,10 +652,7 @@ static int apply_expert(mf_model *m, uint32_t l, uint32_t e, uint32_t n)
         if (streamed) m->stats.streamed_experts++;
         else m->stats.stream_redone++;
     }
-    if (!streamed) {
-        size_t mb = mf_matrix_bytes(enc, F, H, h->group_size);
-        swiglu(m, enc, blob, blob + mb, blob + 2 * mb, F, cnt);
-    }
+    if (!streamed) (void)swiglu_expert(m, enc, blob, cnt, NULL); /* nothing to wait for */
     mf_store_release(&m->store, l, e);
     for (uint32_t i = 0; i < cnt; i++)
         memcpy(m->ey + (size_t)m->sel_tok[i] * H, m->gy + (size_t)i * H, sizeof(float) * H);
@@ -673,7 +678,8 @@ static int moe(mf_model *m, uint32_t l, uint32_t n)
     int shared = (h->flags & MF_FLAG_SHARED_EXPERT) != 0;
     if (shared) { /* resident: computed while the routed experts' reads stream */
         memcpy(m->gx, m->xb, sizeof(float) * (size_t)n * H);
-        swiglu(m, L->sh_gate.enc, L->sh_gate.data, L->sh_up.data, L->sh_down.data, h->shared_ffn, n);
+        (void)swiglu(m, L->sh_gate.enc, L->sh_gate.data, L->sh_up.data, L->sh_down.data,
+                     h->shared_ffn, n, NULL);
         memcpy(m->xb2, m->gy, sizeof(float) * (size_t)n * H); /* xb2 is free until the next attention */
         matmul(m, &L->sh_expert_gate, m->xb, m->gate1, n);
     }
