@@ -2,6 +2,7 @@
 #include "cli_common.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -373,4 +374,42 @@ int cli_positional(const char *cmd, const char *a, const char **img, const char 
     }
     *img = a;
     return CLI_GO_ON;
+}
+
+int cli_feed_windows(const char *cmd, const mf_info *mi, uint32_t *window, uint32_t *sub)
+{
+    uint32_t batch = mi->prefill_batch ? mi->prefill_batch : 1;
+    *window = mi->context_len - mi->context_len % batch;
+    *sub = batch * ((64 + batch - 1) / batch);
+    if (!*window) {
+        fprintf(stderr, "moeflash %s: context %u shorter than --batch %u\n", cmd, mi->context_len,
+                batch);
+        return 1;
+    }
+    return 0;
+}
+
+int cli_teacher_force(mf_model *m, const uint32_t *ids, uint32_t T, uint32_t window, uint32_t sub,
+                      uint32_t V, float *logits, uint32_t *window_base, double *nll_bits,
+                      uint64_t *nll_n)
+{
+    for (uint32_t w = 0; w < T; w += window) {
+        uint32_t wend = T - w < window ? T : w + window;
+        if (w) {
+            int rc = mf_reset(m);
+            if (rc) return rc;
+        }
+        if (window_base) *window_base = w;
+        for (uint32_t c = w; c < wend; c += sub) {
+            uint32_t n = wend - c < sub ? wend - c : sub;
+            int rc = mf_feed_all(m, ids + c, n, logits);
+            if (rc) return rc;
+            for (uint32_t t = 0; t < n; t++) {
+                if (c + t + 1 >= wend) break;
+                *nll_bits += mf_token_nats(logits + (size_t)t * V, V, ids[c + t + 1]) / log(2.0);
+                (*nll_n)++;
+            }
+        }
+    }
+    return MF_OK;
 }

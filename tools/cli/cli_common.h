@@ -75,4 +75,18 @@ int cli_load_tokens(const char *cmd, cli_model *cm, const char *text_path, const
 
 double cli_now(void);
 
+/* How `moeflash bench` feeds a text (teacher forcing): windows of the
+ * context (rounded down to a whole number of prefill batches; the context
+ * is reset between windows), each fed in calls of `sub` tokens. Prints an
+ * error and returns 1 when the context is shorter than a batch. */
+int cli_feed_windows(const char *cmd, const mf_info *mi, uint32_t *window, uint32_t *sub);
+
+/* Feeds ids[0..T) so, adding to *nll_bits the loss (bits) of each next
+ * token within its window and counting them in *nll_n. *window_base (when
+ * not NULL) holds the first token of the window being fed. logits: room
+ * for sub x V floats. 0 or the runtime's error. */
+int cli_teacher_force(mf_model *m, const uint32_t *ids, uint32_t T, uint32_t window, uint32_t sub,
+                      uint32_t V, float *logits, uint32_t *window_base, double *nll_bits,
+                      uint64_t *nll_n);
+
 #endif

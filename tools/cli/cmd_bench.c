@@ -244,33 +244,6 @@ static void observe(void *user, uint32_t layer, uint32_t pos, const uint32_t *ex
     r->seen++;
 }
 
-/* Feeds ids[0..T) in windows of `window` tokens (reset between), sub-chunks
- * of `sub` tokens, accumulating the negative log-likelihood (bits) of each
- * next token. */
-static int feed_all(mf_model *m, const uint32_t *ids, uint32_t T, uint32_t window, uint32_t sub,
-                    uint32_t V, float *logits, rec_t *rec, double *nll_bits, uint64_t *nll_n)
-{
-    for (uint32_t w = 0; w < T; w += window) {
-        uint32_t wend = T - w < window ? T : w + window;
-        if (w) {
-            int rc = mf_reset(m);
-            if (rc) return rc;
-        }
-        if (rec) rec->base = w;
-        for (uint32_t c = w; c < wend; c += sub) {
-            uint32_t n = wend - c < sub ? wend - c : sub;
-            int rc = mf_feed_all(m, ids + c, n, logits);
-            if (rc) return rc;
-            for (uint32_t t = 0; t < n; t++) {
-                if (c + t + 1 >= wend) break;
-                *nll_bits += mf_token_nats(logits + (size_t)t * V, V, ids[c + t + 1]) / log(2.0);
-                (*nll_n)++;
-            }
-        }
-    }
-    return MF_OK;
-}
-
 static int write_trace(const char *path, const rec_t *r)
 {
     FILE *f = fopen(path, "w");
@@ -421,13 +394,8 @@ int cmd_bench(int argc, char **argv)
     }
     mf_info mi;
     mf_model_info(m, &mi);
-    uint32_t batch = mi.prefill_batch ? mi.prefill_batch : 1;
-    uint32_t window = mi.context_len - mi.context_len % batch;
-    if (!window) {
-        fprintf(stderr, "moeflash bench: context %u shorter than --batch %u\n", mi.context_len, batch);
-        goto done;
-    }
-    uint32_t sub = batch * ((64 + batch - 1) / batch);
+    uint32_t batch = mi.prefill_batch ? mi.prefill_batch : 1, window, sub;
+    if (cli_feed_windows(C, &mi, &window, &sub)) goto done;
 
     uint32_t T = 0;
     if ((rc = mf_encode(m, text, text_len, NULL, 0, &T))) {
@@ -469,7 +437,7 @@ int cmd_bench(int argc, char **argv)
         mf_set_route_observer(m0, observe, &rec);
         double nll0 = 0;
         uint64_t n0 = 0;
-        if ((rc = feed_all(m0, ids, T, window, sub, info.vocab, logits, &rec, &nll0, &n0)))
+        if ((rc = cli_teacher_force(m0, ids, T, window, sub, info.vocab, logits, &rec.base, &nll0, &n0)))
             goto rt_err;
         free(arena0);
         arena0 = NULL;
@@ -493,7 +461,7 @@ int cmd_bench(int argc, char **argv)
     }
     uint64_t dev0 = ss->flash_bytes_device;
     x.init_ns = t0;
-    if ((rc = feed_all(m, ids, T, window, sub, info.vocab, logits, &rec, &nll, &nll_n)))
+    if ((rc = cli_teacher_force(m, ids, T, window, sub, info.vocab, logits, &rec.base, &nll, &nll_n)))
         goto rt_err;
     mf_get_stats(m, &s1);
     if (rec.seen != (uint64_t)T * L) {
