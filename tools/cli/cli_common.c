@@ -2,8 +2,8 @@
 #include "cli_common.h"
 
 #include <ctype.h>
-#include <math.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -10,5 +10,6 @@ int cmd_trace(int argc, char **argv);    /* cmd_trace.c */
 int cmd_ppl(int argc, char **argv);      /* cmd_ppl.c */
 int cmd_profile(int argc, char **argv);  /* cmd_profile.c */
 int cmd_bench(int argc, char **argv);    /* cmd_bench.c */
+int cmd_plan(int argc, char **argv);     /* cmd_plan.c */
 
 #endif

@@ -24,6 +24,10 @@ static const struct {
     {"bench", cmd_bench,
      "bench IMG --text FILE [--tokens N] [--profile NAME] [--json | --csv] [--trace-out FILE] [RUN]\n"
      "  moeflash bench --csv-header"},
+    {"plan", cmd_plan,
+     "plan IMG --ram BYTES [--profile NAME] [--text FILE [--tokens N]] [RUN]\n"
+     "      (the expert slots each policy + predictor gets from an arena of BYTES, ranked by\n"
+     "       simulated tokens/s with --text)"},
     {"profile", cmd_profile,
      "profile IMG --text FILE [--out OUT.img] [--max-tokens N] [--window N] [--no-lookahead] [RUN]\n"
      "  moeflash profile IMG --eval FILE [--tokens N] [--window N] [RUN]"},
