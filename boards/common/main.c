@@ -11,6 +11,8 @@
  *   slots=N       expert slots (default 0 = top_k)
  *   batch=N       prefill batch (default MF_PREFILL_BATCH)
  *   policy=N      expert cache policy (mf_policy; default the runtime's)
+ *   predictor=N   expert predictor (mf_predictor; default MF_PREDICTOR, else
+ *                 the runtime's: none)
  *   quiet=1       only the generated text on stdout
  *   prompt=TEXT   everything after "prompt=" up to the end of the line;
  *                 "\n" and "\\" are unescaped (must be the last key)
@@ -33,6 +35,9 @@
 #endif
 #ifndef MF_PREFILL_BATCH
 #define MF_PREFILL_BATCH 1
+#endif
+#ifndef MF_PREDICTOR
+#define MF_PREDICTOR (-1) /* the runtime's default */
 #endif
 #ifndef MF_MAX_PROMPT
 #define MF_MAX_PROMPT 256
@@ -98,7 +103,7 @@ int main(void)
 {
     uint32_t tokens = MF_DEFAULT_TOKENS, ctx = MF_CONTEXT_LEN, slots = MF_EXPERT_SLOTS;
     uint32_t batch = MF_PREFILL_BATCH;
-    int policy = -1;
+    int policy = -1, predictor = MF_PREDICTOR;
     size_t plen = strlen(MF_DEFAULT_PROMPT);
     memcpy(prompt_buf, MF_DEFAULT_PROMPT, plen + 1);
 
@@ -135,6 +140,8 @@ int main(void)
             else if (klen == 5 && memcmp(key, "slots", 5) == 0) slots = parse_u32(val, end, &ok);
             else if (klen == 5 && memcmp(key, "batch", 5) == 0) batch = parse_u32(val, end, &ok);
             else if (klen == 6 && memcmp(key, "policy", 6) == 0) policy = (int)parse_u32(val, end, &ok);
+            else if (klen == 9 && memcmp(key, "predictor", 9) == 0)
+                predictor = (int)parse_u32(val, end, &ok);
             else if (klen == 5 && memcmp(key, "quiet", 5) == 0) quiet = (int)parse_u32(val, end, &ok);
             else if (klen == 5 && memcmp(key, "image", 5) == 0) {
                 size_t n = (size_t)(end - val);
@@ -157,6 +164,7 @@ int main(void)
     opt.expert_slots = slots;
     opt.prefill_batch = batch;
     if (policy >= 0) opt.policy = policy;
+    if (predictor >= 0) opt.predictor = predictor;
     if (MF_KV_ENCODING) opt.kv_encoding = MF_KV_ENCODING;
     opt.encode_scratch = MF_ENCODE_SCRATCH;
 
@@ -231,6 +239,8 @@ int main(void)
         con_putu(st.hits);
         con_puts(" misses ");
         con_putu(st.misses);
+        con_puts(" prefetches ");
+        con_putu(st.prefetches);
         con_puts(" flash_errors ");
         con_putu(st.flash_errors);
         con_puts(" retries ");

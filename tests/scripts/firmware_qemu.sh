@@ -153,6 +153,17 @@ if [ -f "$d/moeflash.elf" ] && [ -f "$d/model.img" ]; then
     [ "$(stat -c %s "$d/model.img")" -le $((4194304 - 262144)) ] && ok || bad "rp2350 image larger than its 3.75 MiB of flash"
     fw_vs_host mps2-an505 mps2-an505 "$d" 240 "-device loader,file=$d/model.img,addr=0x80000000" "" \
         --context 256 --kv q8
+    # LFU with the router lookahead (what `moeflash plan` finds fastest on
+    # this budget): the same text, its tables within the arena, and reads
+    # started ahead of need
+    fw_vs_host "mps2-an505 lfu+lookahead" mps2-an505 "$d" 48 \
+        "-device loader,file=$d/model.img,addr=0x80000000" "policy=2 predictor=2" \
+        --context 256 --kv q8 --policy lfu --predictor lookahead
+    timeout 300 qemu-system-arm -M mps2-an505 $QEMU_SH -kernel "$d/moeflash.elf" \
+        -device loader,file=$d/model.img,addr=0x80000000 -append "tokens=16 policy=2 predictor=2 prompt=ROMEO:" \
+        >"$tmp/stats.txt" 2>&1
+    pf=$(grep '^# tokens' "$tmp/stats.txt" | sed -n 's/.* prefetches \([0-9]*\).*/\1/p')
+    [ "${pf:-0}" -gt 0 ] && ok || bad "mps2-an505 predictor=2: prefetches ${pf:-?} (want > 0)"
 fi
 
 # 3c. a BPE image from a text prompt: small-qwen3-moe-bpe (q8 resident, q3
