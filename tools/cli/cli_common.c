@@ -413,3 +413,13 @@ int cli_teacher_force(mf_model *m, const uint32_t *ids, uint32_t T, uint32_t win
     }
     return MF_OK;
 }
+
+const mf_sim_profile *cli_profile(const char *cmd, const char *name)
+{
+    const mf_sim_profile *prof = mf_sim_profile_find(name);
+    if (prof) return prof;
+    fprintf(stderr, "moeflash %s: unknown profile '%s'; known:", cmd, name);
+    for (int i = 0; mf_sim_profile_at(i); i++) fprintf(stderr, " %s", mf_sim_profile_at(i)->name);
+    fputc('\n', stderr);
+    return NULL;
+}

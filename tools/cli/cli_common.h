@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "../../port/posix/posix_port.h"
+#include "../../port/sim/sim_port.h"
 #include "../../runtime/moeflash.h"
 
 typedef struct {
@@ -74,6 +75,10 @@ int cli_load_tokens(const char *cmd, cli_model *cm, const char *text_path, const
                     uint32_t **ids, uint32_t *n);
 
 double cli_now(void);
+
+/* The simulator's board profile of that name, or NULL after printing the
+ * known names. */
+const mf_sim_profile *cli_profile(const char *cmd, const char *name);
 
 /* How `moeflash bench` feeds a text (teacher forcing): windows of the
  * context (rounded down to a whole number of prefill batches; the context

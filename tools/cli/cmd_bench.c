@@ -309,13 +309,8 @@ int cmd_bench(int argc, char **argv)
         fprintf(stderr, "moeflash bench: %s\n%s", !img ? "missing IMG" : "missing --text", USAGE);
         return 2;
     }
-    const mf_sim_profile *prof = mf_sim_profile_find(prof_name);
-    if (!prof) {
-        fprintf(stderr, "moeflash bench: unknown profile '%s'; known:", prof_name);
-        for (int i = 0; mf_sim_profile_at(i); i++) fprintf(stderr, " %s", mf_sim_profile_at(i)->name);
-        fputc('\n', stderr);
-        return 2;
-    }
+    const mf_sim_profile *prof = cli_profile(C, prof_name);
+    if (!prof) return 2;
     if (cm.opt.policy < 0 || cm.opt.policy > MF_POLICY_BELADY || cm.opt.predictor < 0 ||
         cm.opt.predictor > MF_PREDICT_ORACLE) {
         fprintf(stderr, "moeflash bench: bad policy/predictor\n");

@@ -191,13 +191,8 @@ int cmd_plan(int argc, char **argv)
         fprintf(stderr, "moeflash plan: %s\n%s", !img ? "missing IMG" : "missing --ram BYTES", USAGE);
         return 2;
     }
-    const mf_sim_profile *prof = mf_sim_profile_find(prof_name);
-    if (!prof) {
-        fprintf(stderr, "moeflash plan: unknown profile '%s'; known:", prof_name);
-        for (int i = 0; mf_sim_profile_at(i); i++) fprintf(stderr, " %s", mf_sim_profile_at(i)->name);
-        fputc('\n', stderr);
-        return 2;
-    }
+    const mf_sim_profile *prof = cli_profile(C, prof_name);
+    if (!prof) return 2;
 
     int status = 1, rc;
     static mf_posix_port_state pst;
