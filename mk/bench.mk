@@ -5,6 +5,7 @@
 #   make bench BENCH_JOBS=2 BENCH_WIDE_TOKENS=256 BENCH_HEAD_TOKENS=1024
 #   make bench-q4                       the deployable q4/q8 image -> bench/results/q4/
 #   make bench-bpe                      a second model -> bench/results/bpe/
+#   make bench-plan                     moeflash plan on the rp2350's budget (also run by make bench)
 # The image is converted from models/tiny-shakespeare-moe and profiled
 # (co-occurrence tables) on the first BENCH_TRAIN_BYTES of the training split
 # (the first 90 % of tests/data/tinyshakespeare.txt); the runs read the first
@@ -96,7 +97,27 @@ bench-q4: $(BUILD)/moeflash $(BUILD)/bench/stream_plot $(BENCH_Q4_IMG) $(BENCH_D
 	sh bench/stream/sweep.sh $(BUILD)/moeflash $(BUILD)/bench/stream_plot $(BENCH_Q4_IMG) \
 	    $(BENCH_DIR)/valid.txt $(BENCH_RESULTS)/q4
 
-.PHONY: bench bench-bpe bench-q4
+# make bench-plan (part of make bench): `moeflash plan` on the rp2350's
+# budget - its q4/q4 image (as boards/rp2350/board.mk converts it, not
+# profiled), its arena (FW_ARENA), 256-token q8 KV cache, prefill batch 1 -
+# on its profile mcu-m33-qspi -> bench/results/plan_rp2350.txt.
+BENCH_PLAN_IMG = $(BENCH_DIR)/tiny-q4q4.img
+BENCH_PLAN_RAM = $(shell sed -n 's/^FW_ARENA ?= *//p' boards/rp2350/board.mk)
+
+$(BENCH_PLAN_IMG): $(wildcard models/tiny-shakespeare-moe/*) | $(BUILD)/moeflash
+	@mkdir -p $(BENCH_DIR)
+	$(BUILD)/moeflash convert models/tiny-shakespeare-moe $@ --resident q4 --experts q4
+
+bench-plan: $(BUILD)/moeflash $(BENCH_PLAN_IMG) $(BENCH_DIR)/valid.txt
+	@mkdir -p $(BENCH_RESULTS)
+	$(BUILD)/moeflash plan $(BENCH_PLAN_IMG) --ram $(BENCH_PLAN_RAM) --context 256 --kv q8 --batch 1 \
+	    --profile mcu-m33-qspi --text $(BENCH_DIR)/valid.txt --tokens $(BENCH_HEAD_TOKENS) \
+	    > $(BENCH_RESULTS)/plan_rp2350.txt
+	@cat $(BENCH_RESULTS)/plan_rp2350.txt
+
+bench: bench-plan
+
+.PHONY: bench bench-bpe bench-q4 bench-plan
 endif
 
 # Redraw the plots and tables from the committed CSVs (no runs): the tiny
