@@ -542,10 +542,10 @@ static int wait_bytes(mf_model *m, const mf_streaming_expert *st, size_t need)
     return st ? mf_store_stream_wait(&m->store, st->layer, st->expert, need) : MF_OK;
 }
 
-/* down(silu(gate x) * up x) for the n rows of gx into gy. When the expert is still streaming
- * in (`st`), gate, up and then each part of down compute as soon as their
- * bytes are in the slot, so most of the expert's compute overlaps its own
- * read. Row by row the arithmetic is the same either way (a matvec's rows
+/* down(silu(gate x) * up x) for the n rows of gx into gy. When the expert
+ * is still streaming in (`st`), gate, up and then each part of down
+ * compute as soon as their bytes are in the slot, so most of the expert's
+ * compute overlaps its own read. Row by row the arithmetic is the same either way (a matvec's rows
  * do not depend on how many are computed together), and so is the work:
  * with int8 activations one token's input is quantised once for gate and
  * up and once for down; a batch's would be quantised again per call, so
