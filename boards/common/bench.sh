@@ -237,10 +237,12 @@ esac
     echo "# other = everything else (attention, norms, activation quantisation, routing, sampling, bookkeeping)."
     echo "# Only $TOKENS tokens run (singlestep logging is slow), so even 64 slots (every expert) still miss on"
     echo "# first use: kernel + other is the per-token compute, flashread scales with the bytes read."
+    echo "# No predictor (predictor=0, whatever the board's default): these counts calibrate the"
+    echo "# simulator's per-value cost of the forward pass itself (port/sim/profiles.c)."
     echo "# slots | instr/token | kernel | flashread | other | flash bytes/token"
 } >"$OUT/tokens.txt"
 for s in $SLOTS; do
-    MARK=mf_token_mark traced "$FELF" "tokens=$TOKENS slots=$s$IMGARG prompt=R" "$tmp/f.stdout" "$@" || { echo "run slots=$s failed"; cat "$tmp/f.stdout"; continue; }
+    MARK=mf_token_mark traced "$FELF" "tokens=$TOKENS slots=$s predictor=0$IMGARG prompt=R" "$tmp/f.stdout" "$@" || { echo "run slots=$s failed"; cat "$tmp/f.stdout"; continue; }
     fb=$(sed -n 's/.* flash_bytes \([0-9]*\).*/\1/p' "$tmp/f.stdout")
     ntok=$(awk '$1 != "F"' "$tmp/awk.out" | wc -l)
     awk -v s="$s" -v nt="$ntok" '$1 == "F" { printf "%10d  %s\n", $3 / (nt - 2), $2 }' "$tmp/awk.out" |

@@ -20,7 +20,7 @@
 #define MF_IMAGE_WINDOW ((4u << 20) - 0x00040000u)
 
 /* The rp2350's budget (boards/rp2350/board_config.h): q4 resident weights
- * and experts, a 256-token q8 KV cache. */
+ * and experts, a 256-token q8 KV cache, the router lookahead. */
 #ifndef MF_ARENA_BYTES
 #define MF_ARENA_BYTES (464u * 1024u)
 #endif
@@ -29,6 +29,9 @@
 #endif
 #ifndef MF_KV_ENCODING
 #define MF_KV_ENCODING 3
+#endif
+#ifndef MF_PREDICTOR
+#define MF_PREDICTOR 2 /* MF_PREDICT_LOOKAHEAD */
 #endif
 #define MF_DEFAULT_TOKENS 64
 #define MF_DEFAULT_PROMPT "ROMEO:"

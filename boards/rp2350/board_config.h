@@ -15,9 +15,10 @@
 
 /* 520 KiB of SRAM: q4 resident weights and q4 experts (image: --resident
  * q4 --experts q4) with a 256-token KV cache in q8 (MF_ENC_Q8: 548 bytes
- * per position instead of f32's 2048) need 455,615 bytes of arena, the
- * same as mps3-an547 FW_PROFILE=dtcm measures under QEMU for this image;
- * an f32 KV cache would fit only 64 positions. */
+ * per position instead of f32's 2048) and the router lookahead need
+ * 457,087 bytes of arena, as the mps2-an505 build measures under QEMU for
+ * this image (455,615 without the lookahead); an f32 KV cache would fit
+ * only 64 positions. */
 #ifndef MF_ARENA_BYTES
 #define MF_ARENA_BYTES (464u * 1024u)
 #endif
@@ -26,6 +27,13 @@
 #endif
 #ifndef MF_KV_ENCODING
 #define MF_KV_ENCODING 3
+#endif
+/* LFU (the runtime's default) with the router lookahead: the fastest use
+ * of this budget by `moeflash plan` (bench/results/plan_rp2350.txt: 26.95
+ * simulated tokens/s against 26.29 without a predictor, for 1,472 bytes
+ * of its tables in the arena). */
+#ifndef MF_PREDICTOR
+#define MF_PREDICTOR 2 /* MF_PREDICT_LOOKAHEAD */
 #endif
 #define MF_DEFAULT_TOKENS 64
 #define MF_DEFAULT_PROMPT "ROMEO:"

@@ -141,7 +141,7 @@ fi
 # (the two boards must keep one budget: the same arena, encodings, context)
 budget() {
     grep -hE '^FW_(ARENA|CONVERT) ' "boards/$1/board.mk" | sed 's/ *#.*//'
-    grep -hE '^#define MF_(ARENA_BYTES|CONTEXT_LEN|KV_ENCODING) ' "boards/$1/board_config.h"
+    grep -hE '^#define MF_(ARENA_BYTES|CONTEXT_LEN|KV_ENCODING|PREDICTOR) ' "boards/$1/board_config.h"
 }
 [ "$(budget mps2-an505)" = "$(budget rp2350)" ] && ok ||
     bad "boards/mps2-an505 and boards/rp2350 differ in arena, encodings, context or KV encoding"
@@ -151,19 +151,24 @@ if [ -f "$d/moeflash.elf" ] && [ -f "$d/model.img" ]; then
     echo "  [mps2-an505 rp2350 budget] RAM $ram bytes, image $(stat -c %s "$d/model.img") bytes"
     [ "$ram" -le 532480 ] && ok || bad "mps2-an505 (rp2350 budget) uses $ram bytes of RAM (> 520 KiB)"
     [ "$(stat -c %s "$d/model.img")" -le $((4194304 - 262144)) ] && ok || bad "rp2350 image larger than its 3.75 MiB of flash"
+    # (its default: LFU with the router lookahead, MF_PREDICTOR 2, what
+    # `moeflash plan` finds fastest on this budget)
     fw_vs_host mps2-an505 mps2-an505 "$d" 240 "-device loader,file=$d/model.img,addr=0x80000000" "" \
-        --context 256 --kv q8
-    # LFU with the router lookahead (what `moeflash plan` finds fastest on
-    # this budget): the same text, its tables within the arena, and reads
-    # started ahead of need
-    fw_vs_host "mps2-an505 lfu+lookahead" mps2-an505 "$d" 48 \
-        "-device loader,file=$d/model.img,addr=0x80000000" "policy=2 predictor=2" \
         --context 256 --kv q8 --policy lfu --predictor lookahead
-    timeout 300 qemu-system-arm -M mps2-an505 $QEMU_SH -kernel "$d/moeflash.elf" \
-        -device loader,file=$d/model.img,addr=0x80000000 -append "tokens=16 policy=2 predictor=2 prompt=ROMEO:" \
-        >"$tmp/stats.txt" 2>&1
-    pf=$(grep '^# tokens' "$tmp/stats.txt" | sed -n 's/.* prefetches \([0-9]*\).*/\1/p')
-    [ "${pf:-0}" -gt 0 ] && ok || bad "mps2-an505 predictor=2: prefetches ${pf:-?} (want > 0)"
+    # reads started ahead of need by default; none with predictor=0, and the
+    # same text
+    for pr in "" 0; do
+        timeout 300 qemu-system-arm -M mps2-an505 $QEMU_SH -kernel "$d/moeflash.elf" \
+            -device loader,file=$d/model.img,addr=0x80000000 \
+            -append "tokens=16 ${pr:+predictor=$pr }prompt=ROMEO:" >"$tmp/stats$pr.txt" 2>&1
+        pf=$(grep '^# tokens' "$tmp/stats$pr.txt" | sed -n 's/.* prefetches \([0-9]*\).*/\1/p')
+        if [ -z "$pr" ]; then [ "${pf:-0}" -gt 0 ] && ok || bad "mps2-an505: prefetches ${pf:-?} (want > 0)"
+        else [ "$pf" = 0 ] && ok || bad "mps2-an505 predictor=0: prefetches ${pf:-?} (want 0)"; fi
+    done
+    [ "$(grep -v '^#' "$tmp/stats.txt")" = "$(grep -v '^#' "$tmp/stats0.txt")" ] && ok ||
+        bad "mps2-an505: the text depends on the predictor"
+    fw_vs_host "mps2-an505 predictor=0" mps2-an505 "$d" 48 \
+        "-device loader,file=$d/model.img,addr=0x80000000" "predictor=0" --context 256 --kv q8
 fi
 
 # 3c. a BPE image from a text prompt: small-qwen3-moe-bpe (q8 resident, q3
