@@ -31,7 +31,7 @@
 /* LFU (the runtime's default) with the router lookahead: the fastest use
  * of this budget by `moeflash plan` (bench/results/plan_rp2350.txt: 26.95
  * simulated tokens/s against 26.29 without a predictor, for 1,472 bytes
- * of its tables in the arena). */
+ * of its scratch in the arena). */
 #ifndef MF_PREDICTOR
 #define MF_PREDICTOR 2 /* MF_PREDICT_LOOKAHEAD */
 #endif
