@@ -63,6 +63,28 @@ check "different seeds, same output" sh -c "! cmp -s '$T/s1' '$T/s3'"
 "$MF" generate "$T/tiny.img" --prompt "$prompt" --tokens 0 > "$T/g0" 2>/dev/null
 check "--tokens 0 writes nothing" [ $? -eq 0 ] && [ ! -s "$T/g0" ]
 
+# generate --slide: past the context by starting it again from the last
+# KEEP tokens. The tiny model's tokens are its bytes, so the continuation
+# after each slide must equal a plain run prompted with those KEEP bytes.
+# A short window, so that a window one byte off changes the greedy text:
+# context 16, KEEP 4, prompt 7 bytes. The first slide comes with byte 17 of
+# prompt + output (the window is bytes 14..17), then every 13 bytes.
+"$MF" generate "$T/tiny.img" --prompt "$prompt" --tokens 70 --context 16 --slide 4 \
+    > "$T/sl" 2>"$T/sl.err"
+check "generate --slide exit status: $(cat "$T/sl.err")" [ $? -eq 0 ]
+check "generate --slide wrote $(wc -c < "$T/sl") bytes, not 70" [ "$(wc -c < "$T/sl")" -eq 70 ]
+check "generate --slide: no 'context slid 5 times' in: $(cat "$T/sl.err")" grep -q 'context slid 5 times' "$T/sl.err"
+{ printf '%s' "$prompt"; cat "$T/sl"; } > "$T/seq"
+"$MF" generate "$T/tiny.img" --prompt "$prompt" --tokens 10 --context 16 > "$T/g10" 2>/dev/null
+check "generate --slide: before the first slide, not the plain run's text" \
+    sh -c "head -c 10 '$T/sl' | cmp -s - '$T/g10'"
+for w in 14 27 40 53; do  # 1-based first byte of each window
+    win=$(tail -c +$w "$T/seq" | head -c 4; printf x); win=${win%x}
+    "$MF" generate "$T/tiny.img" --prompt "$win" --tokens 13 --context 16 > "$T/gw" 2>/dev/null
+    check "generate --slide: after the slide at byte $((w + 3)), not the text of a run prompted with bytes $w..$((w + 3))" \
+        sh -c "tail -c +$((w + 4)) '$T/seq' | head -c 13 | cmp -s - '$T/gw'"
+done
+
 # trace
 printf 'ROMEO:\n' > "$T/p.txt"
 "$MF" trace "$T/tiny.img" --text "$T/p.txt" --out "$T/tr.json" 2>/dev/null
@@ -92,6 +114,11 @@ expect_fail "expert-ram" generate "$T/tiny.img" --prompt hi --tokens 5 --expert-
 expect_fail "slots" generate "$T/tiny.img" --prompt hi --tokens 5 --slots 0
 expect_fail "not both" generate "$T/tiny.img" --prompt hi --tokens 5 --slots 4 --expert-ram 2000000
 expect_fail "context" generate "$T/tiny.img" --prompt hi --tokens 50 --context 20
+expect_fail "or --slide" generate "$T/tiny.img" --prompt hi --tokens 50 --context 20
+expect_fail "slide" generate "$T/tiny.img" --prompt hi --tokens 5 --slide 0
+expect_fail "slide" generate "$T/tiny.img" --prompt hi --tokens 5 --slide x
+expect_fail "must be less than the context of 64" generate "$T/tiny.img" --prompt hi --tokens 5 --context 64 --slide 64
+expect_fail "prompt (8 tokens) exceeds the context of 6" generate "$T/tiny.img" --prompt "$prompt"x --tokens 5 --context 6 --slide 2
 expect_fail "exceeds the image's max_seq" generate "$T/tiny.img" --prompt hi --tokens 5 --context 100000
 expect_fail "fewer than the model's top_k" generate "$T/tiny.img" --prompt hi --tokens 5 --slots 1
 expect_fail "window" ppl "$T/tiny.img" --text "$T/val.txt" --window 1

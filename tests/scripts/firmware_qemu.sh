@@ -169,6 +169,18 @@ if [ -f "$d/moeflash.elf" ] && [ -f "$d/model.img" ]; then
         bad "mps2-an505: the text depends on the predictor"
     fw_vs_host "mps2-an505 predictor=0" mps2-an505 "$d" 48 \
         "-device loader,file=$d/model.img,addr=0x80000000" "predictor=0" --context 256 --kv q8
+    # past the context: slide=N as the host's --slide N (a 16-token context,
+    # slid 5 times in 70 tokens), and without it a note that it stopped
+    fw_vs_host "mps2-an505 ctx=16 slide=4" mps2-an505 "$d" 70 \
+        "-device loader,file=$d/model.img,addr=0x80000000" "ctx=16 slide=4" \
+        --context 16 --slide 4 --kv q8 --policy lfu --predictor lookahead
+    timeout 300 qemu-system-arm -M mps2-an505 $QEMU_SH -kernel "$d/moeflash.elf" \
+        -device loader,file=$d/model.img,addr=0x80000000 \
+        -append "tokens=70 ctx=16 prompt=ROMEO:" >"$tmp/full.txt" 2>&1
+    rc=$?
+    if [ $rc -eq 0 ] && grep -q '^# context full' "$tmp/full.txt" &&
+        grep -q '^# tokens 11 .* slides 0 ' "$tmp/full.txt"; then ok; else
+        bad "mps2-an505 ctx=16 without slide: exit $rc, $(grep '^#' "$tmp/full.txt" | tr '\n' ' ')"; fi
 fi
 
 # 3c. a BPE image from a text prompt: small-qwen3-moe-bpe (q8 resident, q3
