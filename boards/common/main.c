@@ -10,9 +10,11 @@
  *   ctx=N         KV-cache positions (default MF_CONTEXT_LEN)
  *   slots=N       expert slots (default 0 = top_k)
  *   batch=N       prefill batch (default MF_PREFILL_BATCH)
- *   policy=N      expert cache policy (mf_policy; default the runtime's)
- *   predictor=N   expert predictor (mf_predictor; default MF_PREDICTOR, else
- *                 the runtime's: none)
+ *   policy=P      expert cache policy: none, lru, lfu, edgemoe or its
+ *                 mf_policy number (default the runtime's: lfu)
+ *   predictor=Q   expert predictor: none, cooc, lookahead, combined or its
+ *                 mf_predictor number (default MF_PREDICTOR, else the
+ *                 runtime's: none)
  *   slide=N       when the context is full, start it again from the last N
  *                 tokens, fed anew (as `moeflash generate --slide N`);
  *                 default MF_SLIDE, 0 = stop there
@@ -92,6 +94,19 @@ static uint32_t parse_u32(const char *s, const char *end, int *ok)
     return v;
 }
 
+/* a name of names[] (its index) or a number */
+static uint32_t parse_name(const char *s, const char *end, const char *const *names, uint32_t n,
+                           int *ok)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (strlen(names[i]) == (size_t)(end - s) && memcmp(s, names[i], (size_t)(end - s)) == 0)
+            return i;
+    return parse_u32(s, end, ok);
+}
+
+static const char *const policy_names[] = {"none", "lru", "lfu", "edgemoe"};
+static const char *const predictor_names[] = {"none", "cooc", "lookahead", "combined"};
+
 static int fail(const char *what, int err, int status)
 {
     con_puts("\nmoeflash: ");
@@ -147,9 +162,10 @@ int main(void)
             else if (klen == 3 && memcmp(key, "ctx", 3) == 0) ctx = parse_u32(val, end, &ok);
             else if (klen == 5 && memcmp(key, "slots", 5) == 0) slots = parse_u32(val, end, &ok);
             else if (klen == 5 && memcmp(key, "batch", 5) == 0) batch = parse_u32(val, end, &ok);
-            else if (klen == 6 && memcmp(key, "policy", 6) == 0) policy = (int)parse_u32(val, end, &ok);
+            else if (klen == 6 && memcmp(key, "policy", 6) == 0)
+                policy = (int)parse_name(val, end, policy_names, 4, &ok);
             else if (klen == 9 && memcmp(key, "predictor", 9) == 0)
-                predictor = (int)parse_u32(val, end, &ok);
+                predictor = (int)parse_name(val, end, predictor_names, 4, &ok);
             else if (klen == 5 && memcmp(key, "slide", 5) == 0) slide = parse_u32(val, end, &ok);
             else if (klen == 5 && memcmp(key, "quiet", 5) == 0) quiet = (int)parse_u32(val, end, &ok);
             else if (klen == 5 && memcmp(key, "image", 5) == 0) {
@@ -158,7 +174,12 @@ int main(void)
                 memcpy(image_path, val, n);
                 image_path[n] = 0;
             } else ok = 0;
-            if (!ok) return fail("bad argument", 0, 2);
+            if (!ok) {
+                con_puts("\nmoeflash: bad argument '");
+                board_write(key, (size_t)(end - key));
+                con_puts("' (keys: tokens image ctx slots batch policy predictor slide quiet prompt)\n");
+                return 2;
+            }
             p = end;
         }
     }

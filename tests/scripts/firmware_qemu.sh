@@ -167,8 +167,11 @@ if [ -f "$d/moeflash.elf" ] && [ -f "$d/model.img" ]; then
     done
     [ "$(grep -v '^#' "$tmp/stats.txt")" = "$(grep -v '^#' "$tmp/stats0.txt")" ] && ok ||
         bad "mps2-an505: the text depends on the predictor"
-    fw_vs_host "mps2-an505 predictor=0" mps2-an505 "$d" 48 \
-        "-device loader,file=$d/model.img,addr=0x80000000" "predictor=0" --context 256 --kv q8
+    fw_vs_host "mps2-an505 predictor=none" mps2-an505 "$d" 48 \
+        "-device loader,file=$d/model.img,addr=0x80000000" "predictor=none" --context 256 --kv q8
+    fw_vs_host "mps2-an505 policy=edgemoe predictor=combined" mps2-an505 "$d" 48 \
+        "-device loader,file=$d/model.img,addr=0x80000000" "policy=edgemoe predictor=combined" \
+        --context 256 --kv q8 --policy edgemoe --predictor combined
     # past the context: slide=N as the host's --slide N (a 16-token context,
     # slid 5 times in 70 tokens), and without it a note that it stopped
     fw_vs_host "mps2-an505 ctx=16 slide=4" mps2-an505 "$d" 70 \
@@ -234,6 +237,10 @@ fi
 timeout 60 qemu-system-arm -M mps3-an547 $QEMU_SH -kernel "$BUILD/mps3-an547/moeflash.elf" \
     -append "bogus=1" >/dev/null 2>&1
 rc=$?; [ $rc -eq 2 ] && ok || bad "bad argument: exit $rc, want 2"
+timeout 60 qemu-system-arm -M mps3-an547 $QEMU_SH -kernel "$BUILD/mps3-an547/moeflash.elf" \
+    -append "policy=lfx" >"$tmp/o.txt" 2>&1
+rc=$?; [ $rc -eq 2 ] && grep -q "bad argument 'policy=lfx'" "$tmp/o.txt" && ok ||
+    bad "policy=lfx: exit $rc, want 2 and the argument named: $(cat "$tmp/o.txt")"
 timeout 60 qemu-system-arm -M mps3-an547 $QEMU_SH -kernel "$BUILD/mps3-an547/moeflash.elf" \
     -append "tokens=1 prompt=R" >/dev/null 2>&1
 rc=$?; [ $rc -eq 3 ] && ok || bad "no image in the QSPI window: exit $rc, want 3"
