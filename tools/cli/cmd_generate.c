@@ -127,7 +127,8 @@ int cmd_generate(int argc, char **argv)
                 slide ? "" : ", or --slide");
         goto done;
     }
-    /* the sequence so far without the BOS: the last ctx tokens are enough */
+    /* hist[0]: the BOS; hist[1..n_hist]: the sequence since the last slide
+     * (at most ctx + 1 tokens: the slide comes before feeding the last) */
     uint32_t n_hist = 0, slides = 0;
     if (slide) {
         hist = malloc(sizeof(uint32_t) * (ctx + 2u)); /* BOS, ctx + 1 tokens */
@@ -170,7 +171,6 @@ int cmd_generate(int argc, char **argv)
         if (!mf_token_is_special(m, tok)) fwrite(buf, 1, len, stdout);
         if (i + 1 == n_tokens) break; /* the last token need not be fed */
         if (slide) {
-            /* hist[0] holds the BOS, hist[1..n_hist] the sequence */
             hist[1 + n_hist++] = tok;
             if (mf_position(m) == ctx) {
                 uint32_t keep = (uint32_t)slide;
