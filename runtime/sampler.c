@@ -4,6 +4,7 @@
 #include <math.h>
 
 #include "model.h"
+#include "ops.h"
 
 void mf_sampler_init(mf_sampler *s, float temperature, float top_p, uint64_t seed)
 {
@@ -103,7 +104,8 @@ int mf_sample_logits(const float *logits, uint32_t n, mf_sampler *s, float *prob
         if (logits[i] > mx) mx = logits[i];
     double sum = 0.0;
     for (uint32_t i = 0; i < n; i++) {
-        probs[i] = expf((logits[i] - mx) / s->temperature);
+        /* mf_expf, not libm's: a seed samples the same text on every target */
+        probs[i] = mf_expf((logits[i] - mx) / s->temperature);
         sum += probs[i];
     }
     for (uint32_t i = 0; i < n; i++) probs[i] = (float)(probs[i] / sum);

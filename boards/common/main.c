@@ -1,7 +1,8 @@
 /*
  * The firmware application, the same on every board: open the model image
  * through the board's port, lay the runtime out in a static arena, feed the
- * prompt, generate greedily and print the text on the console.
+ * prompt, generate (greedy, or sampled with temperature=) and print the
+ * text on the console.
  *
  * Command line (semihosting SYS_GET_CMDLINE on the QEMU boards; the
  * board_config.h defaults when there is none), space-separated key=value:
@@ -15,6 +16,10 @@
  *   predictor=Q   expert predictor: none, cooc, lookahead, combined or its
  *                 mf_predictor number (default MF_PREDICTOR, else the
  *                 runtime's: none)
+ *   temperature=T sampling temperature, a decimal such as 0.8 (default 0:
+ *                 greedy); top_p=P nucleus (default 1: off); seed=S the
+ *                 sampler's seed (default 0). The same seed gives the host's
+ *                 `moeflash generate --temperature T --top-p P --seed S` text.
  *   slide=N       when the context is full, start it again from the last N
  *                 tokens, fed anew (as `moeflash generate --slide N`);
  *                 default MF_SLIDE, 0 = stop there
@@ -94,6 +99,42 @@ static uint32_t parse_u32(const char *s, const char *end, int *ok)
     return v;
 }
 
+static uint64_t parse_u64(const char *s, const char *end, int *ok)
+{
+    uint64_t v = 0;
+    if (s == end || end - s > 19) *ok = 0;
+    for (; *ok && s < end; s++) {
+        if (*s < '0' || *s > '9') *ok = 0;
+        else v = v * 10u + (uint64_t)(*s - '0');
+    }
+    return *ok ? v : 0;
+}
+
+/* digits[.digits], at most 15 of them: the digits as an integer over a power
+ * of ten, both exact in a double, so the one rounding of the division gives
+ * the double nearest the decimal, as the host's strtod does (no strtod here:
+ * newlib's allocates). */
+static double parse_decimal(const char *s, const char *end, int *ok)
+{
+    uint64_t digits = 0;
+    double scale = 1.0;
+    int n = 0, dot = 0;
+    for (; s < end; s++) {
+        if (*s == '.' && !dot) {
+            dot = 1;
+        } else if (*s >= '0' && *s <= '9' && n < 15) {
+            digits = digits * 10u + (uint64_t)(*s - '0');
+            n++;
+            if (dot) scale *= 10.0;
+        } else {
+            *ok = 0;
+            return 0.0;
+        }
+    }
+    if (n == 0) *ok = 0;
+    return (double)digits / scale;
+}
+
 /* a name of names[] (its index) or a number */
 static uint32_t parse_name(const char *s, const char *end, const char *const *names, uint32_t n,
                            int *ok)
@@ -126,6 +167,8 @@ int main(void)
 {
     uint32_t tokens = MF_DEFAULT_TOKENS, ctx = MF_CONTEXT_LEN, slots = MF_EXPERT_SLOTS;
     uint32_t batch = MF_PREFILL_BATCH, slide = MF_SLIDE;
+    double temperature = 0.0, top_p = 1.0;
+    uint64_t seed = 0;
     int policy = -1, predictor = MF_PREDICTOR;
     size_t plen = strlen(MF_DEFAULT_PROMPT);
     memcpy(prompt_buf, MF_DEFAULT_PROMPT, plen + 1);
@@ -167,6 +210,13 @@ int main(void)
             else if (klen == 9 && memcmp(key, "predictor", 9) == 0)
                 predictor = (int)parse_name(val, end, predictor_names, 4, &ok);
             else if (klen == 5 && memcmp(key, "slide", 5) == 0) slide = parse_u32(val, end, &ok);
+            else if (klen == 11 && memcmp(key, "temperature", 11) == 0)
+                temperature = parse_decimal(val, end, &ok);
+            else if (klen == 5 && memcmp(key, "top_p", 5) == 0) {
+                top_p = parse_decimal(val, end, &ok);
+                if (!(top_p > 0.0 && top_p <= 1.0)) ok = 0;
+            }
+            else if (klen == 4 && memcmp(key, "seed", 4) == 0) seed = parse_u64(val, end, &ok);
             else if (klen == 5 && memcmp(key, "quiet", 5) == 0) quiet = (int)parse_u32(val, end, &ok);
             else if (klen == 5 && memcmp(key, "image", 5) == 0) {
                 size_t n = (size_t)(end - val);
@@ -177,7 +227,7 @@ int main(void)
             if (!ok) {
                 con_puts("\nmoeflash: bad argument '");
                 board_write(key, (size_t)(end - key));
-                con_puts("' (keys: tokens image ctx slots batch policy predictor slide quiet prompt)\n");
+                con_puts("' (keys: tokens image ctx slots batch policy predictor temperature top_p seed slide quiet prompt)\n");
                 return 2;
             }
             p = end;
@@ -236,7 +286,7 @@ int main(void)
     /* prompt_ids[1..n_hist]: the sequence's last tokens (BOS in [0]) */
     uint32_t n_hist = n_ids, slides = 0, ctx_full = 0;
     mf_sampler smp;
-    mf_sampler_init(&smp, 0.0f, 1.0f, 0);
+    mf_sampler_init(&smp, (float)temperature, (float)top_p, seed);
     char out[32];
     uint32_t done = 0;
     int eos = 0;

@@ -172,6 +172,11 @@ if [ -f "$d/moeflash.elf" ] && [ -f "$d/model.img" ]; then
     fw_vs_host "mps2-an505 policy=edgemoe predictor=combined" mps2-an505 "$d" 48 \
         "-device loader,file=$d/model.img,addr=0x80000000" "policy=edgemoe predictor=combined" \
         --context 256 --kv q8 --policy edgemoe --predictor combined
+    # sampled: the same seed gives the host's text (the sampler's exp is
+    # mf_expf, the same bits on both; its sums are doubles, in software here)
+    fw_vs_host "mps2-an505 temperature=0.8 top_p=0.95 seed=7" mps2-an505 "$d" 120 \
+        "-device loader,file=$d/model.img,addr=0x80000000" "temperature=0.8 top_p=0.95 seed=7" \
+        --context 256 --kv q8 --policy lfu --predictor lookahead --temperature 0.8 --top-p 0.95 --seed 7
     # past the context: slide=N as the host's --slide N (a 16-token context,
     # slid 5 times in 70 tokens), and without it a note that it stopped
     fw_vs_host "mps2-an505 ctx=16 slide=4" mps2-an505 "$d" 70 \
@@ -241,6 +246,12 @@ timeout 60 qemu-system-arm -M mps3-an547 $QEMU_SH -kernel "$BUILD/mps3-an547/moe
     -append "policy=lfx" >"$tmp/o.txt" 2>&1
 rc=$?; [ $rc -eq 2 ] && grep -q "bad argument 'policy=lfx'" "$tmp/o.txt" && ok ||
     bad "policy=lfx: exit $rc, want 2 and the argument named: $(cat "$tmp/o.txt")"
+for arg in top_p=1.5 top_p=0 temperature=0.8.1 temperature=x seed=12345678901234567890; do
+    timeout 60 qemu-system-arm -M mps3-an547 $QEMU_SH -kernel "$BUILD/mps3-an547/moeflash.elf" \
+        -append "$arg" >"$tmp/o.txt" 2>&1
+    rc=$?; [ $rc -eq 2 ] && grep -q "bad argument '$arg'" "$tmp/o.txt" && ok ||
+        bad "$arg: exit $rc, want 2 and the argument named: $(cat "$tmp/o.txt")"
+done
 timeout 60 qemu-system-arm -M mps3-an547 $QEMU_SH -kernel "$BUILD/mps3-an547/moeflash.elf" \
     -append "tokens=1 prompt=R" >/dev/null 2>&1
 rc=$?; [ $rc -eq 3 ] && ok || bad "no image in the QSPI window: exit $rc, want 3"
