@@ -1,7 +1,7 @@
 #!/bin/sh
 # Firmware in QEMU: builds the Cortex-M boards (mps3-an547 M55/Helium,
-# mps2-an385 M3, mps2-an386 M4/DSP, mps2-an505 M33/DSP with the rp2350's
-# budget) and the compile-only real board, runs the
+# mps2-an385 M3, mps2-an386 M4/DSP, mps2-an500 M7/DSP with a double FPU,
+# mps2-an505 M33/DSP with the rp2350's budget) and the compile-only real board, runs the
 # Arm kernel tests in QEMU (Helium/DSP kernels against the portable ones, bit
 # for bit, and against float64), and checks that each QEMU firmware's greedy
 # continuation of "ROMEO:" equals `moeflash generate` on the host on the same
@@ -28,13 +28,14 @@ QEMU_SH="-nographic -monitor none -serial none -semihosting-config enable=on,tar
 [ -x "$BUILD/moeflash" ] || $MAKE -j2 "$BUILD/moeflash" >/dev/null 2>&1
 
 # 1. build every board (firmware, image, firmware tests)
-for b in mps3-an547 mps2-an385 mps2-an386 mps2-an505; do
+for b in mps3-an547 mps2-an385 mps2-an386 mps2-an500 mps2-an505; do
     if $MAKE -j2 BOARD=$b all fw-tests >"$tmp/build-$b.log" 2>&1; then ok; else
         bad "build BOARD=$b"; tail -n 20 "$tmp/build-$b.log"; fi
 done
 
 # 2. kernel tests in QEMU
-for bm in mps3-an547:mps3-an547 mps2-an386:mps2-an386 mps2-an385:mps2-an385 mps2-an505:mps2-an505; do
+for bm in mps3-an547:mps3-an547 mps2-an386:mps2-an386 mps2-an385:mps2-an385 mps2-an500:mps2-an500 \
+    mps2-an505:mps2-an505; do
     b=${bm%%:*}; m=${bm#*:}
     elf=$BUILD/$b/tests/test_kernels.elf
     [ -f "$elf" ] || { bad "no $elf"; continue; }
@@ -54,7 +55,7 @@ run_fw() { # board machine extra-qemu-args append-args
     timeout 300 qemu-system-arm -M "$2" $QEMU_SH -kernel "$BUILD/$1/moeflash.elf" $3 \
         -append "quiet=1 tokens=$TOKENS $4 prompt=ROMEO:"
 }
-for b in mps3-an547 mps2-an385 mps2-an386; do
+for b in mps3-an547 mps2-an385 mps2-an386 mps2-an500; do
     # the M3 has no FPU: soft-float makes it ~10x slower in QEMU, so fewer tokens
     # (the M4 runs the DSP and scalar-VFP kernels: their bits end to end)
     if [ $b = mps2-an385 ]; then TOKENS=16; else TOKENS=32; fi
@@ -264,7 +265,7 @@ for b in $(ls boards | grep -vE '^(common|host|mps[23]-an[0-9]+)$'); do
 done
 
 # 6. no heap in any firmware: no malloc/free/_sbrk linked
-for b in mps3-an547 mps2-an385 mps2-an386 mps2-an505; do
+for b in mps3-an547 mps2-an385 mps2-an386 mps2-an500 mps2-an505; do
     elf=$BUILD/$b/moeflash.elf
     [ -f "$elf" ] || continue
     if arm-none-eabi-nm "$elf" | grep -qwE 'malloc|_malloc_r|free|_free_r|_sbrk|calloc|realloc'; then
