@@ -168,7 +168,10 @@ int cmd_generate(int argc, char **argv)
             fprintf(stderr, "moeflash generate: %s\n", mf_strerror(rc));
             goto done;
         }
-        if (!mf_token_is_special(m, tok)) fwrite(buf, 1, len, stdout);
+        if (!mf_token_is_special(m, tok)) {
+            fwrite(buf, 1, len, stdout);
+            fflush(stdout); /* each token as it is made, not a line at a time */
+        }
         if (i + 1 == n_tokens) break; /* the last token need not be fed */
         if (slide) {
             hist[1 + n_hist++] = tok;
