@@ -87,6 +87,19 @@ static void hand_cases(void)
     CHECK(mf_replay(MF_REPLAY_ORACLE_CHUNK, s5, 2, 2, 1, 3, 1, 2, NULL, NULL, &r) == 0 &&
               r.misses == 3,
           "oracle chunk keeps this token's next layer: %llu", (unsigned long long)r.misses);
+    /* Belady's ties go to the least recently used (as policy.c). k = 2, 3
+     * slots: t0 {0,1} t1 {2} t2 {3} t3 {2} t4 {0,1}. At t2, 0 and 1 are both
+     * next needed at t4 (2 at t3): 0, used before 1, is evicted, so t4
+     * misses 0 and hits 1. */
+    {
+        const uint32_t s6[] = {0, 1, 2, 2, 3, 3, 2, 2, 0, 1};
+        uint32_t mc6[5];
+        CHECK(mf_replay(MF_REPLAY_BELADY, s6, 5, 1, 2, 5, 1, 3, NULL, mc6, &r) == 0 &&
+                  r.misses == 5 && r.hits == 2,
+              "tie case: %llu misses", (unsigned long long)r.misses);
+        CHECK(mc6[0] == 2 && mc6[1] == 1 && mc6[2] == 1 && mc6[3] == 1,
+              "Belady tie: the least recently used goes (misses of 0: %u, of 1: %u)", mc6[0], mc6[1]);
+    }
     /* Enough slots: only compulsory misses. */
     CHECK(mf_replay(MF_REPLAY_BELADY, s1, 5, 1, 1, 3, 1, 3, NULL, NULL, &r) == 0 && r.misses == 3,
           "compulsory %llu", (unsigned long long)r.misses);

@@ -11,7 +11,9 @@
  *    (replaying the recorded trace) never misses more than LRU, LFU or
  *    EdgeMoE and never fewer than the compulsory misses;
  *  - predictor statistics are consistent (recall, precision in [0,1],
- *    useful <= issued), pinning needs a profile and room.
+ *    useful <= issued), pinning needs a profile and room;
+ *  - CRC accounting per opt.verify_experts, pinning's tie rule,
+ *    prefetch_min_prob's filter, and a prediction never evicting another.
  */
 #include <math.h>
 #include <stdio.h>
@@ -22,6 +24,8 @@
 #include "../experts/store.h"
 #include "../port/posix/posix_port.h"
 #include "../port/sim/sim_port.h"
+#include "../runtime/image_format.h"
+#include "../runtime/model.h"
 #include "../runtime/moeflash.h"
 #include "../tools/lib/json.h"
 #include "port_fixture.h"
@@ -169,6 +173,12 @@ static void test_policy_unit(void)
     CHECK(mf_policy_victim(&s, 0, 2, 0) == 3, "a chosen, unused expert of this layer is kept");
     CHECK(mf_policy_victim(&s, 0, 2, 1) == 3, "... and never evicted by a prediction");
     chosen[1 * 4 + 1] = 0;
+    /* every slot protected (predictions not used yet): a prediction finds
+     * no victim, a demand read takes the least recently used */
+    for (int i = 0; i < 6; i++) slots[i].prefetched = 1;
+    CHECK(mf_policy_victim(&s, 0, 2, 1) == -1, "a prediction never evicts another one");
+    CHECK(mf_policy_victim(&s, 0, 2, 0) == 1, "demand: LRU among the protected (slot 1)");
+    for (int i = 0; i < 6; i++) slots[i].prefetched = 0;
     s.policy = MF_POLICY_LFU;
     /* uses 1 at slots 1 and 5: tie broken by LRU -> slot 1 (last use 10) */
     CHECK(mf_policy_victim(&s, 0, 2, 0) == 1, "LFU: fewest uses, ties to LRU");
@@ -328,6 +338,65 @@ static void test_predictive_unit(void)
           "decayed frequency: expected next use %.3f (want %.3f)", mf_policy_expected_next(&s, 3, 2),
           d1);
     CHECK(mf_policy_victim(&s, 0, 2, 0) == 2, "the decayed expert (3,2) is now the victim");
+}
+
+/* Pinning picks the n most frequent experts of the profile, ties to the
+ * lower index: recomputed here from the MF_SEC_PREDICTOR frequencies, with
+ * n chosen so that the n-th and (n+1)-th hottest have the same count (the
+ * tie rule decides). */
+static void test_pin_ties(void)
+{
+    enum { PL = 4, PE = 16, PK = 2 };
+    mf_mem_port_state ms;
+    mf_port port;
+    mf_mem_port_open(&port, &ms, img, img_len);
+    mf_image_header h;
+    uint8_t scratch[512];
+    CHECK(mf_image_read_header(&port, &h, 1, scratch, sizeof scratch) == MF_OK, "pin: header");
+    const mf_section *sec = mf_image_section(&h, MF_SEC_PREDICTOR);
+    CHECK(sec && sec->offset + 32 + 4 * PL * PE <= img_len, "pin: profile section");
+    if (!sec || sec->offset + 32 + 4 * PL * PE > img_len) return;
+    uint32_t freq[PL * PE];
+    for (int i = 0; i < PL * PE; i++) {
+        const uint8_t *w = img + sec->offset + 32 + 4 * i;
+        freq[i] = (uint32_t)w[0] | (uint32_t)w[1] << 8 | (uint32_t)w[2] << 16 | (uint32_t)w[3] << 24;
+    }
+    /* rank: descending frequency, ascending index */
+    int order[PL * PE];
+    for (int i = 0; i < PL * PE; i++) order[i] = i;
+    for (int i = 1; i < PL * PE; i++)
+        for (int j = i; j > 0 && (freq[order[j]] > freq[order[j - 1]] ||
+                                  (freq[order[j]] == freq[order[j - 1]] && order[j] < order[j - 1]));
+             j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    int n = 0;
+    for (int i = 1; i + PK < PL * PE && !n; i++)
+        if (freq[order[i - 1]] == freq[order[i]]) n = i; /* pin i: the tie straddles the cut */
+    CHECK(n > 0, "pin: the profile has two experts with equal counts");
+    if (!n) return;
+    mf_options o;
+    mf_options_default(&o);
+    o.expert_slots = PL * PE;
+    o.pin_experts = (uint32_t)n;
+    void *arena;
+    mf_model *m;
+    int rc = mf_test_model(&port, &o, &m, &arena);
+    CHECK(rc == MF_OK && m, "pin: init (%d)", rc);
+    if (rc == MF_OK && m) {
+        uint8_t want[PL * PE] = {0};
+        for (int i = 0; i < n; i++) want[order[i]] = 1;
+        int bad = 0, pinned = 0;
+        for (int i = 0; i < PL * PE; i++) {
+            bad += (m->store.hot[i] != 0) != want[i];
+            pinned += m->store.hot[i] != 0;
+        }
+        CHECK(bad == 0 && pinned == n, "pin %d: the hottest, ties to the lower index (%d differ)", n,
+              bad);
+    }
+    free(arena);
 }
 
 int main(void)
@@ -517,6 +586,54 @@ int main(void)
               cases[i].pin, r.rc, r.rc ? "-" : "differ");
         if (cases[i].port != PORT_MEM && cases[i].pred != MF_PREDICT_NONE)
             CHECK(r.st.prefetches > 0, "case %zu: prefetches were issued", i);
+    }
+
+    /* CRC accounting on synchronous reads (5 slots, LRU: experts are read
+     * again): verify 0 checks nothing, 1 every byte read, 2 each expert's
+     * first read only, i.e. the bytes of the distinct experts, which the
+     * all-slots reference read exactly once each. */
+    {
+        result rv[3];
+        for (int v = 0; v < 3; v++) {
+            mf_options o;
+            mf_options_default(&o);
+            o.expert_slots = 5;
+            o.policy = MF_POLICY_LRU;
+            o.prefill_batch = 1;
+            o.verify_experts = v;
+            rv[v] = run(PORT_MEM, &o, 1, got, NULL, NULL);
+            CHECK(rv[v].rc == 0 && rv[v].st.hits + rv[v].st.misses == lookups &&
+                      rv[v].st.crc_failures == 0,
+                  "verify %d: run (%d)", v, rv[v].rc);
+        }
+        CHECK(rv[0].st.crc_bytes == 0, "verify 0: %llu bytes checked",
+              (unsigned long long)rv[0].st.crc_bytes);
+        CHECK(rv[1].st.crc_bytes == rv[1].st.flash_bytes && rv[1].st.flash_bytes > rr.st.flash_bytes,
+              "verify 1: every byte read is checked (%llu of %llu)",
+              (unsigned long long)rv[1].st.crc_bytes, (unsigned long long)rv[1].st.flash_bytes);
+        CHECK(rv[2].st.flash_bytes == rv[1].st.flash_bytes &&
+                  rv[2].st.crc_bytes == rr.st.flash_bytes && rr.st.crc_bytes == rr.st.flash_bytes,
+              "verify 2: each distinct expert checked once (%llu, distinct %llu)",
+              (unsigned long long)rv[2].st.crc_bytes, (unsigned long long)rr.st.flash_bytes);
+    }
+    test_pin_ties();
+
+    /* prefetch_min_prob: a candidate below it is never predicted, except
+     * each token's likeliest. Co-occurrence scores are shares summing to 1
+     * (the second likeliest <= 0.5), so at 0.99 exactly one expert per
+     * layer and token is predicted. */
+    {
+        mf_options o;
+        mf_options_default(&o);
+        o.expert_slots = 5;
+        o.policy = MF_POLICY_LRU;
+        o.predictor = MF_PREDICT_COOC;
+        o.prefill_batch = 1;
+        o.prefetch_min_prob = 0.99f;
+        result r = run(PORT_MEM, &o, 1, got, NULL, NULL);
+        CHECK(r.rc == 0 && r.st.predicted == (uint64_t)L * T,
+              "min prob 0.99: %llu predicted, want one per layer and token (%u)",
+              (unsigned long long)r.st.predicted, L * T);
     }
 
     /* Pinning: needs room for top_k beside the pinned experts. */

@@ -10,8 +10,11 @@
  *    two most frequent experts (measured 0.57-0.64 against 0.41-0.48 on
  *    the validation split; checked with a margin of 0.05);
  *  - with policy LFU nothing is published (no policy reads it, so the
- *    router matvecs are not spent).
+ *    router matvecs are not spent);
+ *  - a chunk of two tokens publishes, for layer 0, the larger of the two
+ *    tokens' probabilities (each one alone in a fresh model).
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +93,27 @@ static mf_model *open_model(mf_port *port, mf_mem_port_state *ms, const uint8_t 
     return m;
 }
 
+/* Layer 0's probabilities published at the start of the one chunk of n
+ * tokens fed to a fresh model (lookahead, LRU): nothing else writes them. */
+static int chunk_probs(const uint8_t *img, size_t img_len, const uint32_t *ids, uint32_t n,
+                       float *out)
+{
+    mf_options opt;
+    mf_options_default(&opt);
+    opt.expert_slots = E;
+    opt.policy = MF_POLICY_LRU;
+    opt.predictor = MF_PREDICT_LOOKAHEAD;
+    opt.prefill_batch = 2;
+    mf_mem_port_state ms;
+    mf_port port;
+    void *arena = NULL;
+    mf_model *m = open_model(&port, &ms, img, img_len, &opt, &arena);
+    int ok = m && m->store.lprob && mf_feed(m, ids, n) == MF_OK;
+    if (ok) memcpy(out, m->store.lprob, sizeof(float) * E);
+    free(arena);
+    return ok;
+}
+
 int main(void)
 {
     size_t tlen, img_len = 0;
@@ -160,6 +184,33 @@ int main(void)
                   (unsigned long long)o.missing, EVAL_TOKENS * (L - 1));
         }
         free(arena);
+    }
+    {
+        uint32_t ab[2] = {(uint8_t)text[split], (uint8_t)text[split + 1]};
+        float pa[E], pb[E], pab[E];
+        int ok = ab[0] != ab[1] && chunk_probs(img, img_len, ab, 1, pa) &&
+                 chunk_probs(img, img_len, ab + 1, 1, pb) && chunk_probs(img, img_len, ab, 2, pab);
+        CHECK(ok, "chunk runs");
+        int bad = 0, differ = 0;
+        for (uint32_t e = 0; ok && e < E; e++) {
+            bad += fabsf(pab[e] - fmaxf(pa[e], pb[e])) > 1e-6f;
+            differ += fabsf(pa[e] - pb[e]) > 1e-3f;
+        }
+        CHECK(ok && differ > 0 && bad == 0,
+              "a chunk publishes the max over its tokens (%d of %d differ, tokens differ at %d)", bad,
+              E, differ);
+        /* each is min(1, top_k * router probability): over a distribution
+         * they add up to top_k when none reaches 1, else to (1, top_k] */
+        for (int i = 0; ok && i < 2; i++) {
+            const float *q = i ? pb : pa;
+            double sum = 0, mx = 0;
+            for (uint32_t e = 0; e < E; e++) {
+                sum += q[e];
+                mx = q[e] > mx ? q[e] : mx;
+            }
+            CHECK(mx < 1.0 ? fabs(sum - K) < 1e-4 : sum > 1.001 && sum <= K + 1e-4,
+                  "token %d: published probabilities = min(1, k p): sum %.5f, max %.4f", i, sum, mx);
+        }
     }
     free(img);
     free(text);

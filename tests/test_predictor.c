@@ -12,6 +12,10 @@
  *    transformers gives (models/README: co-occurrence 0.56/0.52/0.55,
  *    router lookahead 0.73/0.72/0.81 for layers 1-3), the combined
  *    predictor's mean recall, and its budget of 2*top_k per layer and token.
+ *  - The co-occurrence predictor's guesses for layer l are the top_k of
+ *    sum over a chosen at l-1 of c1[l][a][b] / freq[l-1][a] plus half the
+ *    same over l-2 with c2, recomputed from the replayed tables and the
+ *    token's own choices at l-1 and l-2.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +25,7 @@
 #include "../port/sim/sim_port.h"
 #include "../runtime/image.h"
 #include "../runtime/image_format.h"
+#include "../runtime/model.h"
 #include "../runtime/moeflash.h"
 #include "../tools/lib/json.h"
 #include "harness.h"
@@ -63,6 +68,59 @@ static mf_model *open_model(mf_port *port, mf_mem_port_state *ms, const mf_optio
     *arena = malloc(bytes);
     if (mf_init(&m, port, opt, *arena, bytes)) return NULL;
     return m;
+}
+
+/* Checks, as each layer l >= 1 routes, the experts the co-occurrence
+ * predictor flagged for it against the top_k of the score recomputed from
+ * the replayed tables and the token's choices at l-1 and l-2 (chunks of one
+ * token). Near-ties (2nd and 3rd score within 1e-5) are not counted. */
+typedef struct {
+    mf_model *m;
+    const uint32_t (*freq)[E];
+    const uint32_t (*c1)[E][E], (*c2)[E][E];
+    uint32_t cur[L][K];
+    uint64_t checked, wrong, ties;
+} cooc_obs;
+
+static void observe_cooc(void *user, uint32_t layer, uint32_t pos, const uint32_t *e, const float *w,
+                         uint32_t k)
+{
+    (void)pos;
+    (void)w;
+    cooc_obs *o = user;
+    if (layer >= L || k != K) return;
+    for (uint32_t j = 0; j < K; j++) o->cur[layer][j] = e[j];
+    if (layer == 0) return;
+    double sc[E] = {0};
+    for (uint32_t j = 0; j < K; j++) {
+        uint32_t a = o->cur[layer - 1][j], fa = o->freq[layer - 1][a];
+        for (uint32_t b = 0; fa && b < E; b++) sc[b] += (double)o->c1[layer][a][b] / fa;
+        if (layer < 2) continue;
+        a = o->cur[layer - 2][j];
+        fa = o->freq[layer - 2][a];
+        for (uint32_t b = 0; fa && b < E; b++) sc[b] += 0.5 * o->c2[layer][a][b] / fa;
+    }
+    uint32_t best[K + 1];
+    uint8_t used[E] = {0};
+    for (uint32_t r = 0; r <= K; r++) {
+        best[r] = E;
+        for (uint32_t b = 0; b < E; b++)
+            if (!used[b] && (best[r] == E || sc[b] > sc[best[r]])) best[r] = b;
+        used[best[r]] = 1;
+    }
+    if (sc[best[K - 1]] - sc[best[K]] <= 1e-5 * sc[best[K - 1]]) {
+        o->ties++;
+        return;
+    }
+    const uint8_t *pr = o->m->store.predicted + (size_t)layer * E;
+    int same = 1;
+    for (uint32_t b = 0; b < E; b++) {
+        int want = 0;
+        for (uint32_t r = 0; r < K; r++) want |= best[r] == b;
+        same &= (pr[b] != 0) == want;
+    }
+    o->checked++;
+    o->wrong += !same;
 }
 
 int main(void)
@@ -215,12 +273,24 @@ int main(void)
         mf_model *m2 = open_model(&port2, &ms2, &o, &a2);
         CHECK(m2 != NULL, "model with predictor %d", pred);
         if (!m2) continue;
+        static cooc_obs co;
+        memset(&co, 0, sizeof co);
+        co.m = m2;
+        co.freq = (const uint32_t(*)[E])freq;
+        co.c1 = (const uint32_t(*)[E][E])c1;
+        co.c2 = (const uint32_t(*)[E][E])c2;
+        if (pred == MF_PREDICT_COOC) mf_set_route_observer(m2, observe_cooc, &co);
         int ok = 1;
         for (uint32_t t = 0; t < EVAL_TOKENS && ok; t++) {
             uint32_t id = (uint8_t)text[split + t];
             ok = mf_feed(m2, &id, 1) == MF_OK;
         }
         CHECK(ok, "feed held-out text");
+        if (pred == MF_PREDICT_COOC)
+            CHECK(co.checked > EVAL_TOKENS * (L - 1) * 9 / 10 && co.wrong == 0,
+                  "cooc guesses = top-%u of the recomputed score: %llu of %llu differ (%llu ties)",
+                  K, (unsigned long long)co.wrong, (unsigned long long)co.checked,
+                  (unsigned long long)co.ties);
         mf_stats st;
         mf_get_stats(m2, &st);
         printf("predictor %d recall per layer:", pred);

@@ -162,12 +162,16 @@ static void test_cancel(void)
     CHECK(p.cancel(&p, -1, &done) == MF_PORT_EINVAL && p.cancel(&p, 0, NULL) == MF_PORT_EINVAL,
           "bad arguments");
     /* Cancel before its turn: nothing moved, the bus is free again at once. */
+    double busy0 = st.bus_busy_ns;
     CHECK(p.read_start(&p, 0, a, 4096, &ta) == MF_PORT_OK, "start D");
     CHECK(p.read_start(&p, 0, a, 4096, &tb) == MF_PORT_OK, "start E");
     CHECK(p.cancel(&p, tb, &done) == MF_PORT_OK && done == 0, "E never started");
     double t0 = st.now_ns;
     CHECK(p.wait(&p, ta) == MF_PORT_OK && near(st.now_ns, t0 + 5096), "D unaffected");
     CHECK(near(st.bus_free_ns, st.now_ns), "E's bus time given back");
+    /* bus busy time: D's data phase (16 pages at 1 byte/ns) and none of E's,
+     * its latency included (it never had the bus) */
+    CHECK(near(st.bus_busy_ns - busy0, 4096), "busy: D's 4096 ns only (%.3f)", st.bus_busy_ns - busy0);
 }
 
 static void test_timing(void)
