@@ -1,5 +1,6 @@
 # moeflash — top-level build.
-#   make              build the host library, the CLI (build/moeflash) and the tests
+#   make              build the host library, the CLI (build/moeflash), the API
+#                     example (build/minimal) and the tests
 #   make run          convert the shipped tiny model and generate 200 bytes from "ROMEO:"
 #   make test         run every test; the last line is "N passed, N failed"
 #   make BOARD=NAME   build a firmware board (see boards/NAME/board.mk)
@@ -34,7 +35,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 LIBS := $(BUILD)/libmftools.a $(BUILD)/libmoeflash.a
 
 ifeq ($(BOARD),host)
-all: $(BUILD)/moeflash $(TEST_BIN)
+all: $(BUILD)/moeflash $(BUILD)/minimal $(TEST_BIN)
 else
 include boards/$(BOARD)/board.mk
 endif
@@ -55,6 +56,10 @@ $(BUILD)/libmftools.a: $(TOOLLIB_OBJ)
 
 $(BUILD)/moeflash: $(CLI_OBJ) $(LIBS)
 	$(CC) $(HOST_CFLAGS) -o $@ $(CLI_OBJ) $(LIBS) $(HOST_LDLIBS)
+
+# the C API in one page (boards/host/minimal.c)
+$(BUILD)/minimal: $(OBJ)/boards/host/minimal.o $(LIBS)
+	$(CC) $(HOST_CFLAGS) -o $@ $< $(LIBS) $(HOST_LDLIBS)
 
 $(BUILD)/tests/%: $(OBJ)/tests/%.o $(LIBS)
 	@mkdir -p $(dir $@)

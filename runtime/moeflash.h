@@ -8,8 +8,14 @@
  *   size_t need; mf_arena_bytes(&port, &opt, &need);
  *   static uint8_t arena[...];              // >= need
  *   mf_model *m; mf_init(&m, &port, &opt, arena, sizeof arena);
+ *   mf_encode(m, text, len, ids, max_ids, &n);
  *   mf_feed(m, ids, n);                     // logits of the last id
- *   uint32_t next = mf_sample(m, &sampler);
+ *   mf_sampler s; mf_sampler_init(&s, 0.0f, 1.0f, 0);  // greedy
+ *   uint32_t next; mf_sample(m, &s, &next);
+ *   mf_decode_token(m, next, out, sizeof out, &len);
+ *
+ * Every function returns MF_OK or a negative MF_E_* code (mf_strerror).
+ * boards/host/minimal.c is a whole program: the image in a file, greedy text.
  *
  * No function allocates: every byte lives in the caller's arena, whose size
  * mf_arena_bytes() computes before anything is allocated.

@@ -63,6 +63,14 @@ check "different seeds, same output" sh -c "! cmp -s '$T/s1' '$T/s3'"
 "$MF" generate "$T/tiny.img" --prompt "$prompt" --tokens 0 > "$T/g0" 2>/dev/null
 check "--tokens 0 writes nothing" [ $? -eq 0 ] && [ ! -s "$T/g0" ]
 
+# boards/host/minimal.c, the API on one page, prints generate's text.
+"$BUILD/minimal" "$T/tiny.img" "$prompt" 50 > "$T/min" 2>"$T/min.err"
+check "build/minimal exit status: $(cat "$T/min.err")" [ $? -eq 0 ]
+check "build/minimal's text differs from generate's" cmp -s "$T/min" "$T/g1"
+"$BUILD/minimal" "$T/nonexistent.img" x 1 > "$T/min" 2>"$T/min.err"
+check "build/minimal on a missing file: want exit 1 and a message" \
+    sh -c "[ $? -eq 1 ] && grep -q 'cannot open' '$T/min.err'"
+
 # generate --slide: past the context by starting it again from the last
 # KEEP tokens. The tiny model's tokens are its bytes, so the continuation
 # after each slide must equal a plain run prompted with those KEEP bytes.
