@@ -18,7 +18,8 @@ static const struct {
     {"inspect", cmd_inspect, "inspect IMG [--json] [--verify]"},
     {"generate", cmd_generate,
      "generate IMG --prompt TEXT --tokens N [--temperature T] [--top-p P] [--seed S] [--ignore-eos]\n"
-     "      [--quiet] [RUN]"},
+     "      [--slide KEEP] [--quiet] [RUN]\n"
+     "      (--slide: when the context is full, start it again from the last KEEP tokens)"},
     {"trace", cmd_trace, "trace IMG (--text FILE | --ids FILE) --out OUT.json [RUN]"},
     {"ppl", cmd_ppl, "ppl IMG (--text FILE | --ids FILE) [--window 256] [--windows N] [--quiet] [RUN]"},
     {"bench", cmd_bench,
