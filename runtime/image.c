@@ -254,9 +254,10 @@ int mf_image_read_header(const mf_port *port, mf_image_header *h, int verify_tab
     if (rc) return rc;
     if (h->image_bytes < MF_HEADER_BYTES) return MF_E_FORMAT;
     if (h->image_bytes > port->size) return MF_E_RANGE; /* truncated copy */
-    rc = check_sections(h);
-    if (rc) return rc;
+    /* hyper-parameters first: check_sections divides by page_size */
     rc = check_hparams(h);
+    if (rc) return rc;
+    rc = check_sections(h);
     if (rc) return rc;
 
     if (verify_tables) {
