@@ -103,6 +103,21 @@ static void test_crafted(void)
                  "\"moe_intermediate_size\":48,\"num_experts\":8,\"num_experts_per_tok\":2,\"vocab_size\":256,"
                  "\"max_position_embeddings\":128,\"rms_norm_eps\":1e-6,\"rope_theta\":1}",
                  "missing shared_expert_intermediate_size");
+    /* Sizes are positive integers (0 is not a size); booleans are booleans. */
+    expect_error("{" BASE_MIX ",\"rope_theta\":1,\"num_attention_heads\":0}",
+                 "num_attention_heads must be a positive integer");
+    expect_error("{" BASE_MIX ",\"rope_theta\":1,\"hidden_size\":0}", "hidden_size must be a positive integer");
+    expect_error("{" BASE_MIX ",\"rope_theta\":1,\"num_key_value_heads\":\"2\"}",
+                 "num_key_value_heads must be a positive integer");
+    expect_error("{" BASE_QW2 ",\"rope_theta\":1,\"decoder_sparse_step\":0}", "decoder_sparse_step");
+    expect_error("{" BASE_QW2 ",\"rope_theta\":1,\"decoder_sparse_step\":\"1\"}", "decoder_sparse_step");
+    expect_error("{" BASE_QW2 ",\"rope_theta\":1,\"norm_topk_prob\":\"yes\"}", "norm_topk_prob must be true or false");
+    expect_error("{" BASE_QW2 ",\"rope_theta\":1,\"use_sliding_window\":1}", "use_sliding_window must be true or false");
+    /* Required sizes, each one left out (null counts as absent). */
+    expect_error("{" BASE_MIX ",\"rope_theta\":1,\"max_position_embeddings\":null}", "missing max_position_embeddings");
+    expect_error("{" BASE_MIX ",\"rope_theta\":1,\"vocab_size\":null}", "missing vocab_size");
+    expect_error("{" BASE_MIX ",\"rope_theta\":1,\"intermediate_size\":null}", "missing intermediate_size");
+    expect_error("{" BASE_QW2 ",\"rope_theta\":1,\"moe_intermediate_size\":null}", "missing moe_intermediate_size");
 }
 
 int main(void)

@@ -289,6 +289,18 @@ static void test_corruption(const uint8_t *img0, size_t len)
         {MF_H_EXPERTS, 4, MF_E_FORMAT, "expert dir count != layers*experts"},
         {MF_H_N_SECTIONS, MF_MAX_SECTIONS + 1, MF_E_FORMAT, "too many sections"},
         {MF_H_HEADER_BYTES, 256, MF_E_FORMAT, "header_bytes"},
+        /* docs/image-format.md "What a reader checks", step 7. */
+        {MF_H_IMAGE_BYTES, 256, MF_E_FORMAT, "image_bytes below the header (step 5)"},
+        {MF_H_VOCAB, (1u << 24) + 1, MF_E_FORMAT, "vocab above 2^24"},
+        {MF_H_HIDDEN, (1u << 24) + 1, MF_E_FORMAT, "hidden above 2^24"},
+        {MF_H_MAX_SEQ, (1u << 24) + 1, MF_E_FORMAT, "max_seq above 2^24"},
+        {MF_H_EXPERT_FFN, (1u << 24) + 1, MF_E_FORMAT, "expert_ffn above 2^24"},
+        {MF_H_HEAD_DIM, 1u << 23, MF_E_FORMAT, "heads * head_dim above 2^24"},
+        {MF_H_GROUP_SIZE, (1u << 24) + 1, MF_E_FORMAT, "group_size above 2^24"},
+        {MF_H_RMS_EPS, 0, MF_E_FORMAT, "zero eps"},
+        {MF_H_ROPE_THETA, 0, MF_E_FORMAT, "zero theta"},
+        {MF_H_FLAGS, MF_FLAG_NORM_TOPK | MF_FLAG_QK_NORM_HEAD | MF_FLAG_QK_NORM_FULL, MF_E_FORMAT,
+         "both QK-norm flags"},
     };
     for (size_t i = 0; i < sizeof hp / sizeof hp[0]; i++) {
         RESET();
@@ -337,6 +349,158 @@ static void test_corruption(const uint8_t *img0, size_t len)
     CHECK(mf_image_expert_entry(&p, &h0, MF_SEC_EXPERT_DIR, 0, 3, &ee) == MF_OK, "clean entry");
     img[ee.offset + 17] ^= 4; /* a weight byte: the blob CRC no longer matches */
     CHECK(mf_crc32(0, img + ee.offset, ee.bytes) != ee.crc32, "blob corruption detectable");
+#undef RESET
+    free(img);
+}
+
+/* Section table entry i of an image in memory. */
+static uint8_t *sec_entry(uint8_t *img, uint32_t i) { return img + MF_H_SECTIONS + i * MF_SECTION_BYTES; }
+
+static uint32_t sec_index(const mf_image_header *h, uint32_t kind)
+{
+    uint32_t i = 0;
+    while (i < h->n_sections && h->sections[i].kind != kind) i++;
+    return i;
+}
+
+/* Sets entry i to (kind, count, offset, bytes) with the CRC of those bytes. */
+static void set_section(uint8_t *img, uint32_t i, uint32_t kind, uint32_t count, uint64_t off, uint64_t bytes)
+{
+    uint8_t *e = sec_entry(img, i);
+    put32(e, kind);
+    put32(e + 4, count);
+    put64(e + 8, off);
+    put64(e + 16, bytes);
+    put32(e + 24, kind == MF_SEC_EXPERT_DATA ? 0 : mf_crc32(0, img + off, (size_t)bytes));
+}
+
+/* The structural rules of docs/image-format.md (sections, resident and
+ * expert entries) on copies of a good image that break one rule each, every
+ * CRC made consistent so that only the rule can refuse them. */
+static void test_structure(const uint8_t *img0, size_t len)
+{
+    uint8_t *img = malloc(len);
+    mf_image_header h, h0;
+    CHECK(read_mem(img0, len, &h0, 0) == MF_OK, "clean");
+    const mf_section *rt = sec(&h0, MF_SEC_RESIDENT_TABLE), *ed = sec(&h0, MF_SEC_EXPERT_DIR);
+    const mf_section *xd = sec(&h0, MF_SEC_EXPERT_DATA);
+    const uint32_t n = h0.n_sections; /* the next free table entry */
+    CHECK(n < MF_MAX_SECTIONS, "room for one more section");
+#define RESET() memcpy(img, img0, len)
+#define ADD(kind, off, bytes)                                 \
+    do {                                                      \
+        set_section(img, n, (kind), 0, (off), (bytes));       \
+        put32(img + MF_H_N_SECTIONS, n + 1);                  \
+        fix_header_crc(img);                                  \
+    } while (0)
+    /* An extra section of an unknown kind is ignored (Versioning). */
+    RESET();
+    ADD(11, rt->offset + rt->bytes - 48, 0);
+    CHECK(read_mem(img, len, &h, 0) == MF_OK, "empty section of an unknown kind");
+    /* "kind 0 is invalid". */
+    RESET();
+    ADD(0, 512, 0);
+    CHECK(read_mem(img, len, &h, 0) == MF_E_FORMAT, "section of kind 0");
+    /* Every section inside [512, image_bytes). */
+    RESET();
+    ADD(11, 0, 16);
+    CHECK(read_mem(img, len, &h, 0) == MF_E_RANGE, "section at offset 0 (the header)");
+    RESET();
+    ADD(11, 500, 8);
+    CHECK(read_mem(img, len, &h, 0) == MF_E_RANGE, "section inside the header");
+    /* Sections do not overlap. */
+    RESET();
+    ADD(11, rt->offset, MF_RESIDENT_ENTRY_BYTES);
+    CHECK(read_mem(img, len, &h, 0) == MF_E_FORMAT, "section overlapping the resident table");
+    RESET();
+    ADD(11, ed->offset + ed->bytes - 8, 8);
+    CHECK(read_mem(img, len, &h, 0) == MF_E_FORMAT, "section overlapping the end of the expert dir");
+    /* Kinds 1-4 are required: each renamed to an unknown kind. */
+    const uint32_t required[] = {MF_SEC_EXPERT_DIR, MF_SEC_RESIDENT_DATA, MF_SEC_EXPERT_DATA, MF_SEC_RESIDENT_TABLE};
+    for (size_t k = 0; k < 4; k++) {
+        RESET();
+        put32(sec_entry(img, sec_index(&h0, required[k])), 11);
+        fix_header_crc(img);
+        CHECK(read_mem(img, len, &h, 0) == MF_E_FORMAT, "required section %u missing", required[k]);
+    }
+    /* Table sizes: the resident table holds the tensors (EMBED always),
+     * directories hold exactly n_layers * n_experts entries of 32 bytes. */
+    RESET();
+    set_section(img, sec_index(&h0, MF_SEC_RESIDENT_TABLE), MF_SEC_RESIDENT_TABLE, 0, rt->offset, 0);
+    fix_header_crc(img);
+    CHECK(read_mem(img, len, &h, 0) == MF_E_FORMAT, "empty resident table");
+    RESET();
+    set_section(img, sec_index(&h0, MF_SEC_EXPERT_DIR), MF_SEC_EXPERT_DIR, ed->count + 1, ed->offset, ed->bytes);
+    fix_header_crc(img);
+    CHECK(read_mem(img, len, &h, 0) == MF_E_FORMAT, "expert dir count != layers * experts");
+    RESET();
+    set_section(img, sec_index(&h0, MF_SEC_EXPERT_DIR), MF_SEC_EXPERT_DIR, ed->count, ed->offset,
+                ed->bytes - MF_EXPERT_ENTRY_BYTES);
+    fix_header_crc(img);
+    CHECK(read_mem(img, len, &h, 0) == MF_E_FORMAT, "expert dir bytes != count * 32");
+    /* EXPERT_DATA's offset is a multiple of page_size. */
+    RESET();
+    set_section(img, sec_index(&h0, MF_SEC_EXPERT_DATA), MF_SEC_EXPERT_DATA, 0, xd->offset + 64, xd->bytes - 64);
+    fix_header_crc(img);
+    CHECK(read_mem(img, len, &h, 0) == MF_E_FORMAT, "expert data not page aligned");
+    /* The shared expert's width is bounded like the other dimensions. */
+    RESET();
+    put32(img + MF_H_FLAGS, MF_FLAG_NORM_TOPK | MF_FLAG_SHARED_EXPERT);
+    put32(img + MF_H_SHARED_FFN, (1u << 24) + 1);
+    fix_header_crc(img);
+    CHECK(read_mem(img, len, &h, 0) == MF_E_FORMAT, "shared_ffn above 2^24");
+
+    /* Resident entries (decoded on demand against the clean header). */
+    mf_port p;
+    mf_mem_port_state st;
+    mf_resident_entry re;
+    RESET();
+    mf_mem_port_open(&p, &st, img, len);
+    uint32_t i_embed = rt->count, i_wq1 = rt->count, i_norm0 = rt->count;
+    for (uint32_t i = 0; i < rt->count; i++) {
+        CHECK(mf_image_resident_entry(&p, &h0, i, &re) == MF_OK, "entry %u", i);
+        if (re.kind == MF_T_EMBED) i_embed = i;
+        if (re.kind == MF_T_WQ && re.layer == 1) i_wq1 = i;
+        if (re.kind == MF_T_ATTN_NORM && re.layer == 0) i_norm0 = i;
+    }
+    CHECK(i_embed < rt->count && i_wq1 < rt->count && i_norm0 < rt->count, "entries found");
+    if (i_embed < rt->count && i_wq1 < rt->count && i_norm0 < rt->count) {
+        uint8_t *e_embed = img + rt->offset + i_embed * MF_RESIDENT_ENTRY_BYTES;
+        uint8_t *e_wq1 = img + rt->offset + i_wq1 * MF_RESIDENT_ENTRY_BYTES;
+        uint8_t *e_norm0 = img + rt->offset + i_norm0 * MF_RESIDENT_ENTRY_BYTES;
+        /* a per-layer kind with layer >= n_layers, a global kind with layer != 0 */
+        e_wq1[2] = 2;
+        CHECK(mf_image_resident_entry(&p, &h0, i_wq1, &re) == MF_E_FORMAT, "per-layer tensor at layer n_layers");
+        RESET();
+        e_embed[2] = 1;
+        CHECK(mf_image_resident_entry(&p, &h0, i_embed, &re) == MF_E_FORMAT, "global tensor at layer 1");
+        /* a vector kind (one row, f32): in bf16 with the bf16 size, and as
+         * [2, 32] f32 (the same 256 bytes) */
+        RESET();
+        put32(e_norm0 + 4, MF_ENC_BF16);
+        put64(e_norm0 + 24, mf_matrix_bytes(MF_ENC_BF16, 1, h0.hidden, h0.group_size));
+        CHECK(mf_image_resident_entry(&p, &h0, i_norm0, &re) == MF_E_FORMAT, "bf16 norm vector");
+        RESET();
+        put32(e_norm0 + 8, 2);
+        put32(e_norm0 + 12, h0.hidden / 2);
+        CHECK(mf_image_resident_entry(&p, &h0, i_norm0, &re) == MF_E_FORMAT, "norm vector of two rows");
+    }
+
+    /* Expert entries: layer 0 expert 3 names layer 1; its bytes differ
+     * from 2 * gate + down by one f32 either way. */
+    mf_expert_entry ee;
+    uint8_t *x3 = img + ed->offset + 3 * MF_EXPERT_ENTRY_BYTES;
+    RESET();
+    x3[0] = 1;
+    CHECK(mf_image_expert_entry(&p, &h0, MF_SEC_EXPERT_DIR, 0, 3, &ee) == MF_E_FORMAT, "entry names another layer");
+    RESET();
+    CHECK(mf_image_expert_entry(&p, &h0, MF_SEC_EXPERT_DIR, 0, 3, &ee) == MF_OK, "clean entry");
+    uint32_t blob = ee.bytes;
+    put32(x3 + 16, blob - 4);
+    CHECK(mf_image_expert_entry(&p, &h0, MF_SEC_EXPERT_DIR, 0, 3, &ee) == MF_E_FORMAT, "blob 4 bytes short");
+    put32(x3 + 16, blob + 4);
+    CHECK(mf_image_expert_entry(&p, &h0, MF_SEC_EXPERT_DIR, 0, 3, &ee) == MF_E_FORMAT, "blob 4 bytes long");
+#undef ADD
 #undef RESET
     free(img);
 }
@@ -632,6 +796,7 @@ int main(void)
         CHECK(r.n_resident == 17 && r.expert_bytes == 16ull * 3 * 96 * 64 * 4 && r.image_bytes == len, "result");
         test_weights_match_golden(img, len);
         test_corruption(img, len);
+        test_structure(img, len);
         free(img);
         test_copy_with_section(path);
     }

@@ -1,8 +1,11 @@
 /* tools/lib/json.c: valid documents decode to the values written by hand
  * here; malformed ones fail with a line/column message. */
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "../tools/lib/json.h"
 #include "harness.h"
@@ -89,6 +92,7 @@ static void test_malformed(void)
         "1e",            "+1",            "\"abc",       "\"a\\x\"",      "\"\\u12G4\"",
         "\"\\ud800\"",   "\"\\ud800\\u0041\"", "\"\\udc00\"", "\"a\tb\"",  "[1] 2",
         "{\"a\":1}}",    "[\"a\" \"b\"]", "NaN",         "Infinity",      "[1,,2]",
+        "\"\\u00g0\"",    "\"\\uG000\"",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *e = error_of(bad[i]);
@@ -123,6 +127,39 @@ static void test_malformed(void)
     free(huge);
 }
 
+/* The parser reads only the len bytes it is given (RFC 8259 text ends at
+ * len): a document cut inside a literal, an escape or a \u sequence fails
+ * even when the bytes after len would complete it. The text is placed at
+ * the very end of a readable page followed by an unreadable one, so a read
+ * past len also faults. */
+static void test_bounded(void)
+{
+    mf_json_doc d;
+    CHECK(mf_json_parse(&d, "true", 3) == -1, "\"tru\" of \"true\" accepted");
+    CHECK(mf_json_parse(&d, "false", 4) == -1, "\"fals\" of \"false\" accepted");
+    CHECK(mf_json_parse(&d, "null", 3) == -1, "\"nul\" of \"null\" accepted");
+    CHECK(mf_json_parse(&d, "[true]", 5) == -1, "\"[true\" accepted");
+
+    long pg = sysconf(_SC_PAGESIZE);
+    int fd = open("/dev/zero", O_RDONLY);
+    char *map = fd < 0 ? MAP_FAILED : mmap(NULL, (size_t)pg * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    if (fd >= 0) close(fd);
+    CHECK(map != MAP_FAILED, "mmap");
+    if (map == MAP_FAILED) return;
+    CHECK(mprotect(map + pg, (size_t)pg, PROT_NONE) == 0, "guard page");
+    const char *cut[] = {"\"ab\\", "\"\\u00", "\"\\ud83d", "\"\\ud83d\\", "\"\\ud83d\\u", "tru", "fals",
+                         "nul", "[1,tr", "{\"k\":nu", "-", "1.", "1e+"};
+    for (size_t i = 0; i < sizeof cut / sizeof cut[0]; i++) {
+        size_t n = strlen(cut[i]);
+        char *at = map + pg - n;
+        memcpy(at, cut[i], n);
+        int rc = mf_json_parse(&d, at, n);
+        CHECK(rc == -1 && strncmp(d.error, "line ", 5) == 0, "cut document [%s]: rc %d [%s]", cut[i], rc, d.error);
+        if (rc == 0) mf_json_free(&d);
+    }
+    munmap(map, (size_t)pg * 2);
+}
+
 static void test_file(void)
 {
     size_t len = 0;
@@ -152,6 +189,7 @@ int main(void)
 {
     test_values();
     test_malformed();
+    test_bounded();
     test_file();
     return mf_test_done("test_json");
 }

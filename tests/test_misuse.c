@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "../port/sim/sim_port.h"
+#include "../runtime/arena.h"
 #include "../runtime/image.h"
 #include "../runtime/moeflash.h"
 #include "../tools/lib/json.h"
@@ -426,6 +427,24 @@ static void test_bad_images(void)
     free(b);
 }
 
+/* The bump allocator on sizes whose rounding up to MF_ARENA_ALIGN wraps
+ * around size_t: refused and recorded as an overflow, in a real arena and
+ * in a counting one, never a pointer to fewer bytes than asked. */
+static void test_arena_wrap(void)
+{
+    static uint8_t mem[4096];
+    const size_t huge[] = {SIZE_MAX, SIZE_MAX - 1, SIZE_MAX - MF_ARENA_ALIGN + 2};
+    for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
+        mf_arena a;
+        mf_arena_init(&a, mem, sizeof mem);
+        CHECK(mf_arena_alloc(&a, huge[i]) == NULL && a.overflow, "real arena, %zu bytes", huge[i]);
+        mf_arena_init_count(&a);
+        mf_arena_alloc(&a, 100);
+        mf_arena_alloc(&a, huge[i]);
+        CHECK(a.overflow && a.used == SIZE_MAX, "counting arena, %zu bytes: used %zu", huge[i], a.used);
+    }
+}
+
 int main(void)
 {
     img = (uint8_t *)mf_read_file(IMAGE, &img_len);
@@ -436,6 +455,7 @@ int main(void)
     }
     test_null_arguments();
     test_arena_too_small();
+    test_arena_wrap();
     test_context();
     test_order();
     test_options();

@@ -230,6 +230,13 @@ static void test_bad(void)
     CHECK(f && fwrite(idx, 1, strlen(idx), f) == strlen(idx) && fclose(f) == 0, "write index");
     CHECK(mf_st_open(&st, dir) == 0 && st.n_tensors == 1, "good index: %s", st.err);
     mf_st_close(&st);
+    /* Each tensor in another shard than the index says. */
+    write_st("sharded/s2.safetensors", "{\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 0,
+             data, 16);
+    f = fopen(tmp_path("sharded/model.safetensors.index.json"), "wb");
+    idx = "{\"weight_map\": {\"a\": \"s2.safetensors\", \"b\": \"s1.safetensors\"}}";
+    CHECK(f && fwrite(idx, 1, strlen(idx), f) == strlen(idx) && fclose(f) == 0, "write index");
+    CHECK(mf_st_open(&st, dir) == -1 && strstr(st.err, "as the index says"), "swapped index: %s", st.err);
 }
 
 /* A whole file opened from memory gives the same tensors, offsets and
@@ -328,6 +335,34 @@ static void test_mem(void)
     expect_mem_error("random bytes", junk, sizeof junk, "past the end");
     static const char nl[] = "\x24\0\0\0\0\0\0\0{\"x\\ny\":{\"dtype\":\"F32\",\"shape\":[1]}}";
     expect_mem_error("newline in a name", nl, sizeof nl - 1, "tensor x?y: data_offsets");
+
+    /* Header entries the safetensors format does not allow: shape entries
+     * are non-negative integers, data_offsets is exactly [begin, end], the
+     * byte size is numel x element size with no wrap-around, dtype is one
+     * of the format's names. */
+    static const struct {
+        const char *header, *want;
+    } bad_hdr[] = {
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2.5],\"data_offsets\":[0,8]}}", "shape entry 0"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8,8]}}", "data_offsets must be"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0]}}", "data_offsets must be"},
+        /* 2^32 x 2^32 elements: numel wraps to 0 in 64 bits */
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,0]}}", "shape too large"},
+        /* 2^31 x 2^31 F32 elements: 2^64 bytes, which wraps to 0 */
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2147483648,2147483648],\"data_offsets\":[0,0]}}", "needs"},
+        {"{\"a\":{\"dtype\":\"F32_BUT_A_VERY_LONG_NAME_INDEED\",\"shape\":[2],\"data_offsets\":[0,8]}}",
+         "unknown dtype"},
+    };
+    for (size_t i = 0; i < sizeof bad_hdr / sizeof bad_hdr[0]; i++) {
+        size_t hl = strlen(bad_hdr[i].header);
+        uint8_t *buf = calloc(1, 8 + hl + 16);
+        CHECK(buf != NULL, "alloc");
+        if (!buf) continue;
+        for (int b = 0; b < 8; b++) buf[b] = (uint8_t)((uint64_t)hl >> (8 * b));
+        memcpy(buf + 8, bad_hdr[i].header, hl);
+        expect_mem_error(bad_hdr[i].header, buf, 8 + hl + 16, bad_hdr[i].want);
+        free(buf);
+    }
     junk[0] = 100;
     memset(junk + 1, 0, 7);
     expect_mem_error("junk header", junk, sizeof junk, "bad JSON header");

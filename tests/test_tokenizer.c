@@ -896,6 +896,103 @@ static void test_eos(void)
     if (system(cmd)) fprintf(stderr, "warning: could not remove %s\n", dir);
 }
 
+/* The header rules of docs/tokenizer-format.md, one broken at a time on a
+ * copy of a converted section: mf_tokenizer_init refuses each. */
+static uint32_t get_word(const uint8_t *sec, uint32_t byte_off)
+{
+    return (uint32_t)sec[byte_off] | (uint32_t)sec[byte_off + 1] << 8 | (uint32_t)sec[byte_off + 2] << 16 |
+           (uint32_t)sec[byte_off + 3] << 24;
+}
+
+static void put_at(uint8_t *sec, uint32_t byte_off, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) sec[byte_off + i] = (uint8_t)(v >> (8 * i));
+}
+
+static void test_header_rules(void)
+{
+    size_t len;
+    uint8_t *sec = build("tests/data/tok-bytelevel", &len);
+    if (!sec) return;
+    uint8_t *bad = malloc(len);
+    mf_tokenizer t;
+    CHECK(mf_tokenizer_init(&t, sec, len, 0) == MF_OK, "clean");
+    uint32_t nv = t.hdr[MF_TOKH_N_VOCAB], nm = t.hdr[MF_TOKH_N_MERGES], na = t.hdr[MF_TOKH_N_ADDED];
+    uint32_t total = t.hdr[MF_TOKH_TOTAL_BYTES], ntb = t.hdr[MF_TOKH_N_TOK_BYTES];
+    uint32_t to = t.hdr[MF_TOKH_OFF_TOK_OFF], ad = t.hdr[MF_TOKH_OFF_ADDED];
+    CHECK(nm > 1 && na > 0 && nv > 2, "the fixture has merges and added tokens");
+    struct {
+        uint32_t word, val;
+        int want;
+        const char *what;
+    } hw[] = {
+        {MF_TOKH_VERSION, MF_TOK_VERSION + 1, MF_E_VERSION, "version 2"},
+        {MF_TOKH_PRETOK, MF_TOKPRE_LLAMA3 + 1, MF_E_UNSUPPORTED, "unknown pretok"},
+        {MF_TOKH_PREFIX, MF_TOKPFX_FIRST + 1, MF_E_UNSUPPORTED, "unknown prefix"},
+        {MF_TOKH_UNK, nv, MF_E_FORMAT, "unk = n_vocab"},
+        {MF_TOKH_STRIP, 2, MF_E_FORMAT, "strip 2"},
+        /* merges table: n_merges x 16 bytes cannot start 16 bytes before the end */
+        {MF_TOKH_OFF_MERGES, (total - 16) & ~3u, MF_E_RANGE, "merges past the end"},
+        {MF_TOKH_OFF_ADDED, (total - 8) & ~3u, MF_E_RANGE, "added table past the end"},
+    };
+    for (size_t i = 0; i < sizeof hw / sizeof hw[0]; i++) {
+        memcpy(bad, sec, len);
+        put_word(bad, hw[i].word, hw[i].val);
+        int rc = mf_tokenizer_init(&t, bad, len, 0);
+        CHECK(rc == hw[i].want, "%s: %d, want %d", hw[i].what, rc, hw[i].want);
+    }
+    /* A section shorter than its 128-byte header (its total_bytes too). */
+    memcpy(bad, sec, len);
+    put_word(bad, MF_TOKH_TOTAL_BYTES, 127);
+    CHECK(mf_tokenizer_init(&t, bad, 127, 0) == MF_E_FORMAT, "127-byte section");
+    /* tok_off: monotonic, from 0 to n_tok_bytes. Token 1 made to end
+     * before it starts; the last token made to end past tok_bytes. */
+    memcpy(bad, sec, len);
+    put_at(bad, to + 4, get_word(sec, to + 8) + 1);
+    CHECK(mf_tokenizer_init(&t, bad, len, 0) == MF_E_FORMAT, "tok_off decreasing");
+    memcpy(bad, sec, len);
+    put_at(bad, to + 4 * nv, ntb + 4);
+    CHECK(mf_tokenizer_init(&t, bad, len, 0) == MF_E_FORMAT, "tok_off[n_vocab] != n_tok_bytes");
+    /* Added tokens: their bytes inside added_bytes, their id < n_vocab. */
+    memcpy(bad, sec, len);
+    put_at(bad, ad + 4, t.hdr[MF_TOKH_N_ADDED_BYTES] + 1);
+    CHECK(mf_tokenizer_init(&t, bad, len, 0) == MF_E_FORMAT, "added token longer than added_bytes");
+    memcpy(bad, sec, len);
+    put_at(bad, ad + 8, nv);
+    CHECK(mf_tokenizer_init(&t, bad, len, 0) == MF_E_FORMAT, "added token id = n_vocab");
+    free(bad);
+    free(sec);
+
+    /* Char mode: a chars entry whose id is not below n_vocab is not a
+     * token, so its character is unknown and goes through byte fallback
+     * (the section has BYTE_FALLBACK): "aqq q" gives <0x71> for each q. */
+    sec = build("tests/data/tok-sentencepiece", &len);
+    if (!sec) return;
+    CHECK(mf_tokenizer_init(&t, sec, len, 0) == MF_OK, "sentencepiece clean");
+    nv = t.hdr[MF_TOKH_N_VOCAB];
+    uint32_t oc = t.hdr[MF_TOKH_OFF_CHARS], found = 0;
+    for (uint32_t i = 0; i < t.hdr[MF_TOKH_N_CHARS]; i++)
+        if (get_word(sec, oc + 8 * i) == 'q') {
+            put_at(sec, oc + 8 * i + 4, nv);
+            found = 1;
+        }
+    CHECK(found, "'q' in the chars table");
+    if (mf_tokenizer_init(&t, sec, len, 0) == MF_OK) {
+        static uint8_t scratch[MF_TOKENIZER_SCRATCH(64)];
+        uint32_t ids[64], n = 0;
+        CHECK(mf_tokenizer_encode(&t, "aqq q", 5, ids, 64, &n, scratch, sizeof scratch) == MF_OK, "encode");
+        uint32_t q_byte = get_word(sec, t.hdr[MF_TOKH_OFF_BYTE_IDS] + 4 * 'q');
+        int out = 0, q = 0;
+        for (uint32_t i = 0; i < n && i < 64; i++) {
+            out += ids[i] >= nv;
+            q += ids[i] == q_byte;
+        }
+        CHECK((t.hdr[MF_TOKH_FLAGS] & MF_TOKF_BYTE_FALLBACK) && q_byte < nv, "byte fallback for 'q'");
+        CHECK(n > 0 && out == 0 && q == 3, "%d of %u ids not below n_vocab %u; %d of <0x71>, want 3", out, n, nv, q);
+    }
+    free(sec);
+}
+
 int main(void)
 {
     test_bytelevel();
@@ -906,5 +1003,6 @@ int main(void)
     test_malformed();
     test_nfc();
     test_pretok();
+    test_header_rules();
     return mf_test_done("test_tokenizer");
 }
