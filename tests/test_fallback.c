@@ -16,11 +16,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../experts/store.h"
 #include "../port/posix/posix_port.h"
 #include "../port/sim/sim_port.h"
 #include "../runtime/moeflash.h"
 #include "../runtime/quant.h"
 #include "../tools/lib/convert.h"
+#include "../tools/lib/json.h"
 #include "harness.h"
 
 #define NT 48
@@ -97,6 +99,104 @@ static int make_img(const char *path, int expert, int fallback)
     return 0;
 }
 
+/* The store on its own over a memory copy of a fallback image (synchronous
+ * reads, one slot, verify_experts 2, no retry), the fallback threshold set
+ * by hand before each get(). docs/quantization.md: "With verify_experts = 2
+ * a fallback copy is always CRC-checked (it does not mark the expert
+ * verified)". (0, 0)'s full blob and (0, 1)'s low-bit copy have a flipped
+ * byte. */
+typedef struct {
+    mf_mem_port_state ms;
+    mf_port port;
+    mf_image_header h;
+    mf_expert_store s;
+    mf_stats st;
+    void *arena;
+} fb_store;
+
+static int fb_store_open(fb_store *u, const uint8_t *buf, size_t len)
+{
+    memset(u, 0, sizeof *u);
+    uint8_t scratch[512];
+    size_t max_blob = 0;
+    if (mf_mem_port_open(&u->port, &u->ms, buf, len) != MF_PORT_OK ||
+        mf_image_read_header(&u->port, &u->h, 1, scratch, sizeof scratch) != MF_OK ||
+        mf_store_max_blob(&u->port, &u->h, &max_blob) != MF_OK)
+        return -1;
+    mf_options o;
+    mf_options_default(&o);
+    o.expert_slots = 1;
+    o.policy = MF_POLICY_LRU;
+    o.verify_experts = 2;
+    o.max_retries = 0;
+    o.fallback_stall_ns = 1;
+    o.flash_ns_per_byte = 1.0f;
+    mf_arena a;
+    mf_arena_init_count(&a);
+    if (mf_store_init(&u->s, &a, &u->port, &u->h, &o, 1, max_blob, &u->st) != MF_OK) return -1;
+    size_t bytes = mf_arena_total(a.used);
+    if (!(u->arena = malloc(bytes))) return -1;
+    mf_arena_init(&a, u->arena, bytes);
+    return mf_store_init(&u->s, &a, &u->port, &u->h, &o, 1, max_blob, &u->st) == MF_OK ? 0 : -1;
+}
+
+/* get() + release() of (0, e), the low-bit copy when `copy`. */
+static int fb_get(fb_store *u, uint32_t e, int copy)
+{
+    const uint8_t *blob;
+    int enc;
+    u->s.fallback_stall_ns = copy ? 1u : 0u;
+    uint64_t fb0 = u->st.fallback_reads;
+    int rc = mf_store_get(&u->s, 0, e, &blob, &enc);
+    if (rc == MF_OK) mf_store_release(&u->s, 0, e);
+    if ((u->st.fallback_reads > fb0) != copy) return 99; /* not the read asked for */
+    return rc;
+}
+
+static void fallback_verification(const char *path)
+{
+    size_t len = 0;
+    uint8_t *buf = (uint8_t *)mf_read_file(path, &len);
+    fb_store u;
+    CHECK(buf && fb_store_open(&u, buf, len) == 0 && u.s.fb_dir, "store over the fallback image");
+    if (!buf || !u.arena || !u.s.fb_dir) {
+        free(buf);
+        free(u.arena);
+        return;
+    }
+    mf_expert_entry full0 = u.s.dir[0], copy1 = u.s.fb_dir[1];
+    buf[full0.offset + full0.bytes / 2] ^= 0x10;
+    buf[copy1.offset + copy1.bytes / 2] ^= 0x10;
+    /* (0, 0): its copy verifies, then its full blob (first read) must be checked */
+    CHECK(fb_get(&u, 0, 1) == MF_OK, "(0, 0): the intact low-bit copy");
+    CHECK(fb_get(&u, 0, 0) == MF_E_CRC, "(0, 0): the corrupt full blob after its copy -> MF_E_CRC");
+    /* (0, 1): its full blob verifies, then its copy must still be checked */
+    CHECK(fb_get(&u, 1, 0) == MF_OK, "(0, 1): the intact full blob");
+    CHECK(fb_get(&u, 2, 0) == MF_OK && u.s.where[1] < 0, "(0, 2) evicts (0, 1)");
+    CHECK(fb_get(&u, 1, 1) == MF_E_CRC, "(0, 1): the corrupt copy after the verified blob -> MF_E_CRC");
+    CHECK(u.st.crc_failures == 2, "two CRC failures counted, got %llu",
+          (unsigned long long)u.st.crc_failures);
+    /* (0, 3): a corrupt copy, an intact full blob, one retry: the retry
+     * reads the full expert (docs/quantization.md), so the read succeeds
+     * at the full encoding. */
+    mf_expert_entry copy3 = u.s.fb_dir[3];
+    buf[copy3.offset + copy3.bytes / 2] ^= 0x10;
+    u.s.max_retries = 1;
+    uint64_t r0 = u.st.retries;
+    const uint8_t *blob;
+    int enc = -1;
+    u.s.fallback_stall_ns = 1u;
+    uint64_t fb0 = u.st.fallback_reads;
+    int rc = mf_store_get(&u.s, 0, 3, &blob, &enc);
+    CHECK(rc == MF_OK && u.st.fallback_reads == fb0 + 1 && u.st.retries == r0 + 1 &&
+              enc == (int)u.s.dir[3].encoding && u.st.crc_failures == 3,
+          "(0, 3): corrupt copy, retry of the full expert: rc %d, encoding %d (full %u), %llu retries",
+          rc, enc, (unsigned)u.s.dir[3].encoding, (unsigned long long)(u.st.retries - r0));
+    if (rc == MF_OK) mf_store_release(&u.s, 0, 3);
+    free(u.arena);
+    free(buf);
+}
+
 int main(void)
 {
     char a[64], b[64], c[64];
@@ -148,6 +248,7 @@ int main(void)
                NT, rb.bits, ra.st.stall_ns / 1e6, r2.bits, r2.st.stall_ns / 1e6,
                (unsigned long long)r2.st.fallback_reads, (unsigned long long)r2.st.misses, rc.bits);
         free(la), free(lb), free(lc);
+        fallback_verification(a);
     }
     remove(a), remove(b), remove(c);
     return mf_test_done("test_fallback");

@@ -52,6 +52,13 @@ static int fd_written(void *ctx, uint32_t ch, size_t *done)
     return 0;
 }
 
+/* a DMA engine whose start fails (a bus error when programming it) */
+static int fd_start_fail(void *ctx, uint32_t ch, void *dst, const void *src, size_t len)
+{
+    (void)ctx, (void)ch, (void)dst, (void)src, (void)len;
+    return MF_PORT_EIO;
+}
+
 static int fd_busy(void *ctx, uint32_t ch)
 {
     fake_dma *f = (fake_dma *)ctx;
@@ -230,6 +237,49 @@ int main(void)
                   p.read_start(&p, 0, b2, 200, &t2) == MF_PORT_OK &&
                   p.cancel(&p, t2, &done) == MF_PORT_OK && done == 200,
               "no abort(): waited, all bytes");
+    }
+
+    /* Arguments and engines that break the contract (port.h): a negative
+     * code, never a crash, never a ticket for a read that did not start,
+     * never more bytes than asked reported. */
+    {
+        mf_memmap_ctx c3;
+        mf_port p3;
+        uint8_t b3[256];
+        int t3;
+        size_t done = 0;
+        CHECK(mf_memmap_port_init(&p3, &c3, flash, sizeof flash, 0, 2, NULL, NULL) == MF_PORT_OK,
+              "init for the argument checks");
+        CHECK(p3.read(&p3, 0, NULL, 4) == MF_PORT_EINVAL, "read into NULL");
+        CHECK(p3.read(&p3, sizeof flash + 1, b3, 1) == MF_PORT_ERANGE,
+              "callback: offset past the end");
+        CHECK(p3.read_start(&p3, sizeof flash + 1, b3, 1, &t3) == MF_PORT_ERANGE,
+              "read_start: offset past the end");
+        CHECK(p3.read_start(&p3, 0, b3, 8, &t3) == MF_PORT_OK && p3.cancel(&p3, t3, NULL) == MF_PORT_EINVAL,
+              "cancel with NULL done");
+        CHECK(p3.wait(&p3, t3) == MF_PORT_OK, "the ticket is still held after the refused cancel");
+        CHECK(mf_memmap_port_init(&p3, &c3, flash, sizeof flash, 0, 1000, NULL, NULL) == MF_PORT_OK &&
+                  p3.queue_depth == MF_MEMMAP_MAX_QUEUE,
+              "queue depth capped at %d: %u", MF_MEMMAP_MAX_QUEUE, p3.queue_depth);
+        fake_dma f3 = {{0, 0, 0, 0}, -1, 0, 1000};
+        mf_memmap_dma d3 = {&f3, fd_start, NULL, 2, fd_abort, NULL};
+        CHECK(mf_memmap_port_init(&p3, &c3, flash, sizeof flash, 0, 2, &d3, NULL) == MF_PORT_EINVAL,
+              "a DMA engine without busy()");
+        d3.busy = fd_busy;
+        d3.start = NULL;
+        CHECK(mf_memmap_port_init(&p3, &c3, flash, sizeof flash, 0, 2, &d3, NULL) == MF_PORT_EINVAL,
+              "a DMA engine without start()");
+        d3.start = fd_start_fail;
+        d3.channels = 1;
+        CHECK(mf_memmap_port_init(&p3, &c3, flash, sizeof flash, 0, 2, &d3, NULL) == MF_PORT_OK,
+              "init, one channel");
+        CHECK(p3.read_start(&p3, 0, b3, 200, &t3) == MF_PORT_EIO, "the DMA start fails: its error");
+        d3.start = fd_start;
+        CHECK(p3.read_start(&p3, 0, b3, 200, &t3) == MF_PORT_OK,
+              "the failed start did not keep the channel");
+        /* abort() says it wrote more than the request: at most len reported */
+        CHECK(p3.cancel(&p3, t3, &done) == MF_PORT_OK && done <= 200, "abort reports %zu of 200 bytes",
+              done);
     }
 
     /* image size probe */

@@ -127,6 +127,11 @@ static void test_null_arguments(void)
     CHECK(mf_context_len(NULL) == 0, "context_len NULL");
     mf_set_route_observer(NULL, NULL, NULL);
     mf_set_route_observer(m, NULL, NULL);
+    /* A trace of npos > 0 positions needs its array; NULL, 0 forgets it. */
+    const uint16_t trace[2 * 2] = {0, 1, 2, 3};
+    CHECK(mf_set_future_trace(NULL, trace, 1) == MF_E_ARG, "future trace NULL model");
+    CHECK(mf_set_future_trace(m, NULL, 5) == MF_E_ARG, "future trace NULL ids, 5 positions");
+    CHECK(mf_set_future_trace(m, NULL, 0) == MF_OK, "future trace forgotten (NULL, 0)");
     memset(&st, 0xFF, sizeof st);
     mf_get_stats(NULL, &st);
     CHECK(st.flash_bytes == 0 && st.hits == 0, "stats of NULL model are zero");
@@ -306,6 +311,20 @@ static void test_options(void)
     CHECK(logged("oracle_miss_rate"), "oracle miss rate refusal logged: '%s'", last_log);
     opt.oracle_miss_rate = NAN;
     CHECK(mf_arena_bytes(&port, &opt, &need) == MF_E_ARG, "oracle miss rate NaN");
+    opt.oracle_miss_rate = 1.5f; /* a chance: [0, 1] */
+    CHECK(mf_arena_bytes(&port, &opt, &need) == MF_E_ARG, "oracle miss rate 1.5");
+    CHECK(logged("oracle_miss_rate"), "oracle miss rate 1.5 refusal logged: '%s'", last_log);
+    opt.oracle_miss_rate = 1.0f;
+    CHECK(mf_arena_bytes(&port, &opt, &need) == MF_OK, "oracle miss rate 1 (always wrong) is allowed");
+    /* One past the last enum value (not only far out of range). */
+    mf_options_default(&opt);
+    opt.predictor = MF_PREDICT_ORACLE + 1;
+    CHECK(mf_arena_bytes(&port, &opt, &need) == MF_E_ARG, "predictor one past MF_PREDICT_ORACLE");
+    CHECK(logged("opt.predictor"), "predictor refusal logged: '%s'", last_log);
+    mf_options_default(&opt);
+    opt.policy = MF_POLICY_BELADY + 1;
+    CHECK(mf_arena_bytes(&port, &opt, &need) == MF_E_ARG, "policy one past MF_POLICY_BELADY");
+    CHECK(logged("opt.policy"), "policy refusal logged: '%s'", last_log);
     mf_options_default(&opt);
     opt.kv_encoding = 99;
     int rc = mf_arena_bytes(&port, &opt, &need);
