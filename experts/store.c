@@ -357,13 +357,17 @@ static int fill_sync(mf_expert_store *s, mf_store_slot *sl, uint32_t attempts_do
             s->stats->flash_errors++;
             last = map_port_error(prc);
             if (prc == MF_PORT_ERANGE) break;
-            continue;
+        } else {
+            s->stats->flash_bytes += e.bytes;
+            last = check_blob(s, sl);
+            if (last == MF_OK) {
+                sl->state = MF_SLOT_READY;
+                return MF_OK;
+            }
         }
-        s->stats->flash_bytes += e.bytes;
-        last = check_blob(s, sl);
-        if (last == MF_OK) {
-            sl->state = MF_SLOT_READY;
-            return MF_OK;
+        if (sl->fallback) { /* a failed low-bit copy: the retries read the full expert */
+            sl->fallback = 0;
+            prepare_read(s, sl, &e);
         }
     }
     slot_clear(s, sl);
