@@ -24,6 +24,7 @@
 #include "../tools/lib/convert.h"
 #include "../tools/lib/json.h"
 #include "harness.h"
+#include "store_fixture.h"
 
 #define NT 48
 static uint32_t ids[NT];
@@ -117,12 +118,7 @@ typedef struct {
 static int fb_store_open(fb_store *u, const uint8_t *buf, size_t len)
 {
     memset(u, 0, sizeof *u);
-    uint8_t scratch[512];
-    size_t max_blob = 0;
-    if (mf_mem_port_open(&u->port, &u->ms, buf, len) != MF_PORT_OK ||
-        mf_image_read_header(&u->port, &u->h, 1, scratch, sizeof scratch) != MF_OK ||
-        mf_store_max_blob(&u->port, &u->h, &max_blob) != MF_OK)
-        return -1;
+    if (mf_mem_port_open(&u->port, &u->ms, buf, len) != MF_PORT_OK) return -1;
     mf_options o;
     mf_options_default(&o);
     o.expert_slots = 1;
@@ -131,13 +127,7 @@ static int fb_store_open(fb_store *u, const uint8_t *buf, size_t len)
     o.max_retries = 0;
     o.fallback_stall_ns = 1;
     o.flash_ns_per_byte = 1.0f;
-    mf_arena a;
-    mf_arena_init_count(&a);
-    if (mf_store_init(&u->s, &a, &u->port, &u->h, &o, 1, max_blob, &u->st) != MF_OK) return -1;
-    size_t bytes = mf_arena_total(a.used);
-    if (!(u->arena = malloc(bytes))) return -1;
-    mf_arena_init(&a, u->arena, bytes);
-    return mf_store_init(&u->s, &a, &u->port, &u->h, &o, 1, max_blob, &u->st) == MF_OK ? 0 : -1;
+    return mf_test_store_open(&u->port, &u->port, &o, &u->h, &u->s, &u->st, &u->arena);
 }
 
 /* get() + release() of (0, e), the low-bit copy when `copy`. */

@@ -22,6 +22,7 @@
 #include "../runtime/moeflash.h"
 #include "../tools/lib/json.h"
 #include "harness.h"
+#include "store_fixture.h"
 #include "image_fixture.h"
 
 #ifndef N_TOKENS
@@ -274,12 +275,10 @@ static int flaky_open(flaky_store *u)
 {
     memset(u, 0, sizeof *u);
     uint8_t scratch[512];
-    size_t max_blob = 0;
     if (mf_mem_port_open(&u->mem, &u->ms, img, img_len) != MF_PORT_OK ||
         mf_sim_port_open(&u->sim, &u->ss, &u->mem, mf_sim_profile_find("mcu-qspi"), NULL) !=
             MF_PORT_OK ||
-        mf_image_read_header(&u->mem, &u->h, 1, scratch, sizeof scratch) != MF_OK ||
-        mf_store_max_blob(&u->mem, &u->h, &max_blob) != MF_OK)
+        mf_image_read_header(&u->mem, &u->h, 1, scratch, sizeof scratch) != MF_OK)
         return -1;
     const mf_section *ed = mf_image_section(&u->h, MF_SEC_EXPERT_DATA);
     if (!ed) return -1;
@@ -304,13 +303,7 @@ static int flaky_open(flaky_store *u)
     o.policy = MF_POLICY_LRU;
     o.verify_experts = 2;
     o.max_retries = 2;
-    mf_arena a;
-    mf_arena_init_count(&a);
-    if (mf_store_init(&u->s, &a, &u->port, &u->h, &o, 1, max_blob, &u->st) != MF_OK) return -1;
-    size_t bytes = mf_arena_total(a.used);
-    if (!(u->arena = calloc(1, bytes))) return -1;
-    mf_arena_init(&a, u->arena, bytes);
-    if (mf_store_init(&u->s, &a, &u->port, &u->h, &o, 1, max_blob, &u->st) != MF_OK) return -1;
+    if (mf_test_store_open(&u->mem, &u->port, &o, &u->h, &u->s, &u->st, &u->arena)) return -1;
     return u->s.queue_depth > 0 && u->s.stream ? 0 : -1;
 }
 

@@ -24,6 +24,7 @@
 #include "../runtime/moeflash.h"
 #include "../tools/lib/json.h"
 #include "harness.h"
+#include "store_fixture.h"
 #include "image_fixture.h"
 
 #define T 300
@@ -83,25 +84,13 @@ static int unit_open(unit_store *u, uint32_t slots, int predictor)
     mf_mem_port_open(&u->mem, &u->ms, img, img_len);
     mf_sim_profile pr = *mf_sim_profile_find("mcu-qspi");
     pr.queue_depth = 2;
-    uint8_t scratch[512];
-    size_t max_blob = 0;
-    if (mf_sim_port_open(&u->sp, &u->ss, &u->mem, &pr, NULL) != MF_PORT_OK ||
-        mf_image_read_header(&u->mem, &u->h, 1, scratch, sizeof scratch) != MF_OK ||
-        mf_store_max_blob(&u->mem, &u->h, &max_blob) != MF_OK)
-        return -1;
+    if (mf_sim_port_open(&u->sp, &u->ss, &u->mem, &pr, NULL) != MF_PORT_OK) return -1;
     mf_options o;
     mf_options_default(&o);
     o.expert_slots = slots;
     o.policy = MF_POLICY_LRU;
     o.predictor = predictor;
-    mf_arena a;
-    mf_arena_init_count(&a);
-    if (mf_store_init(&u->s, &a, &u->sp, &u->h, &o, 1, max_blob, &u->st) != MF_OK) return -1;
-    size_t bytes = mf_arena_total(a.used);
-    u->arena = malloc(bytes);
-    if (!u->arena) return -1;
-    mf_arena_init(&a, u->arena, bytes);
-    return mf_store_init(&u->s, &a, &u->sp, &u->h, &o, 1, max_blob, &u->st) == MF_OK ? 0 : -1;
+    return mf_test_store_open(&u->mem, &u->sp, &o, &u->h, &u->s, &u->st, &u->arena);
 }
 
 static const mf_store_slot *unit_slot(const unit_store *u, uint32_t layer, uint32_t expert)
