@@ -148,6 +148,14 @@ static uint32_t parse_name(const char *s, const char *end, const char *const *na
 static const char *const policy_names[] = {"none", "lru", "lfu", "edgemoe"};
 static const char *const predictor_names[] = {"none", "cooc", "lookahead", "combined"};
 
+/* Moves the last n of the n_hist tokens in prompt_ids[1..] to its front;
+ * returns n. */
+static uint32_t keep_last(uint32_t n_hist, uint32_t n)
+{
+    memmove(prompt_ids + 1, prompt_ids + 1 + (n_hist - n), sizeof(uint32_t) * n);
+    return n;
+}
+
 static int fail(const char *what, int err, int status)
 {
     con_puts("\nmoeflash: ");
@@ -305,10 +313,7 @@ int main(void)
         board_write(out, len);
         if (done + 1 == tokens) break; /* the last token need not be fed */
         if (slide) {
-            if (n_hist == MF_MAX_PROMPT) { /* keep what a slide needs */
-                memmove(prompt_ids + 1, prompt_ids + 1 + (n_hist - slide), sizeof(uint32_t) * slide);
-                n_hist = slide;
-            }
+            if (n_hist == MF_MAX_PROMPT) n_hist = keep_last(n_hist, slide); /* room */
             prompt_ids[1 + n_hist++] = id;
         }
         if (mf_position(m) < mf_context_len(m)) {
@@ -318,8 +323,7 @@ int main(void)
             ctx_full = 1;
             break;
         } else {
-            memmove(prompt_ids + 1, prompt_ids + 1 + (n_hist - slide), sizeof(uint32_t) * slide);
-            n_hist = slide;
+            n_hist = keep_last(n_hist, slide);
             slides++;
             r = mf_reset(m);
             if (r == MF_OK) r = mf_feed(m, prompt_ids + 1 - n_bos, slide + n_bos);
