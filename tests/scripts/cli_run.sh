@@ -5,6 +5,8 @@
 #    val_bits_per_byte_fp32, over golden's number of windows;
 #  - generate writes exactly N bytes, is deterministic for a seed, and does
 #    not depend on the number of expert slots;
+#  - generate --slide continues as a plain run of the kept window, also on
+#    a model with a BOS token (--ids, --print-ids);
 #  - trace writes the three arrays;
 #  - bad arguments and bad files give a non-zero exit and a message;
 #  - every command's --help and -h print its usage on stdout and exit 0.
@@ -93,6 +95,69 @@ for w in 14 27 40 53; do  # 1-based first byte of each window
         sh -c "tail -c +$((w + 4)) '$T/seq' | head -c 13 | cmp -s - '$T/gw'"
 done
 
+# generate --slide on a model with a BOS token: the weights of
+# small-qwen3-moe-bpe with the SentencePiece tokenizer of
+# tok-sentencepiece-hf, whose post-processor puts <s> (id 1) first. Token
+# ids (--print-ids) rather than bytes, as a SentencePiece token is not a
+# byte. After a slide the model must see <s> and the last KEEP tokens, so
+# the continuation must equal a plain run given those ids (--ids).
+mkdir "$T/bos"
+for f in config.json model.safetensors.index.json model-00001-of-00003.safetensors \
+         model-00002-of-00003.safetensors model-00003-of-00003.safetensors; do
+    ln -s "$PWD/tests/data/small-qwen3-moe-bpe/$f" "$T/bos/$f"
+done
+ln -s "$PWD/tests/data/tok-sentencepiece-hf/tokenizer.json" "$T/bos/tokenizer.json"
+"$MF" convert "$T/bos" "$T/bos.img" --weights q8 >/dev/null 2>"$T/bos.err"
+check "convert with a BOS tokenizer: $(cat "$T/bos.err")" [ $? -eq 0 ]
+BOSRUN="--context 16 --slide 4 --ignore-eos --print-ids"
+# ids_range FILE FIRST LAST: lines FIRST..LAST of FILE on one line
+ids_range() { sed -n "$2,$3p" "$1" | tr '\n' ' '; }
+# bos_slides NAME PERIOD FIRST PREFIX PROMPT_ARGS...: after the slides at
+# generated tokens FIRST, FIRST + PERIOD, ... (of 40), the next tokens must
+# be those of a plain run fed PREFIX and the window's 4 ids.
+bos_slides() {
+    name=$1 period=$2 k=$3 prefix=$4
+    shift 4
+    # shellcheck disable=SC2086
+    "$MF" generate "$T/bos.img" "$@" --tokens 40 $BOSRUN > "$T/bs" 2>"$T/bs.err"
+    check "$name: exit status: $(cat "$T/bs.err")" [ $? -eq 0 ]
+    check "$name: $(wc -l < "$T/bs") ids, not 40" [ "$(wc -l < "$T/bs")" -eq 40 ]
+    n=0
+    while [ "$k" -lt 40 ]; do
+        more=$((40 - k)); [ "$more" -gt "$period" ] && more=$period
+        printf '%s %s\n' "$prefix" "$(ids_range "$T/bs" $((k - 3)) "$k")" > "$T/bw.ids"
+        "$MF" generate "$T/bos.img" --ids "$T/bw.ids" --tokens "$more" --context 16 --ignore-eos \
+            --print-ids --quiet > "$T/bw" 2>&1
+        check "$name: after the slide at generated token $k, not the ids of a run given '$(cat "$T/bw.ids")'" \
+            [ "$(ids_range "$T/bs" $((k + 1)) $((k + more)))" = "$(ids_range "$T/bw" 1 "$more")" ]
+        k=$((k + period)); n=$((n + 1))
+    done
+    check "$name: not 'context slid $n times' in: $(cat "$T/bs.err")" grep -q "context slid $n times" "$T/bs.err"
+}
+prompt_b="ROMEO: my lord"
+"$MF" generate "$T/bos.img" --prompt "$prompt_b" --tokens 12 --context 16 --ignore-eos --print-ids \
+    > "$T/b11" 2>"$T/b11.err"
+check "BOS model: the prompt is not 5 tokens with the BOS: $(cat "$T/b11.err")" grep -q 'prompt 5 tokens' "$T/b11.err"
+# The BOS and the prompt take 5 of the 16 positions, as do the BOS and
+# KEEP after a slide: the slides come with generated tokens 12, 24 and 36
+# (without a BOS, every 13 tokens).
+bos_slides "BOS model, --slide 4, text prompt" 12 12 1 --prompt "$prompt_b"
+check "BOS model: before the first slide, not the plain run's ids" \
+    [ "$(ids_range "$T/bs" 1 12)" = "$(ids_range "$T/b11" 1 12)" ]
+# The same window without the BOS continues differently: the check above
+# can tell whether the slide fed the BOS.
+printf '%s\n' "$(ids_range "$T/bs" 9 12)" > "$T/bw.ids"
+"$MF" generate "$T/bos.img" --ids "$T/bw.ids" --tokens 12 --context 16 --ignore-eos --print-ids \
+    --quiet > "$T/bw" 2>&1
+check "BOS model: a window without the BOS continues as with it; the slide checks prove nothing" \
+    [ "$(ids_range "$T/bs" 13 24)" != "$(ids_range "$T/bw" 1 12)" ]
+# --ids: fed as given. Starting with the BOS, a slide keeps it; starting
+# without, there is no BOS to keep and the slides come every 13 tokens.
+printf '1 %s\n' "$(ids_range "$T/bs" 1 4)" > "$T/bp.ids"
+bos_slides "BOS model, --slide 4, --ids with the BOS" 12 12 1 --ids "$T/bp.ids"
+printf '%s\n' "$(ids_range "$T/bs" 1 4)" > "$T/bp.ids"
+bos_slides "BOS model, --slide 4, --ids without the BOS" 13 13 "" --ids "$T/bp.ids"
+
 # trace
 printf 'ROMEO:\n' > "$T/p.txt"
 "$MF" trace "$T/tiny.img" --text "$T/p.txt" --out "$T/tr.json" 2>/dev/null
@@ -126,6 +191,11 @@ expect_fail "or --slide" generate "$T/tiny.img" --prompt hi --tokens 50 --contex
 expect_fail "slide" generate "$T/tiny.img" --prompt hi --tokens 5 --slide 0
 expect_fail "slide" generate "$T/tiny.img" --prompt hi --tokens 5 --slide x
 expect_fail "must be less than the context of 64" generate "$T/tiny.img" --prompt hi --tokens 5 --context 64 --slide 64
+expect_fail "give one of them" generate "$T/bos.img" --prompt x --ids "$T/bp.ids" --tokens 3
+printf '1 2 1024\n' > "$T/bad.ids"
+expect_fail "id 3 is not an integer below the vocabulary (1024)" generate "$T/bos.img" --ids "$T/bad.ids" --tokens 3
+: > "$T/empty.ids"
+expect_fail "holds no tokens" generate "$T/bos.img" --ids "$T/empty.ids" --tokens 3
 expect_fail "prompt (8 tokens) exceeds the context of 6" generate "$T/tiny.img" --prompt "$prompt"x --tokens 5 --context 6 --slide 2
 expect_fail "exceeds the image's max_seq" generate "$T/tiny.img" --prompt hi --tokens 5 --context 100000
 expect_fail "fewer than the model's top_k" generate "$T/tiny.img" --prompt hi --tokens 5 --slots 1
