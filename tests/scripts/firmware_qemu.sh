@@ -202,6 +202,25 @@ if [ -f "$d/moeflash.elf" ] && [ -f "$d/model.img" ]; then
     [ "$(stat -c %s "$d/model.img")" -le 8388608 ] && ok || bad "bpe image larger than the 8 MiB window"
     fw_vs_host "mps3-an547 bpe" mps3-an547 "$d" 24 "-device loader,file=$d/model.img,addr=0x28000000" "" \
         --context 256
+    # A model with a BOS token: these weights with the SentencePiece
+    # tokenizer of tok-sentencepiece-hf (<s> first). After each slide the
+    # firmware must feed the BOS again, as the host does (cli_run.sh checks
+    # the host against plain runs); 40 tokens of a 16-token context, slid 3 times.
+    mkdir "$tmp/bosm" "$tmp/bosfw"
+    for f in config.json model.safetensors.index.json model-00001-of-00003.safetensors \
+             model-00002-of-00003.safetensors model-00003-of-00003.safetensors; do
+        ln -s "$PWD/tests/data/small-qwen3-moe-bpe/$f" "$tmp/bosm/$f"
+    done
+    ln -s "$PWD/tests/data/tok-sentencepiece-hf/tokenizer.json" "$tmp/bosm/tokenizer.json"
+    ln -s "$PWD/$d/moeflash.elf" "$tmp/bosfw/moeflash.elf"
+    if "$BUILD/moeflash" convert "$tmp/bosm" "$tmp/bosfw/model.img" --resident q8 --experts q3 \
+        >/dev/null 2>"$tmp/bos.err"; then ok; else bad "convert the BOS model: $(cat "$tmp/bos.err")"; fi
+    "$BUILD/moeflash" generate "$tmp/bosfw/model.img" --prompt "ROMEO:" --tokens 40 --context 16 --slide 4 \
+        >/dev/null 2>"$tmp/bos.err"
+    grep -q 'prompt 3 tokens.*context slid 3 times' "$tmp/bos.err" && ok ||
+        bad "BOS model on the host: want a 3-token prompt (with the BOS) and 3 slides: $(cat "$tmp/bos.err")"
+    fw_vs_host "mps3-an547 BOS model ctx=16 slide=4" mps3-an547 "$tmp/bosfw" 40 \
+        "-device loader,file=$tmp/bosfw/model.img,addr=0x28000000" "ctx=16 slide=4" --context 16 --slide 4
 fi
 
 # 3c'. f16 experts and bf16 resident weights (the Helium f16/bf16 matvec),
