@@ -109,6 +109,16 @@ done
 ln -s "$PWD/tests/data/tok-sentencepiece-hf/tokenizer.json" "$T/bos/tokenizer.json"
 "$MF" convert "$T/bos" "$T/bos.img" --weights q8 >/dev/null 2>"$T/bos.err"
 check "convert with a BOS tokenizer: $(cat "$T/bos.err")" [ $? -eq 0 ]
+# inspect names the tokenizer's BOS and end-of-sequence ids (--eos 2: </s>)
+"$MF" convert "$T/bos" "$T/bos2.img" --weights q8 --eos 2 >/dev/null 2>&1
+"$MF" inspect "$T/bos2.img" > "$T/insp" 2>&1
+check "inspect: no SentencePiece tokenizer line with BOS 1 <s> and end of sequence 2 </s>: $(grep tokenizer "$T/insp")" \
+    grep -qx 'tokenizer: SentencePiece-style BPE, 1024 tokens, [0-9]* merges, 3 added tokens; BOS 1 "<s>"; end of sequence: 2 "</s>"' "$T/insp"
+"$MF" inspect "$T/bos2.img" --json > "$T/insp" 2>&1
+check "inspect --json: no tokenizer object with bos 1 and eos [2]" \
+    grep -q '"tokenizer": {"kind": "char_bpe", "vocab": 1024, "merges": [0-9]*, "added_tokens": 3, "bos": 1, "eos": \[2\]}' "$T/insp"
+"$MF" inspect "$T/tiny.img" > "$T/insp" 2>&1
+check "inspect of the tiny model: its tokens are bytes" grep -q '^tokenizer: none: each token id is a byte' "$T/insp"
 BOSRUN="--context 16 --slide 4 --ignore-eos --print-ids"
 # ids_range FILE FIRST LAST: lines FIRST..LAST of FILE on one line
 ids_range() { sed -n "$2,$3p" "$1" | tr '\n' ' '; }

@@ -2,7 +2,8 @@
  * Prints an image's header, sections, resident tensors and expert
  * directory (and fallback directory), as text or as one JSON object.
  * --verify also reads every resident tensor and expert blob and checks its
- * CRC. The image is read through the POSIX port and validated by the
+ * CRC. The tokenizer line names its kind and the BOS and end-of-sequence
+ * ids that generate uses. The image is read through the POSIX port and validated by the
  * runtime's own reader (runtime/image.c), so what inspect accepts is what
  * the runtime accepts. Exit status 0, 1 for an invalid image, 2 for usage. */
 #include <stdio.h>
@@ -13,6 +14,8 @@
 #include "../../runtime/image.h"
 #include "../../runtime/moeflash.h"
 #include "../../runtime/quant.h"
+#include "../../runtime/tokenizer.h"
+#include "../../runtime/tokenizer_format.h"
 #include "../lib/imagewrite.h"
 #include "cli_common.h"
 #include "commands.h"
@@ -156,6 +159,85 @@ static void print_header(const ctx *c, const char *path)
         printf("  %-14s count %-6u offset %-10llu bytes %-10llu crc32 %08x\n", section_name(s->kind), s->count,
                (unsigned long long)s->offset, (unsigned long long)s->bytes, s->crc32);
     }
+}
+
+/* A token's stored bytes, printable: "<s>", "\\n", "\\xe2". */
+static void print_token(const mf_tokenizer *t, uint32_t id, int json)
+{
+    size_t len = 0;
+    const uint8_t *b = mf_tokenizer_token_bytes(t, id, &len);
+    putchar('"');
+    for (size_t i = 0; b && i < len; i++) {
+        if (b[i] == '"' || b[i] == '\\') printf("\\%c", b[i]);
+        else if (b[i] == '\n') printf("\\n");
+        else if (b[i] >= 0x20 && b[i] < 0x7f) putchar(b[i]);
+        else if (json) printf("\\u%04x", b[i]);
+        else printf("\\x%02x", b[i]);
+    }
+    putchar('"');
+}
+
+/* The tokenizer section, validated by the runtime's own init: its kind,
+ * sizes, and the BOS and end-of-sequence ids generate uses. */
+static int print_tokenizer(ctx *c)
+{
+    const mf_section *s = mf_image_section(c->h, MF_SEC_TOKENIZER);
+    if (!s) {
+        if (c->json) printf(", \"tokenizer\": null");
+        else printf("tokenizer: none: each token id is a byte; no BOS, no end-of-sequence token\n");
+        return 0;
+    }
+    uint8_t *tables = malloc(s->bytes ? (size_t)s->bytes : 1);
+    if (!tables) {
+        fprintf(stderr, "moeflash inspect: out of memory for the tokenizer section\n");
+        return -1;
+    }
+    static mf_tokenizer t;
+    int rc = mf_port_read(c->port, s->offset, tables, (size_t)s->bytes);
+    if (rc) {
+        fprintf(stderr, "moeflash inspect: cannot read the tokenizer section\n");
+        free(tables);
+        return -1;
+    }
+    rc = mf_tokenizer_init(&t, tables, (size_t)s->bytes, c->h->vocab);
+    if (rc) {
+        fprintf(stderr, "moeflash inspect: invalid tokenizer section: %s\n", mf_strerror(rc));
+        free(tables);
+        return -1;
+    }
+    int byte_mode = t.hdr[MF_TOKH_MODE] == MF_TOKMODE_BYTE;
+    const char *kind = byte_mode ? "byte-level BPE" : "SentencePiece-style BPE";
+    uint32_t bos = mf_tokenizer_bos(&t);
+    if (c->json) {
+        printf(", \"tokenizer\": {\"kind\": \"%s\", \"vocab\": %u, \"merges\": %u, \"added_tokens\": %u, \"bos\": ",
+               byte_mode ? "byte_bpe" : "char_bpe", t.hdr[MF_TOKH_N_VOCAB], t.hdr[MF_TOKH_N_MERGES],
+               t.hdr[MF_TOKH_N_ADDED]);
+        if (bos == MF_TOK_NONE) printf("null");
+        else printf("%u", bos);
+        printf(", \"eos\": [");
+        for (uint32_t id = 0, n = 0; id < c->h->vocab; id++)
+            if (mf_tokenizer_is_eos(&t, id)) printf("%s%u", n++ ? ", " : "", id);
+        printf("]}");
+    } else {
+        printf("tokenizer: %s, %u tokens, %u merges, %u added tokens; BOS ", kind, t.hdr[MF_TOKH_N_VOCAB],
+               t.hdr[MF_TOKH_N_MERGES], t.hdr[MF_TOKH_N_ADDED]);
+        if (bos == MF_TOK_NONE) printf("none");
+        else {
+            printf("%u ", bos);
+            print_token(&t, bos, 0);
+        }
+        printf("; end of sequence:");
+        uint32_t n = 0;
+        for (uint32_t id = 0; id < c->h->vocab; id++)
+            if (mf_tokenizer_is_eos(&t, id)) {
+                printf(" %u ", id);
+                print_token(&t, id, 0);
+                n++;
+            }
+        printf("%s\n", n ? "" : " none");
+    }
+    free(tables);
+    return 0;
 }
 
 static int print_resident(ctx *c, uint64_t *total)
@@ -306,7 +388,7 @@ int cmd_inspect(int argc, char **argv)
     uint64_t res_bytes = 0, exp_bytes = 0, fb_bytes = 0;
     int has_fb = mf_image_section(&h, MF_SEC_FALLBACK_DIR) != NULL;
     print_header(&c, path);
-    int bad = print_resident(&c, &res_bytes) || print_dir(&c, MF_SEC_EXPERT_DIR, "experts", &exp_bytes) ||
+    int bad = print_tokenizer(&c) || print_resident(&c, &res_bytes) || print_dir(&c, MF_SEC_EXPERT_DIR, "experts", &exp_bytes) ||
               (has_fb && print_dir(&c, MF_SEC_FALLBACK_DIR, "fallback", &fb_bytes));
     if (!bad && !c.json)
         bad = print_grid(&c, MF_SEC_EXPERT_DIR, exp_bytes) || (has_fb && print_grid(&c, MF_SEC_FALLBACK_DIR, fb_bytes));
