@@ -30,7 +30,7 @@ FW_LDFLAGS := $(FW_CPU) -nostartfiles $(FW_SPECS) -Wl,--gc-sections \
     -Wl,-Map=$(FW_DIR)/moeflash.map -Wl,--print-memory-usage
 
 FW_CORE_SRC := $(CORE_SRC)
-FW_COMMON_SRC := boards/common/startup.c boards/common/console.c boards/common/main.c
+FW_COMMON_SRC := boards/common/startup.c boards/common/console.c boards/common/cmdline.c boards/common/main.c
 FW_SRC := $(FW_CORE_SRC) $(FW_COMMON_SRC) $(FW_BOARD_SRC)
 FW_OBJ := $(FW_SRC:%.c=$(FW_DIR)/obj/%.o)
 

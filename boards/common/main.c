@@ -5,7 +5,8 @@
  * text on the console.
  *
  * Command line (semihosting SYS_GET_CMDLINE on the QEMU boards; the
- * board_config.h defaults when there is none), space-separated key=value:
+ * board_config.h defaults when there is none), space-separated key=value,
+ * parsed by cmdline.c:
  *   tokens=N      tokens to generate (default MF_DEFAULT_TOKENS)
  *   image=PATH    read the image from a host file (semihosting port)
  *   ctx=N         KV-cache positions (default MF_CONTEXT_LEN)
@@ -36,6 +37,7 @@
 #include "../../runtime/tokenizer.h"
 #include "board.h"
 #include "board_config.h"
+#include "cmdline.h"
 
 #ifndef MF_EXPERT_SLOTS
 #define MF_EXPERT_SLOTS 0
@@ -52,9 +54,6 @@
 #ifndef MF_SLIDE
 #define MF_SLIDE 0
 #endif
-#ifndef MF_MAX_PROMPT
-#define MF_MAX_PROMPT 256
-#endif
 /* BPE images: encode scratch in the arena, exact for any prompt that fits
  * prompt_buf (one pre-tokenized chunk is at most the whole prompt); the
  * tokenizer tables themselves stay in flash (mapped). */
@@ -65,8 +64,6 @@
 /* The arena: a static array placed by the linker script (section .arena). */
 static uint8_t mf_arena[MF_ARENA_BYTES] __attribute__((section(".arena"), aligned(32)));
 
-static char prompt_buf[MF_MAX_PROMPT + 1];
-static char image_path[256];
 /* the BOS (if the model has one) and the prompt's ids; once the prompt is
  * fed, the last tokens of the sequence for slide=N */
 static uint32_t prompt_ids[MF_MAX_PROMPT + 1];
@@ -84,69 +81,6 @@ static void info(const char *s)
 {
     if (!quiet) con_puts(s);
 }
-
-static uint32_t parse_u32(const char *s, const char *end, int *ok)
-{
-    uint32_t v = 0;
-    if (s == end) *ok = 0;
-    for (; s < end; s++) {
-        if (*s < '0' || *s > '9') {
-            *ok = 0;
-            return 0;
-        }
-        v = v * 10u + (uint32_t)(*s - '0');
-    }
-    return v;
-}
-
-static uint64_t parse_u64(const char *s, const char *end, int *ok)
-{
-    uint64_t v = 0;
-    if (s == end || end - s > 19) *ok = 0;
-    for (; *ok && s < end; s++) {
-        if (*s < '0' || *s > '9') *ok = 0;
-        else v = v * 10u + (uint64_t)(*s - '0');
-    }
-    return *ok ? v : 0;
-}
-
-/* digits[.digits], at most 15 of them: the digits as an integer over a power
- * of ten, both exact in a double, so the one rounding of the division gives
- * the double nearest the decimal, as the host's strtod does (no strtod here:
- * newlib's allocates). */
-static double parse_decimal(const char *s, const char *end, int *ok)
-{
-    uint64_t digits = 0;
-    double scale = 1.0;
-    int n = 0, dot = 0;
-    for (; s < end; s++) {
-        if (*s == '.' && !dot) {
-            dot = 1;
-        } else if (*s >= '0' && *s <= '9' && n < 15) {
-            digits = digits * 10u + (uint64_t)(*s - '0');
-            n++;
-            if (dot) scale *= 10.0;
-        } else {
-            *ok = 0;
-            return 0.0;
-        }
-    }
-    if (n == 0) *ok = 0;
-    return (double)digits / scale;
-}
-
-/* a name of names[] (its index) or a number */
-static uint32_t parse_name(const char *s, const char *end, const char *const *names, uint32_t n,
-                           int *ok)
-{
-    for (uint32_t i = 0; i < n; i++)
-        if (strlen(names[i]) == (size_t)(end - s) && memcmp(s, names[i], (size_t)(end - s)) == 0)
-            return i;
-    return parse_u32(s, end, ok);
-}
-
-static const char *const policy_names[] = {"none", "lru", "lfu", "edgemoe"};
-static const char *const predictor_names[] = {"none", "cooc", "lookahead", "combined"};
 
 /* Moves the last n of the n_hist tokens in prompt_ids[1..] to its front;
  * returns n. */
@@ -173,86 +107,41 @@ static int fail(const char *what, int err, int status)
 
 int main(void)
 {
-    uint32_t tokens = MF_DEFAULT_TOKENS, ctx = MF_CONTEXT_LEN, slots = MF_EXPERT_SLOTS;
-    uint32_t batch = MF_PREFILL_BATCH, slide = MF_SLIDE;
-    double temperature = 0.0, top_p = 1.0;
-    uint64_t seed = 0;
-    int policy = -1, predictor = MF_PREDICTOR;
-    size_t plen = strlen(MF_DEFAULT_PROMPT);
-    memcpy(prompt_buf, MF_DEFAULT_PROMPT, plen + 1);
-
-    const char *cl = board_cmdline();
-    if (cl) {
-        /* skip argv[0] (the program name QEMU puts first) */
-        const char *p = cl;
-        while (*p && *p != ' ') p++;
-        while (*p) {
-            while (*p == ' ') p++;
-            if (!*p) break;
-            const char *key = p;
-            const char *eq = strchr(p, '=');
-            if (!eq) return fail("argument without '='", 0, 2);
-            size_t klen = (size_t)(eq - key);
-            const char *val = eq + 1;
-            if (klen == 6 && memcmp(key, "prompt", 6) == 0) {
-                plen = 0;
-                for (const char *s = val; *s; s++) {
-                    char c = *s;
-                    if (c == '\\' && s[1] == 'n') c = '\n', s++;
-                    else if (c == '\\' && s[1] == '\\') s++;
-                    if (plen >= MF_MAX_PROMPT) return fail("prompt too long", 0, 2);
-                    prompt_buf[plen++] = c;
-                }
-                prompt_buf[plen] = 0;
-                break;
-            }
-            const char *end = val;
-            while (*end && *end != ' ') end++;
-            int ok = 1;
-            if (klen == 6 && memcmp(key, "tokens", 6) == 0) tokens = parse_u32(val, end, &ok);
-            else if (klen == 3 && memcmp(key, "ctx", 3) == 0) ctx = parse_u32(val, end, &ok);
-            else if (klen == 5 && memcmp(key, "slots", 5) == 0) slots = parse_u32(val, end, &ok);
-            else if (klen == 5 && memcmp(key, "batch", 5) == 0) batch = parse_u32(val, end, &ok);
-            else if (klen == 6 && memcmp(key, "policy", 6) == 0)
-                policy = (int)parse_name(val, end, policy_names, 4, &ok);
-            else if (klen == 9 && memcmp(key, "predictor", 9) == 0)
-                predictor = (int)parse_name(val, end, predictor_names, 4, &ok);
-            else if (klen == 5 && memcmp(key, "slide", 5) == 0) slide = parse_u32(val, end, &ok);
-            else if (klen == 11 && memcmp(key, "temperature", 11) == 0)
-                temperature = parse_decimal(val, end, &ok);
-            else if (klen == 5 && memcmp(key, "top_p", 5) == 0) {
-                top_p = parse_decimal(val, end, &ok);
-                if (!(top_p > 0.0 && top_p <= 1.0)) ok = 0;
-            }
-            else if (klen == 4 && memcmp(key, "seed", 4) == 0) seed = parse_u64(val, end, &ok);
-            else if (klen == 5 && memcmp(key, "quiet", 5) == 0) quiet = (int)parse_u32(val, end, &ok);
-            else if (klen == 5 && memcmp(key, "image", 5) == 0) {
-                size_t n = (size_t)(end - val);
-                if (n >= sizeof image_path) return fail("image path too long", 0, 2);
-                memcpy(image_path, val, n);
-                image_path[n] = 0;
-            } else ok = 0;
-            if (!ok) {
-                con_puts("\nmoeflash: bad argument '");
-                board_write(key, (size_t)(end - key));
-                con_puts("' (keys: tokens image ctx slots batch policy predictor temperature top_p seed slide quiet prompt)\n");
-                return 2;
-            }
-            p = end;
-        }
+    static fw_args args;
+    args.tokens = MF_DEFAULT_TOKENS;
+    args.ctx = MF_CONTEXT_LEN;
+    args.slots = MF_EXPERT_SLOTS;
+    args.batch = MF_PREFILL_BATCH;
+    args.slide = MF_SLIDE;
+    args.policy = -1;
+    args.predictor = MF_PREDICTOR;
+    args.top_p = 1.0;
+    args.prompt_len = strlen(MF_DEFAULT_PROMPT);
+    memcpy(args.prompt, MF_DEFAULT_PROMPT, args.prompt_len + 1);
+    const char *why, *at;
+    size_t at_len;
+    if (fw_args_parse(&args, board_cmdline(), &why, &at, &at_len)) {
+        con_puts("\nmoeflash: ");
+        con_puts(why);
+        con_puts(" '");
+        board_write(at, at_len);
+        con_puts("' (keys: " FW_ARGS_KEYS ")\n");
+        return 2;
     }
+    quiet = (int)args.quiet;
+    const uint32_t tokens = args.tokens, slide = args.slide;
 
     static mf_port port;
-    int r = board_open_image(&port, image_path[0] ? image_path : NULL);
+    int r = board_open_image(&port, args.image[0] ? args.image : NULL);
     if (r != MF_PORT_OK) return fail("cannot open the model image", 0, 3);
 
     mf_options opt;
     mf_options_default(&opt);
-    opt.context_len = ctx;
-    opt.expert_slots = slots;
-    opt.prefill_batch = batch;
-    if (policy >= 0) opt.policy = policy;
-    if (predictor >= 0) opt.predictor = predictor;
+    opt.context_len = args.ctx;
+    opt.expert_slots = args.slots;
+    opt.prefill_batch = args.batch;
+    if (args.policy >= 0) opt.policy = args.policy;
+    if (args.predictor >= 0) opt.predictor = args.predictor;
     if (MF_KV_ENCODING) opt.kv_encoding = MF_KV_ENCODING;
     opt.encode_scratch = MF_ENCODE_SCRATCH;
 
@@ -280,7 +169,7 @@ int main(void)
         return fail("slide must be less than the context and than MF_MAX_PROMPT", 0, 2);
     uint32_t n_ids = 0;
     prompt_ids[0] = bos;
-    r = mf_encode(m, prompt_buf, plen, prompt_ids + 1, MF_MAX_PROMPT, &n_ids);
+    r = mf_encode(m, args.prompt, args.prompt_len, prompt_ids + 1, MF_MAX_PROMPT, &n_ids);
     if (r != MF_OK) return fail("mf_encode", r, 5);
     if (n_ids > MF_MAX_PROMPT) return fail("prompt too long", 0, 2);
 
@@ -294,7 +183,7 @@ int main(void)
     /* prompt_ids[1..n_hist]: the sequence's last tokens (BOS in [0]) */
     uint32_t n_hist = n_ids, slides = 0, ctx_full = 0;
     mf_sampler smp;
-    mf_sampler_init(&smp, (float)temperature, (float)top_p, seed);
+    mf_sampler_init(&smp, (float)args.temperature, (float)args.top_p, args.seed);
     char out[32];
     uint32_t done = 0;
     int eos = 0;

@@ -266,7 +266,7 @@ timeout 60 qemu-system-arm -M mps3-an547 $QEMU_SH -kernel "$BUILD/mps3-an547/moe
     -append "policy=lfx" >"$tmp/o.txt" 2>&1
 rc=$?; [ $rc -eq 2 ] && grep -q "bad argument 'policy=lfx'" "$tmp/o.txt" && ok ||
     bad "policy=lfx: exit $rc, want 2 and the argument named: $(cat "$tmp/o.txt")"
-for arg in top_p=1.5 top_p=0 temperature=0.8.1 temperature=x seed=12345678901234567890; do
+for arg in top_p=1.5 top_p=0 temperature=0.8.1 temperature=x seed=18446744073709551616 tokens=4294967296 policy=4; do
     timeout 60 qemu-system-arm -M mps3-an547 $QEMU_SH -kernel "$BUILD/mps3-an547/moeflash.elf" \
         -append "$arg" >"$tmp/o.txt" 2>&1
     rc=$?; [ $rc -eq 2 ] && grep -q "bad argument '$arg'" "$tmp/o.txt" && ok ||
