@@ -39,6 +39,9 @@ $(FUZZ_BUILD)/libfuzzdeps.a: $(FUZZ_LIB_OBJ)
 
 $(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_common.h fuzz/fuzz_image_crc.h $(FUZZ_BUILD)/libfuzzdeps.a
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Werror -fsanitize=fuzzer -o $@ $< $(FUZZ_BUILD)/libfuzzdeps.a $(HOST_LDLIBS)
+# (the firmware's command-line parser is not in a library: the harness
+# includes it)
+$(FUZZ_BUILD)/fuzz_fw_cmdline: boards/common/cmdline.c boards/common/cmdline.h
 
 # The seed generators are ordinary host programs.
 $(FUZZ_BUILD)/gen_image_seed: fuzz/gen_image_seed.c $(BUILD)/libmoeflash.a
