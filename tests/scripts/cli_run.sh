@@ -190,6 +190,8 @@ expect_fail "tokens" generate "$T/tiny.img" --prompt hi --tokens abc
 expect_fail "unknown option" generate "$T/tiny.img" --prompt hi --tokens 5 --bogus
 expect_fail "needs a value" generate "$T/tiny.img" --prompt hi --tokens
 expect_fail "temperature" generate "$T/tiny.img" --prompt hi --tokens 5 --temperature -1
+expect_fail "temperature" generate "$T/tiny.img" --prompt hi --tokens 5 --temperature inf
+expect_fail "temperature" generate "$T/tiny.img" --prompt hi --tokens 5 --temperature nan
 expect_fail "top-p" generate "$T/tiny.img" --prompt hi --tokens 5 --top-p 1.5
 expect_fail "cannot open" generate "$T/nonexistent.img" --prompt hi --tokens 5
 expect_fail "not a moeflash image" generate "$T/val.txt" --prompt hi --tokens 5

@@ -29,7 +29,7 @@ int cli_parse_f(const char *s, double *out)
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno || *end || v != v) return -1;
+    if (errno || *end || !isfinite(v)) return -1; /* inf and nan are no setting */
     *out = v;
     return 0;
 }
