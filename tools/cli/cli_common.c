@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "../../runtime/quant.h"
+#include "../lib/idsfile.h"
 #include "../lib/json.h"
 
 int cli_parse_u64(const char *s, uint64_t *out)
@@ -270,37 +271,6 @@ double cli_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Whitespace-separated decimal ids, each below the vocabulary. */
-static int parse_ids(const char *cmd, const char *path, const char *s, size_t len, uint32_t vocab,
-                     uint32_t **ids, uint32_t *n)
-{
-    size_t cap = len / 2 + 1, count = 0, i = 0;
-    uint32_t *out = malloc(sizeof(uint32_t) * cap);
-    if (!out) {
-        fprintf(stderr, "moeflash %s: out of memory\n", cmd);
-        return -1;
-    }
-    while (i < len) {
-        if (isspace((unsigned char)s[i])) {
-            i++;
-            continue;
-        }
-        uint64_t v = 0;
-        size_t start = i;
-        while (i < len && isdigit((unsigned char)s[i]) && v < vocab) v = v * 10 + (uint64_t)(s[i++] - '0');
-        if (i == start || (i < len && !isspace((unsigned char)s[i])) || v >= vocab) {
-            fprintf(stderr, "moeflash %s: '%s': id %zu is not an integer below the vocabulary (%u)\n",
-                    cmd, path, count + 1, vocab);
-            free(out);
-            return -1;
-        }
-        out[count++] = (uint32_t)v;
-    }
-    *ids = out;
-    *n = (uint32_t)count;
-    return 0;
-}
-
 int cli_load_tokens(const char *cmd, cli_model *cm, const char *text_path, const char *ids_path,
                     uint32_t **ids, uint32_t *n)
 {
@@ -312,7 +282,9 @@ int cli_load_tokens(const char *cmd, cli_model *cm, const char *text_path, const
     if (!text) return -1;
     int rc = 0;
     if (ids_path) {
-        rc = parse_ids(cmd, path, text, len, mf_vocab_size(cm->m), ids, n);
+        char err[128];
+        rc = mf_ids_parse(text, len, mf_vocab_size(cm->m), ids, n, err, sizeof err);
+        if (rc) fprintf(stderr, "moeflash %s: '%s': %s\n", cmd, path, err);
     } else {
         uint32_t count = 0;
         int err = mf_encode(cm->m, text, len, NULL, 0, &count);
