@@ -19,7 +19,7 @@ for t in "$@"; do
     [ -d "fuzz/corpus/$t" ] && seeds="fuzz/corpus/$t"
     # Bigger inputs for the image targets (a whole small image).
     case $t in
-        fuzz_image|fuzz_model_init) maxlen="" ;; # default: the largest seed
+        fuzz_image|fuzz_model_init|fuzz_tokconv) maxlen="" ;; # default: the largest seed
         *) maxlen=-max_len=16384 ;;
     esac
     start=$(date +%s); execs=0; runs=0; crash_runs=0

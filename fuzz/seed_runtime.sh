@@ -14,6 +14,14 @@ fuzz_config)
     for f in tests/data/*/config.json models/*/config.json; do
         [ -f "$f" ] && cp "$f" "$dir/data-$(echo "$f" | tr / _)"
     done ;;
+fuzz_tokconv)
+    # a prefix byte (0: tokenizer.json, 1: tokenizer.model), then the file
+    for f in tests/data/*/tokenizer.json; do
+        [ -f "$f" ] && { printf '\000'; cat "$f"; } >"$dir/data-$(echo "$f" | tr / _)"
+    done
+    for f in tests/data/*/tokenizer.model; do
+        [ -f "$f" ] && { printf '\001'; cat "$f"; } >"$dir/data-$(echo "$f" | tr / _)"
+    done ;;
 fuzz_image|fuzz_model_init)
     # A converted small checkpoint, when the converter works and it is small.
     img=$dir/../../conv-arch-mixtral-q8-p64.img

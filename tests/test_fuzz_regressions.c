@@ -42,6 +42,9 @@
 #define FUZZ_ENTRY fuzz_one_ids
 #include "../fuzz/fuzz_ids.c"
 #undef FUZZ_ENTRY
+#define FUZZ_ENTRY fuzz_one_tokconv
+#include "../fuzz/fuzz_tokconv.c"
+#undef FUZZ_ENTRY
 #if defined(__has_include)
 #if __has_include("../fuzz/fuzz_tokenizer.c")
 /* The tokenizer engineer's harness names libFuzzer's entry points itself. */
@@ -68,6 +71,7 @@ static const struct {
     {"fuzz_model_init", fuzz_one_model_init},
     {"fuzz_fw_cmdline", fuzz_one_fw_cmdline},
     {"fuzz_ids", fuzz_one_ids},
+    {"fuzz_tokconv", fuzz_one_tokconv},
 #ifdef HAVE_FUZZ_TOKENIZER
     {"fuzz_tokenizer", fuzz_one_tokenizer},
 #endif

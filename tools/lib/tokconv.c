@@ -63,6 +63,9 @@ static int errf(builder *b, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(b->err, b->errlen, fmt, ap);
     va_end(ap);
+    /* messages quote the file's own bytes: keep them one printable line */
+    for (char *c = b->err; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
     return -1;
 }
 
@@ -674,8 +677,10 @@ static uint32_t post_bos(builder *b, const mf_json *p)
 }
 
 /* Reads and parses a JSON file into doc (mf_json_free it); -1 with a message. */
-static int load_json(builder *b, const char *path, mf_json_doc *doc)
+/* The file at path, or (mem != NULL) mem[0..mem_len) named path. */
+static int load_json(builder *b, const char *path, const char *mem, size_t mem_len, mf_json_doc *doc)
 {
+    if (mem) return mf_json_parse(doc, mem, mem_len) ? errf(b, "%s: %s", path, doc->error) : 0;
     size_t flen;
     char *text = mf_read_file(path, &flen);
     if (!text) return errf(b, "%s: cannot read", path);
@@ -684,10 +689,10 @@ static int load_json(builder *b, const char *path, mf_json_doc *doc)
     return bad ? errf(b, "%s: %s", path, doc->error) : 0;
 }
 
-static int read_json(builder *b, const char *path)
+static int read_json(builder *b, const char *path, const char *mem, size_t mem_len)
 {
     mf_json_doc doc;
-    if (load_json(b, path, &doc)) return -1;
+    if (load_json(b, path, mem, mem_len, &doc)) return -1;
     int rc = -1;
     const mf_json *root = doc.root, *model = mf_json_get(root, "model");
     jconf c;
@@ -990,11 +995,12 @@ static int cmp_scored(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-static int read_spm(builder *b, const char *path)
+static int read_spm(builder *b, const char *path, const uint8_t *mem, size_t mem_len)
 {
-    size_t flen;
-    char *file = mf_read_file(path, &flen);
-    if (!file) return errf(b, "%s: cannot read", path);
+    size_t flen = mem_len;
+    char *file = mem ? NULL : mf_read_file(path, &flen);
+    if (!mem && !file) return errf(b, "%s: cannot read", path);
+    if (mem) file = (char *)(uintptr_t)mem; /* read only; not freed below */
     int rc = -1;
     pb top = {(const uint8_t *)file, (const uint8_t *)file + flen}, sub;
     uint32_t field, npieces = 0;
@@ -1214,7 +1220,7 @@ static int read_spm(builder *b, const char *path)
 done:
     free(scores);
     free(types);
-    free(file);
+    if (!mem) free(file);
     return rc;
 }
 
@@ -1252,7 +1258,7 @@ static int read_eos(builder *b, const char *hf_dir)
         snprintf(path, sizeof path, "%s/%s", hf_dir, files[f]);
         if (!file_exists(path)) continue;
         mf_json_doc doc;
-        if (load_json(b, path, &doc)) return -1;
+        if (load_json(b, path, NULL, 0, &doc)) return -1;
         const mf_json *e = doc.root && doc.root->type == MF_JSON_OBJECT
                                ? mf_json_get(doc.root, "eos_token_id")
                                : NULL;
@@ -1311,13 +1317,31 @@ int mf_tokconv_build(const char *hf_dir, uint8_t **out, size_t *len, char *err, 
     int rc;
     snprintf(path, sizeof path, "%s/tokenizer.json", hf_dir);
     if (file_exists(path)) {
-        rc = read_json(&b, path);
+        rc = read_json(&b, path, NULL, 0);
     } else {
         snprintf(path, sizeof path, "%s/tokenizer.model", hf_dir);
         if (!file_exists(path)) return 0; /* byte-level model */
-        rc = read_spm(&b, path);
+        rc = read_spm(&b, path, NULL, 0);
     }
     if (rc == 0) rc = read_eos(&b, hf_dir);
+    if (rc == 0) rc = serialize(&b, out, len);
+    builder_free(&b);
+    return rc;
+}
+
+int mf_tokconv_build_mem(const char *json, size_t json_len, const uint8_t *spm, size_t spm_len, uint8_t **out,
+                         size_t *len, char *err, size_t errlen)
+{
+    *out = NULL;
+    *len = 0;
+    if (err && errlen) err[0] = 0;
+    char dummy[8];
+    builder b;
+    memset(&b, 0, sizeof b);
+    b.err = err && errlen ? err : dummy;
+    b.errlen = err && errlen ? errlen : sizeof dummy;
+    if (!json == !spm) return errf(&b, "give tokenizer.json or tokenizer.model bytes, one of them");
+    int rc = json ? read_json(&b, "tokenizer.json", json, json_len) : read_spm(&b, "tokenizer.model", spm, spm_len);
     if (rc == 0) rc = serialize(&b, out, len);
     builder_free(&b);
     return rc;

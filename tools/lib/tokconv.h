@@ -15,6 +15,12 @@
  * tokenizer (the message names the unsupported component). */
 int mf_tokconv_build(const char *hf_dir, uint8_t **out, size_t *len, char *err, size_t errlen);
 
+/* The same from the bytes of a tokenizer.json (json != NULL) or of a
+ * tokenizer.model (spm != NULL), one of them; no end-of-sequence ids (they
+ * come from the folder's config files). For the fuzzer. */
+int mf_tokconv_build_mem(const char *json, size_t json_len, const uint8_t *spm, size_t spm_len, uint8_t **out,
+                         size_t *len, char *err, size_t errlen);
+
 /* Replaces the end-of-sequence ids of a built section (convert --eos): n
  * ids (0 = none, at most MF_TOK_MAX_EOS), each below its vocabulary size.
  * -1 with a message otherwise. */
