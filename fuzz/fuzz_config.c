@@ -2,7 +2,8 @@
  * libFuzzer harness: tools/lib/hfconfig.c (config.json -> hyper-parameters).
  * On success the result must be usable to build an image header: the sizes
  * are positive, top_k <= experts, heads divisible by kv heads, epsilons
- * positive. On failure the message must be a non-empty C string.
+ * positive. On failure the message must be a non-empty C string of one
+ * printable line (it quotes the file's strings).
  */
 #include "fuzz_common.h"
 
@@ -25,6 +26,7 @@ int FUZZ_ENTRY(const uint8_t *data, size_t size)
     } else {
         FUZZ_CHECK(memchr(err, '\0', sizeof err) != NULL);
         FUZZ_CHECK(err[0] != '\0');
+        for (const char *c = err; *c; c++) FUZZ_CHECK((unsigned char)*c >= 0x20 && *c != 0x7f); /* one line */
     }
     return 0;
 }

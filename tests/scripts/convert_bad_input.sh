@@ -46,6 +46,20 @@ d=$(model broken)
 printf '{"model_type": "mixtral", "hidden_size": 64,,}' >"$d/config.json"
 expect "broken config.json" "config.json: bad JSON: line 1 column" "$BIN" convert "$d" "$T/x.img"
 
+# Messages quote the file's own strings: control characters in them (an
+# escape sequence, a newline) come out as '?', so the message stays one
+# printable line.
+d=$(model ctlchars)
+sed 's/"model_type": "mixtral"/"model_type": "mix\\u001b[31mtral\\nX"/' "$SRC/config.json" >"$d/config.json"
+expect "model_type with control characters" 'unsupported model_type "mix?\[31mtral?X"' "$BIN" convert "$d" "$T/x.img"
+if [ "$(wc -l <"$T/err")" -eq 1 ] && ! grep -q "$(printf '\033')" "$T/err"; then pass=$((pass + 1)); else
+    echo "FAIL model_type with control characters: not one printable line:"; cat -A "$T/err"; fail=$((fail + 1)); fi
+d=$(model tokctl)
+printf '{"model": {"type": "B\\u001bPE\\n"}}' >"$d/tokenizer.json"
+expect "tokenizer model type with control characters" 'unsupported tokenizer model type B?PE?' "$BIN" convert "$d" "$T/x.img"
+if [ "$(grep -vc '^convert:' "$T/err")" -eq 1 ] && ! grep -q "$(printf '\033')" "$T/err"; then pass=$((pass + 1)); else
+    echo "FAIL tokenizer model type with control characters: not one printable line:"; cat -A "$T/err"; fail=$((fail + 1)); fi
+
 d=$(model llama)
 sed 's/"model_type": "mixtral"/"model_type": "llama"/' "$SRC/config.json" >"$d/config.json"
 expect "unsupported model_type" 'unsupported model_type "llama"' "$BIN" convert "$d" "$T/x.img"

@@ -24,6 +24,7 @@
 #include "../../runtime/quant.h"
 #include "hfconfig.h"
 #include "imagewrite.h"
+#include "json.h"
 #include "safetensors.h"
 #include "tokconv.h"
 
@@ -52,6 +53,7 @@ static int cv_fail(conv *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(c->err, c->errlen, fmt, ap);
     va_end(ap);
+    mf_one_line(c->err);
     return -1;
 }
 

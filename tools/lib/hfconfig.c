@@ -24,6 +24,7 @@ static int cfg_fail(char *err, size_t errlen, const char *fmt, ...)
     int n = snprintf(err, errlen, "config.json: ");
     if (n > 0 && (size_t)n < errlen) vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
     va_end(ap);
+    if (errlen) mf_one_line(err);
     return -1;
 }
 

@@ -494,3 +494,9 @@ char *mf_read_file(const char *path, size_t *len)
     if (len) *len = n;
     return buf;
 }
+
+void mf_one_line(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7F) *s = '?';
+}

@@ -56,6 +56,10 @@ int mf_json_get_number(const mf_json *obj, const char *key, double *out);
 int mf_json_get_string(const mf_json *obj, const char *key, const char **out);
 int mf_json_get_bool(const mf_json *obj, const char *key, int *out);
 
+/* Control bytes of s (< 0x20, 0x7f) become '?': error messages quote names
+ * and values from the input, and the CLI prints each as exactly one line. */
+void mf_one_line(char *s);
+
 /* Reads a whole file into a NUL-terminated heap buffer; NULL on error. */
 char *mf_read_file(const char *path, size_t *len);
 

@@ -17,21 +17,13 @@
  * corrupt length field, not a real header. */
 #define ST_MAX_HEADER (100u * 1000u * 1000u)
 
-/* Names in messages come from the file: a control character in one must
- * not break the one-line message (the CLI prints exactly one error line). */
-static void one_line(char *s)
-{
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7F) *s = '?';
-}
-
 static int st_fail(mf_safetensors *st, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(st->err, sizeof st->err, fmt, ap);
     va_end(ap);
-    one_line(st->err);
+    mf_one_line(st->err); /* names come from the file */
     return -1;
 }
 
@@ -305,7 +297,7 @@ static int idx_fail(mf_st_index *idx, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(idx->err, sizeof idx->err, fmt, ap);
     va_end(ap);
-    one_line(idx->err);
+    mf_one_line(idx->err);
     return -1;
 }
 

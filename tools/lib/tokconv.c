@@ -63,9 +63,7 @@ static int errf(builder *b, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(b->err, b->errlen, fmt, ap);
     va_end(ap);
-    /* messages quote the file's own bytes: keep them one printable line */
-    for (char *c = b->err; *c; c++)
-        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
+    mf_one_line(b->err); /* messages quote the file's own bytes */
     return -1;
 }
 
