@@ -72,8 +72,8 @@ size: $(FW_DIR)/moeflash.elf
 	  /^\.(text|ARM\.extab|ARM\.exidx|init_array|fini_array|data)[ \t]/ { fl += $$2; printf "  flash %-12s %8d\n", $$1, $$2 } \
 	  END { printf "RAM total %d bytes (%.1f KiB), code+rodata flash %d bytes (%.1f KiB)\n", ram, ram/1024, fl, fl/1024 }'
 	@echo "arena (MF_ARENA_BYTES) $(FW_ARENA) bytes; model image $$(stat -c %s $(FW_DIR)/model.img 2>/dev/null || echo '?') bytes in external flash"
-	@$(FW_NM) -S -t d $< | awk '$$4 == "prompt_buf" || $$4 == "prompt_ids" { b += $$2 + 0 } \
-	  END { printf "tokenizer RAM (BPE images): tables read in place from flash (mf_port_map); encode scratch %d B in the arena (MF_TOKENIZER_SCRATCH(256) rounded to 64) + the mf_tokenizer state (220 B, in the arena) + prompt text/ids %d B in .bss = %.1f KiB\n", 2624, b, (2624 + 220 + b) / 1024 }'
+	@$(FW_NM) -S -t d $< | awk '$$4 == "prompt_ids" { b += $$2 + 257 } \
+	  END { printf "tokenizer RAM (BPE images): tables read in place from flash (mf_port_map); encode scratch %d B in the arena (MF_TOKENIZER_SCRATCH(256) rounded to 64) + the mf_tokenizer state (220 B, in the arena) + prompt text (257 B of fw_args) and ids %d B in .bss = %.1f KiB\n", 2624, b, (2624 + 220 + b) / 1024 }'
 
 qemu-run: $(FW_DIR)/moeflash.elf $(FW_DIR)/model.img
 	timeout $(QEMU_TIMEOUT) $(QEMU) $(FW_QEMU) -kernel $(FW_DIR)/moeflash.elf \

@@ -55,7 +55,7 @@
 #define MF_SLIDE 0
 #endif
 /* BPE images: encode scratch in the arena, exact for any prompt that fits
- * prompt_buf (one pre-tokenized chunk is at most the whole prompt); the
+ * the prompt buffer (fw_args.prompt: one pre-tokenized chunk is at most the whole prompt); the
  * tokenizer tables themselves stay in flash (mapped). */
 #ifndef MF_ENCODE_SCRATCH
 #define MF_ENCODE_SCRATCH MF_TOKENIZER_SCRATCH(MF_MAX_PROMPT)
@@ -64,6 +64,8 @@
 /* The arena: a static array placed by the linker script (section .arena). */
 static uint8_t mf_arena[MF_ARENA_BYTES] __attribute__((section(".arena"), aligned(32)));
 
+/* the command line: options, prompt text, image path */
+static fw_args args;
 /* the BOS (if the model has one) and the prompt's ids; once the prompt is
  * fed, the last tokens of the sequence for slide=N */
 static uint32_t prompt_ids[MF_MAX_PROMPT + 1];
@@ -107,7 +109,6 @@ static int fail(const char *what, int err, int status)
 
 int main(void)
 {
-    static fw_args args;
     args.tokens = MF_DEFAULT_TOKENS;
     args.ctx = MF_CONTEXT_LEN;
     args.slots = MF_EXPERT_SLOTS;
