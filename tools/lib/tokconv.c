@@ -774,9 +774,21 @@ static int read_json(builder *b, const char *path, const char *mem, size_t mem_l
         errf(b, "%s: model.vocab is not an object", path);
         goto done;
     }
+    /* Ids are dense over vocab and added_tokens together: one far beyond
+     * their count is a corrupt file, not a reason to allocate gigabytes. */
+    double max_ids = 0;
+    for (const mf_json *v = vocab->child; v; v = v->next) max_ids++;
+    const mf_json *added = mf_json_get(root, "added_tokens");
+    if (added && added->type == MF_JSON_ARRAY)
+        for (const mf_json *a = added->child; a; a = a->next) max_ids++;
     for (const mf_json *v = vocab->child; v; v = v->next) {
         if (v->type != MF_JSON_NUMBER || v->number < 0 || v->number >= 0x7FFFFFFF || v->number != (uint32_t)v->number) {
             errf(b, "%s: bad id for vocab entry \"%.40s\"", path, v->key);
+            goto done;
+        }
+        if (v->number >= max_ids) {
+            errf(b, "%s: id %.0f of vocab entry \"%.40s\" is beyond the %.0f entries of vocab and added_tokens",
+                 path, v->number, v->key, max_ids);
             goto done;
         }
         uint32_t id = (uint32_t)v->number;
@@ -890,7 +902,7 @@ static int read_json(builder *b, const char *path, const char *mem, size_t mem_l
         for (const mf_json *a = at->child; a; a = a->next) {
             double idd;
             const mf_json *content = mf_json_get(a, "content");
-            if (mf_json_get_number(a, "id", &idd) || idd < 0 || idd >= 0x7FFFFFFF || !content ||
+            if (mf_json_get_number(a, "id", &idd) || idd < 0 || idd >= max_ids || !content ||
                 content->type != MF_JSON_STRING || content->str_len == 0) {
                 errf(b, "%s: bad added token", path);
                 goto done;
