@@ -1313,17 +1313,31 @@ static int file_exists(const char *p)
     return 1;
 }
 
-int mf_tokconv_build(const char *hf_dir, uint8_t **out, size_t *len, char *err, size_t errlen)
+/* Both entry points: clear the outputs, point the builder's messages at err
+ * (or at a scratch buffer), then serialize what was read. */
+static void builder_start(builder *b, char *dummy, size_t dummy_len, uint8_t **out, size_t *len, char *err,
+                          size_t errlen)
 {
-    char path[4096];
     *out = NULL;
     *len = 0;
     if (err && errlen) err[0] = 0;
-    char dummy[8];
+    memset(b, 0, sizeof *b);
+    b->err = err && errlen ? err : dummy;
+    b->errlen = err && errlen ? errlen : dummy_len;
+}
+
+static int builder_finish(builder *b, int rc, uint8_t **out, size_t *len)
+{
+    if (rc == 0) rc = serialize(b, out, len);
+    builder_free(b);
+    return rc;
+}
+
+int mf_tokconv_build(const char *hf_dir, uint8_t **out, size_t *len, char *err, size_t errlen)
+{
+    char path[4096], dummy[8];
     builder b;
-    memset(&b, 0, sizeof b);
-    b.err = err && errlen ? err : dummy;
-    b.errlen = err && errlen ? errlen : sizeof dummy;
+    builder_start(&b, dummy, sizeof dummy, out, len, err, errlen);
     int rc;
     snprintf(path, sizeof path, "%s/tokenizer.json", hf_dir);
     if (file_exists(path)) {
@@ -1334,25 +1348,16 @@ int mf_tokconv_build(const char *hf_dir, uint8_t **out, size_t *len, char *err, 
         rc = read_spm(&b, path, NULL, 0);
     }
     if (rc == 0) rc = read_eos(&b, hf_dir);
-    if (rc == 0) rc = serialize(&b, out, len);
-    builder_free(&b);
-    return rc;
+    return builder_finish(&b, rc, out, len);
 }
 
 int mf_tokconv_build_mem(const char *json, size_t json_len, const uint8_t *spm, size_t spm_len, uint8_t **out,
                          size_t *len, char *err, size_t errlen)
 {
-    *out = NULL;
-    *len = 0;
-    if (err && errlen) err[0] = 0;
     char dummy[8];
     builder b;
-    memset(&b, 0, sizeof b);
-    b.err = err && errlen ? err : dummy;
-    b.errlen = err && errlen ? errlen : sizeof dummy;
+    builder_start(&b, dummy, sizeof dummy, out, len, err, errlen);
     if (!json == !spm) return errf(&b, "give tokenizer.json or tokenizer.model bytes, one of them");
     int rc = json ? read_json(&b, "tokenizer.json", json, json_len) : read_spm(&b, "tokenizer.model", spm, spm_len);
-    if (rc == 0) rc = serialize(&b, out, len);
-    builder_free(&b);
-    return rc;
+    return builder_finish(&b, rc, out, len);
 }
