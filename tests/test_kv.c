@@ -19,6 +19,7 @@
 
 #include "../port/sim/sim_port.h"
 #include "../runtime/arena.h"
+#include "../runtime/model.h"
 #include "../runtime/moeflash.h"
 #include "../runtime/quant.h"
 #include "../tools/lib/json.h"
@@ -190,6 +191,122 @@ out:
     close_kv(&b);
 }
 
+/* Row `row` (element offset / head_dim) of a cache of encoding enc, widened
+ * here per the documented formats (ops.h): q8 = int8 times the row's f16
+ * scale, f16 / bf16 exactly, f32 as is. */
+static double kv_elem(const mf_model *m, int enc, int value, size_t off)
+{
+    const void *c = value ? m->value_cache : m->key_cache;
+    switch (enc) {
+    case MF_ENC_Q8: {
+        const uint16_t *sc = value ? m->value_scale : m->key_scale;
+        return (double)(float)((float)((const int8_t *)c)[off] *
+                               mf_f16_to_f32(sc[off / m->h.head_dim]));
+    }
+    case MF_ENC_F16: return mf_f16_to_f32(((const uint16_t *)c)[off]);
+    case MF_ENC_BF16: return mf_bf16_to_f32(((const uint16_t *)c)[off]);
+    default: return ((const float *)c)[off];
+    }
+}
+
+/* What the smaller KV caches hold, against the f32 cache of a model fed the
+ * same tokens (layer 0: its K and V do not depend on the cache encoding):
+ * f16 / bf16 rows are the f32 values rounded to nearest (half an ulp: 2^-11
+ * resp. 2^-8 relative); a q8 row is int8 levels in [-127, 127] times one
+ * f16 scale per head row, the scale about max|x| / 127 (its f16 rounding
+ * aside) and every value within half a step of x (rows with a normal f16
+ * scale; docs/encodings.md q8). Then the last layer's attention of the
+ * last chunk (m->q, m->att_out after the feed) recomputed here in double
+ * over the widened cache: query head i reads KV head i / (n_heads /
+ * n_kv_heads), positions 0..pos. */
+static void test_cache_contents(void)
+{
+    const uint32_t ctx = 64, n = 37; /* chunks of 16, 16, 5 */
+    const int encs[4] = {MF_ENC_F32, MF_ENC_F16, MF_ENC_BF16, MF_ENC_Q8};
+    mem_model ref;
+    uint32_t ids[37];
+    for (uint32_t i = 0; i < n; i++) ids[i] = text[valid_off + 500 + i];
+    int rr = open_kv(&ref, MF_ENC_F32, ctx);
+    CHECK(rr == MF_OK && mf_feed(ref.m, ids, n) == MF_OK, "f32 KV model");
+    if (rr) return;
+    for (int e = 0; e < 4; e++) {
+        mem_model mm;
+        int rc = open_kv(&mm, encs[e], ctx);
+        CHECK(rc == MF_OK && mf_feed(mm.m, ids, n) == MF_OK, "%s KV feed", mf_encoding_name(encs[e]));
+        if (rc) continue;
+        const mf_model *m = mm.m;
+        uint32_t hd = m->h.head_dim, kvd = m->kv_dim, rows_q8 = 0;
+        int bad_elem = 0, bad_scale = 0, bad_level = 0, bad_att = 0;
+        double worst_att = 0;
+        for (int value = 0; value < 2; value++)
+            for (uint32_t t = 0; t < n; t++)
+                for (uint32_t j = 0; j < kvd; j += hd) {
+                    size_t off = (size_t)t * kvd + j; /* layer 0 */
+                    const float *x = (const float *)(value ? ref.m->value_cache : ref.m->key_cache) + off;
+                    double amax = 0, step = 0;
+                    for (uint32_t i = 0; i < hd; i++) amax = fmax(amax, fabs(x[i]));
+                    if (encs[e] == MF_ENC_Q8) {
+                        const int8_t *q = (const int8_t *)(value ? m->value_cache : m->key_cache) + off;
+                        step = mf_f16_to_f32((value ? m->value_scale : m->key_scale)[off / hd]);
+                        if (step < 0x1p-14) continue; /* subnormal scale: see the report */
+                        rows_q8++;
+                        bad_scale += fabs(step - amax / 127) > 0x1p-11 * amax / 127;
+                        for (uint32_t i = 0; i < hd; i++) bad_level += q[i] < -127;
+                    }
+                    for (uint32_t i = 0; i < hd; i++) {
+                        double w = kv_elem(m, encs[e], value, off + i), d = fabs(w - x[i]);
+                        double bound = encs[e] == MF_ENC_Q8    ? 0.5 * step * 1.0001
+                                       : encs[e] == MF_ENC_F16  ? 0x1p-11 * fabs(x[i]) + 0x1p-25
+                                       : encs[e] == MF_ENC_BF16 ? 0x1p-8 * fabs(x[i])
+                                                                : 0.0;
+                        bad_elem += !(d <= bound);
+                    }
+                }
+        CHECK(bad_elem == 0, "%s KV: %d layer-0 values off the f32 values by more than the encoding's rounding",
+              mf_encoding_name(encs[e]), bad_elem);
+        if (encs[e] == MF_ENC_Q8) {
+            CHECK(rows_q8 > n, "q8 KV: only %u rows checked", rows_q8);
+            CHECK(bad_scale == 0, "q8 KV: %d row scales not f16(max|x| / 127)", bad_scale);
+            CHECK(bad_level == 0, "q8 KV: %d levels below -127", bad_level);
+        }
+        /* the last layer's attention for the last chunk's 5 tokens */
+        uint32_t L = m->h.n_layers, H = m->h.n_heads, rep = H / m->h.n_kv_heads;
+        size_t lay = (size_t)(L - 1) * m->ctx * kvd;
+        for (uint32_t c = 0; c < 5; c++) {
+            uint32_t pos = n - 5 + c;
+            for (uint32_t i = 0; i < H; i++) {
+                const float *q = m->q + (size_t)c * m->q_dim + (size_t)i * hd;
+                const float *out = m->att_out + (size_t)c * m->q_dim + (size_t)i * hd;
+                size_t base = lay + (size_t)(i / rep) * hd;
+                double s[64], mx = -1e300, sum = 0, vmax = 0;
+                for (uint32_t t = 0; t <= pos; t++) {
+                    double d = 0;
+                    for (uint32_t k = 0; k < hd; k++)
+                        d += (double)q[k] * kv_elem(m, encs[e], 0, base + (size_t)t * kvd + k);
+                    s[t] = d / sqrt((double)hd);
+                    if (s[t] > mx) mx = s[t];
+                }
+                for (uint32_t t = 0; t <= pos; t++) sum += (s[t] = exp(s[t] - mx));
+                for (uint32_t k = 0; k < hd; k++) {
+                    double o = 0;
+                    for (uint32_t t = 0; t <= pos; t++) {
+                        double v = kv_elem(m, encs[e], 1, base + (size_t)t * kvd + k);
+                        o += s[t] / sum * v;
+                        vmax = fmax(vmax, fabs(v));
+                    }
+                    double d = fabs(out[k] - o);
+                    worst_att = fmax(worst_att, d);
+                    bad_att += !(d <= 1e-5 * (1 + vmax));
+                }
+            }
+        }
+        CHECK(bad_att == 0, "%s KV: %d attention outputs of the last layer off double math (worst %g)",
+              mf_encoding_name(encs[e]), bad_att, worst_att);
+        close_kv(&mm);
+    }
+    close_kv(&ref);
+}
+
 static void test_ppl(double golden_bits, uint32_t windows)
 {
     uint32_t w = 128;
@@ -247,6 +364,7 @@ int main(int argc, char **argv)
         test_default();
         test_arena();
         test_logits();
+        test_cache_contents();
         test_ppl(golden_bits, windows);
     }
     free(img);

@@ -205,6 +205,28 @@ static double dot_ref(const float *a, const float *b, uint32_t n)
     return s;
 }
 
+/* ops.c's documented order of every dot product: lane j sums the products
+ * at i % 8 == j in increasing i, then ((s0+s4)+(s1+s5))+((s2+s6)+(s3+s7)).
+ * Written out here in plain floats (ISO C: no contraction into FMAs) and
+ * compared bit for bit, on every length to 41 (each tail length). */
+static void test_dot_order(void)
+{
+    float a[41], b[41];
+    int bad = 0;
+    fill(a, 41, 1.0f);
+    fill(b, 41, 3.0f);
+    for (uint32_t n = 0; n <= 41; n++) {
+        float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (uint32_t i = 0; i < n; i++) s[i % 8] += a[i] * b[i];
+        float want = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+        float got = mf_dot_f32(a, b, n);
+        if (memcmp(&got, &want, sizeof got)) {
+            if (++bad <= 3) fprintf(stderr, "  n %u: %a, the documented order %a\n", n, got, want);
+        }
+    }
+    CHECK(bad == 0, "mf_dot_f32 not in the documented lane order on %d lengths", bad);
+}
+
 static void test_dot_matmul(void)
 {
     float a[300], b[300];
@@ -326,6 +348,141 @@ static void test_attention(void)
     CHECK(memcmp(out, v, sizeof out) == 0, "attention over one position");
 }
 
+/* Naive attention of one head in double: softmax(q.k_t / sqrt(hd)) . v_t
+ * over rows t of k and v (`stride` floats apart). */
+static void attention_ref(double *out, const float *q, const double *k, const double *v,
+                          size_t stride, uint32_t np, uint32_t hd)
+{
+    double s[16], mx = -1e300, sum = 0;
+    for (uint32_t t = 0; t < np; t++) {
+        double d = 0;
+        for (uint32_t i = 0; i < hd; i++) d += (double)q[i] * k[t * stride + i];
+        s[t] = d / sqrt((double)hd);
+        if (s[t] > mx) mx = s[t];
+    }
+    for (uint32_t t = 0; t < np; t++) sum += (s[t] = exp(s[t] - mx));
+    for (uint32_t i = 0; i < hd; i++) {
+        out[i] = 0;
+        for (uint32_t t = 0; t < np; t++) out[i] += s[t] / sum * v[t * stride + i];
+    }
+}
+
+/* Head sizes the tiny model does not have: the vector loops of 16 and 8
+ * outputs, their scalar tail (head_dim % 8 != 0) and the one-position
+ * score loop (head_dim % 8 != 0), against double math; the f32 cache and
+ * the widened f16 / bf16 / q8 caches (ops.h: q8 is int8 times its row's f16
+ * scale, scales[off / head_dim] for element offset off), two KV heads
+ * interleaved so that the stride and the scale index matter. */
+static void test_attention_head_dims(void)
+{
+    static const uint32_t hds[] = {1, 3, 5, 8, 12, 20, 24, 40, 48};
+    enum { NP = 9, MAXHD = 48, NKV = 2 };
+    static float q[MAXHD], kf[NP * NKV * MAXHD], vf[NP * NKV * MAXHD], out[MAXHD], att[NP],
+        row[MAXHD];
+    static double kd[NP * NKV * MAXHD], vd[NP * NKV * MAXHD], ref[MAXHD];
+    static uint16_t k16[NP * NKV * MAXHD], v16[NP * NKV * MAXHD], ks[NP * NKV], vs[NP * NKV];
+    static int8_t k8[NP * NKV * MAXHD], v8[NP * NKV * MAXHD];
+    const int encs[] = {MF_ENC_F32, MF_ENC_F16, MF_ENC_BF16, MF_ENC_Q8};
+    for (size_t hi = 0; hi < sizeof hds / sizeof hds[0]; hi++)
+        for (int e = 0; e < 4; e++) {
+            uint32_t hd = hds[hi], stride = NKV * hd, head = 1, bad_out = 0, bad_att = 0;
+            double worst = 0;
+            fill(q, hd, 1.0f);
+            fill(kf, (size_t)NP * stride, 1.0f);
+            fill(vf, (size_t)NP * stride, 2.0f);
+            /* the cache rows, encoded here, and their exact values in double */
+            for (uint32_t t = 0; t < NP; t++)
+                for (uint32_t h = 0; h < NKV; h++) {
+                    size_t off = (size_t)t * stride + h * hd;
+                    for (int kv = 0; kv < 2; kv++) {
+                        const float *x = (kv ? vf : kf) + off;
+                        double *xd = (kv ? vd : kd) + off;
+                        if (encs[e] == MF_ENC_Q8) {
+                            float amax = 0;
+                            for (uint32_t i = 0; i < hd; i++) amax = fmaxf(amax, fabsf(x[i]));
+                            uint16_t sh = mf_f32_to_f16(amax / 127.0f);
+                            double sc = mf_f16_to_f32(sh);
+                            (kv ? vs : ks)[off / hd] = sh;
+                            for (uint32_t i = 0; i < hd; i++) {
+                                long l = lround(x[i] / sc);
+                                l = l > 127 ? 127 : l < -127 ? -127 : l;
+                                (kv ? v8 : k8)[off + i] = (int8_t)l;
+                                xd[i] = (double)(float)(l * sc);
+                            }
+                        } else {
+                            for (uint32_t i = 0; i < hd; i++) {
+                                uint16_t b = encs[e] == MF_ENC_F16   ? mf_f32_to_f16(x[i])
+                                             : encs[e] == MF_ENC_BF16 ? mf_f32_to_bf16(x[i])
+                                                                      : 0;
+                                (kv ? v16 : k16)[off + i] = b;
+                                xd[i] = encs[e] == MF_ENC_F16    ? mf_f16_to_f32(b)
+                                        : encs[e] == MF_ENC_BF16 ? mf_bf16_to_f32(b)
+                                                                 : x[i];
+                            }
+                        }
+                    }
+                }
+            for (uint32_t np = 1; np <= NP; np++) {
+                size_t o = (size_t)head * hd;
+                attention_ref(ref, q, kd + o, vd + o, stride, np, hd);
+                if (encs[e] == MF_ENC_F32)
+                    mf_attention_head(out, q, kf + o, vf + o, stride, np, hd, att);
+                else if (encs[e] == MF_ENC_Q8)
+                    mf_attention_head_kv(out, q, MF_ENC_Q8, k8 + o, v8 + o, ks + head, vs + head,
+                                         stride, np, hd, row, att);
+                else
+                    mf_attention_head_kv(out, q, encs[e], k16 + o, v16 + o, NULL, NULL, stride, np,
+                                         hd, row, att);
+                for (uint32_t i = 0; i < hd; i++) {
+                    double d = fabs(out[i] - ref[i]);
+                    if (d > worst) worst = d;
+                    if (!(d < 1e-5)) bad_out++;
+                }
+                /* the scores: softmax of mf_dot_f32 * 1/sqrt(hd), to the bit */
+                float ra[NP];
+                for (uint32_t t = 0; t < np; t++) {
+                    float kr[MAXHD];
+                    for (uint32_t i = 0; i < hd; i++) kr[i] = (float)kd[o + t * stride + i];
+                    ra[t] = mf_dot_f32(q, kr, hd) * (float)(1.0 / sqrt((double)hd));
+                }
+                mf_softmax(ra, np);
+                bad_att += memcmp(ra, att, sizeof(float) * np) != 0;
+            }
+            CHECK(bad_out == 0, "attention %s head_dim %u: %u outputs off double math (worst %g)",
+                  mf_encoding_name(encs[e]), hd, bad_out, worst);
+            CHECK(bad_att == 0, "attention %s head_dim %u: scores not softmax(mf_dot_f32 * scale) on %u "
+                  "position counts", mf_encoding_name(encs[e]), hd, bad_att);
+        }
+}
+
+/* The model's RoPE tables (mf_rope_inv_freq once, mf_rope_angles per
+ * position): inv_freq[i] = 1 / theta^(2i / head_dim) rounded to float as
+ * transformers computes it, the angle pos * inv_freq in double. */
+static void test_rope_tables(void)
+{
+    static const uint32_t hds[] = {2, 6, 16, 64, 128};
+    static const float thetas[] = {10000.0f, 1000000.0f, 500.0f};
+    static const uint32_t poss[] = {0, 1, 7, 255, 4095, 32767};
+    float inv[64], cs[64], sn[64];
+    int bad = 0, cases = 0;
+    for (size_t h = 0; h < 5; h++)
+        for (size_t th = 0; th < 3; th++) {
+            uint32_t hd = hds[h], half = hd / 2;
+            mf_rope_inv_freq(inv, hd, thetas[th]);
+            for (size_t p = 0; p < 6; p++) {
+                mf_rope_angles(cs, sn, poss[p], half, inv);
+                for (uint32_t i = 0; i < half; i++) {
+                    float invr = (float)(1.0 / pow((double)thetas[th], 2.0 * i / hd));
+                    double a = (double)poss[p] * invr;
+                    bad += inv[i] != invr || fabs(cs[i] - cos(a)) > 0x1p-24 ||
+                           fabs(sn[i] - sin(a)) > 0x1p-24;
+                    cases++;
+                }
+            }
+        }
+    CHECK(bad == 0, "rope inv_freq / angles: %d of %d off the formula", bad, cases);
+}
+
 static void test_topk(void)
 {
     const float x[] = {0.1f, 0.5f, 0.3f, 0.5f, 0.9f, 0.3f, 0.0f, 0.9f};
@@ -357,9 +514,12 @@ int main(void)
     test_expf();
     test_softmax_silu();
     test_rope();
+    test_dot_order();
     test_dot_matmul();
     test_matmul_qa();
     test_attention();
+    test_attention_head_dims();
+    test_rope_tables();
     test_topk();
     return mf_test_done("test_ops");
 }

@@ -139,6 +139,16 @@ static void test_halves(void)
         if ((r & 0x7fff) != 0 && ((f < 0) != ((r & 0x8000) != 0))) bad++;
     }
     CHECK(bad == 0, "%u f32->f16 conversions not nearest", bad);
+    /* Exact ties (the midpoint of two neighbouring f16 values, exact in
+     * f32) go to the even one: every positive finite pair, and negated. */
+    bad = 0;
+    for (h = 0; h < 0x7bff; h++) {
+        float mid = (float)((f16_value((uint16_t)h) + f16_value((uint16_t)(h + 1))) / 2);
+        uint16_t even = (uint16_t)((h & 1) ? h + 1 : h);
+        bad += mf_f32_to_f16(mid) != even;
+        bad += mf_f32_to_f16(-mid) != (uint16_t)(even | 0x8000);
+    }
+    CHECK(bad == 0, "%u f32->f16 ties not rounded to even", bad);
     bad = 0;
     for (i = 0; i < 200000; i++) {
         float f = ldexpf(frand(), (int)(rng % 60) - 30);
@@ -569,6 +579,66 @@ static void test_simd_exact(void)
            nk ? names : "none built in / supported here");
 }
 
+/* The activation buffer's padding: quant.h documents q[cols] zero-padded
+ * to a multiple of 4 bytes (the scales follow, 4-byte aligned). */
+static void test_qa_padding(void)
+{
+    static uint32_t words[MF_QA_BYTES(64, 32) / 4 + 4];
+    float x[40];
+    int bad = 0;
+    uint32_t cols, c;
+    for (c = 0; c < 40; c++) x[c] = grand();
+    for (cols = 1; cols <= 39; cols++) {
+        const uint8_t *b = (const uint8_t *)words;
+        memset(words, 0xa5, sizeof words);
+        mf_quantize_activations(x, cols, 32, words);
+        for (c = cols; c < ((cols + 3u) & ~3u); c++) bad += b[c] != 0;
+    }
+    CHECK(bad == 0, "activation levels not zero-padded to 4 bytes (%d bytes)", bad);
+}
+
+/* Q8 / Q4 rows whose f16 group scale is inf, -inf or a NaN: the SIMD
+ * kernels move those bits as mf_f16_to_f32 does (kernels_x86.c
+ * f16x4_to_f32: "inf and NaN only moved") and give the portable bits. */
+static void test_simd_special_scales(void)
+{
+    static uint8_t w[SX_ROWS * (SX_COLS + 2 * SX_COLS / 32)];
+    static uint32_t xq_words[MF_QA_BYTES(SX_COLS, 32) / 4];
+    static float yp[SX_ROWS], ys[SX_ROWS];
+    static const uint16_t special[] = {0x7c00, 0xfc00, 0x7e00, 0x7c01, 0xfe55};
+    uint8_t *xq = (uint8_t *)xq_words;
+    int bad = 0, cases = 0, nonfinite = 0, e;
+    for (e = 0; e < 2; e++) {
+        int enc = e ? MF_ENC_Q4 : MF_ENC_Q8;
+        uint32_t group = 64, cols = 256, rows = SX_ROWS, r;
+        size_t rb = mf_row_bytes(enc, cols, group);
+        uint32_t gb = (uint32_t)(rb / (cols / group));
+        sx_fill(enc, w, xq, rows, cols, group, -127, 0);
+        /* one group of some rows gets a special scale (rows 0-3 are the
+         * four-row pass, 12 the one-row tail) */
+        for (r = 0; r < rows; r += 3) {
+            uint16_t h = special[(r / 3) % 5];
+            uint8_t *p = w + r * rb + (size_t)((r / 3) % (cols / group)) * gb;
+            p[0] = (uint8_t)(h & 0xff), p[1] = (uint8_t)(h >> 8);
+        }
+        mf_quant_use_simd(0);
+        mf_matvec_qa(enc, w, xq, yp, rows, cols, group);
+        mf_quant_use_simd(1);
+        mf_matvec_qa(enc, w, xq, ys, rows, cols, group);
+        for (r = 0; r < rows; r++) {
+            nonfinite += !isfinite(yp[r]);
+            if (memcmp(&yp[r], &ys[r], sizeof(float))) {
+                if (++bad <= 3)
+                    fprintf(stderr, "  %s row %u: %a vs portable %a\n", mf_encoding_name(enc), r,
+                            (double)ys[r], (double)yp[r]);
+            }
+            cases++;
+        }
+    }
+    CHECK(bad == 0, "special f16 scales: %d of %d rows differ from the portable kernel", bad, cases);
+    CHECK(nonfinite >= 8, "special f16 scales: only %d non-finite rows", nonfinite);
+}
+
 /* One value of the activation test: mostly ordinary, with the cases
  * where a lane could differ from the scalar code - NaN, infinities, zeros
  * of both signs, subnormals, and rounding ties (v + 0.5 exactly, and one
@@ -879,6 +949,8 @@ int main(int argc, char **argv)
     test_random();
     test_simd_exact();
     test_simd_quantize_exact();
+    test_simd_special_scales();
+    test_qa_padding();
     test_weighted();
     if (real)
         test_real_weights();

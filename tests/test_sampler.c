@@ -95,6 +95,56 @@ int main(void)
         CHECK(c < 27.9, "top-p %.2f: chi2 %.1f", tops[pi], c);
     }
 
+    /* Top-p boundary: two equal logits have probability 1/2 each, exactly
+     * (e^0 / 2); with top_p = 0.5 the first already reaches top_p, so the
+     * nucleus is that one id, and of equal probabilities the lower id
+     * ranks first: always token 0. */
+    {
+        const float two[2] = {1.0f, 1.0f};
+        float p2[2];
+        uint32_t i2[2];
+        int other = 0;
+        mf_sampler_init(&s, 1.0f, 0.5f, 5);
+        for (int d = 0; d < 200; d++) {
+            uint32_t t2 = 9;
+            mf_sample_logits(two, 2, &s, p2, i2, &t2);
+            other += t2 != 0;
+        }
+        CHECK(other == 0, "top-p 0.5 over two equal logits: %d of 200 draws not id 0", other);
+    }
+
+    /* top_p 0 and 1 (and above) all mean no restriction: the same draws
+     * for a seed. */
+    {
+        uint32_t s0[64], s1[64], s2[64];
+        mf_sampler_init(&s, 0.8f, 0.0f, 77);
+        for (int i = 0; i < 64; i++) mf_sample_logits(LOGITS, N, &s, probs, idx, &s0[i]);
+        mf_sampler_init(&s, 0.8f, 1.0f, 77);
+        for (int i = 0; i < 64; i++) mf_sample_logits(LOGITS, N, &s, probs, idx, &s1[i]);
+        mf_sampler_init(&s, 0.8f, 1.5f, 77);
+        for (int i = 0; i < 64; i++) mf_sample_logits(LOGITS, N, &s, probs, idx, &s2[i]);
+        CHECK(memcmp(s0, s1, sizeof s0) == 0 && memcmp(s0, s2, sizeof s0) == 0,
+              "top_p 0, 1 and 1.5 sample differently");
+    }
+
+    /* Temperature, precisely: logits {0, 1} at T = 0.5 give id 1 with
+     * probability 1 / (1 + e^-2) = 0.8808; 10^6 draws measure it to
+     * +-0.0003 (one standard deviation), so 4.5 of them bound it. */
+    {
+        const float lg2[2] = {0.0f, 1.0f};
+        float p2[2];
+        uint32_t i2[2], t2;
+        long ones = 0, draws = 1000000;
+        double pw = 1.0 / (1.0 + exp(-2.0)), sd = sqrt(pw * (1 - pw) / (double)draws);
+        mf_sampler_init(&s, 0.5f, 1.0f, 2024);
+        for (long d = 0; d < draws; d++) {
+            mf_sample_logits(lg2, 2, &s, p2, i2, &t2);
+            ones += t2 == 1;
+        }
+        CHECK(fabs((double)ones / (double)draws - pw) < 4.5 * sd, "T=0.5: P(id 1) %.5f, expected %.5f",
+              (double)ones / (double)draws, pw);
+    }
+
     /* Determinism. */
     uint32_t a[64], b[64], c2[64];
     mf_sampler_init(&s, 1.0f, 0.9f, 42);
