@@ -396,20 +396,7 @@ static void kv_store(const mf_model *m, void *cache, uint16_t *scales, size_t of
     uint32_t hd = m->h.head_dim;
     int enc = m->opt.kv_encoding;
     if (enc == MF_ENC_Q8) {
-        int8_t *d = (int8_t *)cache + off;
-        float amax = 0;
-        for (uint32_t i = 0; i < hd; i++) {
-            float v = x[i] < 0 ? -x[i] : x[i];
-            if (v > amax) amax = v;
-        }
-        uint16_t sh = mf_f32_to_f16(amax / 127.0f);
-        float sc = mf_f16_to_f32(sh);
-        scales[off / hd] = sh;
-        for (uint32_t i = 0; i < hd; i++) {
-            float r = sc > 0 ? x[i] / sc : 0.0f;
-            int q = (int)(r + (r >= 0 ? 0.5f : -0.5f));
-            d[i] = (int8_t)(q > 127 ? 127 : q < -127 ? -127 : q);
-        }
+        scales[off / hd] = mf_quantize_kv_q8(x, hd, (int8_t *)cache + off);
         return;
     }
     uint16_t *d = (uint16_t *)cache + off;

@@ -318,6 +318,24 @@ static uint8_t *quantize_group_q8(const float *x, uint32_t n, uint8_t *p)
     return p + 2 + n;
 }
 
+uint16_t mf_quantize_kv_q8(const float *x, uint32_t n, int8_t *q)
+{
+    float amax = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        float v = x[i] < 0 ? -x[i] : x[i];
+        if (v > amax) amax = v;
+    }
+    uint16_t sh = mf_f32_to_f16(amax / 127.0f);
+    if (sh >= 0x7C00u) sh = 0x7BFFu;
+    else if (mf_f16_to_f32(sh) * 127.5f < amax) sh++; /* (at most 0x7BFF here: 127.5 x 65504 > amax) */
+    float sc = mf_f16_to_f32(sh);
+    for (uint32_t i = 0; i < n; i++) {
+        float r = sc > 0 ? x[i] / sc : 0.0f;
+        q[i] = (int8_t)(r >= 127.0f ? 127 : r <= -127.0f ? -127 : r == r ? (int)(r + (r >= 0 ? 0.5f : -0.5f)) : 0);
+    }
+    return sh;
+}
+
 /* Search widths (0 = no search), measured in docs/encodings.md. */
 #ifdef MF_QUANT_STUDY
 static int quant_nstep = 9, quant_nstep_off = 10;

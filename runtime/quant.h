@@ -90,6 +90,14 @@ int mf_quant_use_simd(int on);
 /* f16 / bf16 helpers (round to nearest even). */
 float mf_f16_to_f32(uint16_t h);
 uint16_t mf_f32_to_f16(float f);
+
+/* One KV-cache row at q8 (docs/encodings.md, "q8 KV rows"): n int8 levels
+ * in [-127, 127] into q, the f16 scale returned. The scale follows the
+ * weights' q8 rule (f16(max|x| / 127), one f16 up if that clips the largest
+ * value by more than half a step) and saturates at the largest finite f16
+ * instead of becoming inf (which would widen to NaN); a level is x / scale
+ * rounded half away from zero, an infinite one clamped, a NaN one 0. */
+uint16_t mf_quantize_kv_q8(const float *x, uint32_t n, int8_t *q);
 float mf_bf16_to_f32(uint16_t b);
 uint16_t mf_f32_to_bf16(float f);
 

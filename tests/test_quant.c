@@ -938,6 +938,48 @@ static void test_real_weights(void)
     }
 }
 
+/* A KV-cache row at q8 (mf_quantize_kv_q8, docs/encodings.md "q8 KV rows"):
+ * levels in [-127, 127]; every value within half a step of its level for
+ * rows of normal, tiny (subnormal scale) and near-overflow magnitude; a row
+ * beyond f16's range saturates at the largest finite scale (widened values
+ * finite, the largest clipped to 127 x 65504) instead of an inf scale that
+ * widens to NaN; inf levels clamp, NaN levels are 0; all-zero rows give 0. */
+static void test_kv_q8_rows(void)
+{
+    const float mags[] = {1.0f, 0.3f, 1e-3f, 1e-5f, 3e-7f, 1e4f, 8.0e6f};
+    for (size_t m = 0; m < sizeof mags / sizeof mags[0]; m++) {
+        float x[32];
+        int8_t q[32];
+        for (int i = 0; i < 32; i++) x[i] = mags[m] * (float)((i * 37 % 65) - 32) / 32.0f;
+        double amax = 0;
+        for (int i = 0; i < 32; i++) amax = fmax(amax, fabs(x[i]));
+        uint16_t sh = mf_quantize_kv_q8(x, 32, q);
+        double d = mf_f16_to_f32(sh);
+        int bad = 0;
+        for (int i = 0; i < 32; i++)
+            bad += q[i] < -127 || !(fabs(x[i] - d * q[i]) <= 0.5 * d * (1 + 1e-6));
+        CHECK(bad == 0 && sh < 0x7C00, "kv q8 row of max %g: scale %g, %d values off by more than half a step",
+              amax, d, bad);
+        /* the scale is f16(max|x| / 127) or, when that clips, the next f16 */
+        uint16_t base = mf_f32_to_f16((float)amax / 127.0f);
+        CHECK(sh == base || (sh == base + 1 && mf_f16_to_f32(base) * 127.5 < amax),
+              "kv q8 row of max %g: scale 0x%04x, f16(max/127) 0x%04x", amax, sh, base);
+    }
+    float big[8] = {1e7f, -2e7f, 3.0f, 0, 0, 0, 0, 0}, w;
+    int8_t q[8];
+    uint16_t sh = mf_quantize_kv_q8(big, 8, q);
+    w = (float)q[1] * mf_f16_to_f32(sh);
+    CHECK(sh == 0x7BFF && q[1] == -127 && q[0] > 0 && w == -127.0f * 65504.0f,
+          "kv q8 row beyond f16's range: scale 0x%04x, levels %d %d, widened %g", sh, q[0], q[1], (double)w);
+    float odd[4] = {INFINITY, -1.0f, NAN, 0.5f};
+    sh = mf_quantize_kv_q8(odd, 4, q);
+    CHECK(sh == 0x7BFF && q[0] == 127 && q[2] == 0, "kv q8 row with inf and NaN: scale 0x%04x, levels %d %d",
+          sh, q[0], q[2]);
+    float zero[4] = {0, 0, -0.0f, 0};
+    sh = mf_quantize_kv_q8(zero, 4, q);
+    CHECK(sh == 0 && !q[0] && !q[1] && !q[2] && !q[3], "kv q8 zero row: scale 0x%04x", sh);
+}
+
 int main(int argc, char **argv)
 {
     /* --no-real-weights: the aarch64 suite under qemu-user, where the real
@@ -945,6 +987,7 @@ int main(int argc, char **argv)
     int real = !(argc > 1 && !strcmp(argv[1], "--no-real-weights"));
     test_halves();
     test_sizes();
+    test_kv_q8_rows();
     test_spec_decode();
     test_random();
     test_simd_exact();
