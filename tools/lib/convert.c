@@ -14,6 +14,7 @@
  */
 #include "convert.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,13 +142,43 @@ static int encode_rows(conv *c, const mf_st_tensor *t, uint64_t first, uint32_t 
         c->fbuf = f;
         c->fcap = need_f;
     }
-    for (uint32_t r = 0; r < rows; r += per) {
+    float *back = malloc(sizeof(float) * cols);
+    if (!back) return cv_fail(c, "out of memory");
+    int rc = 0;
+    for (uint32_t r = 0; r < rows && !rc; r += per) {
         uint32_t n = rows - r < per ? rows - r : per;
-        if (mf_st_read_f32_range(&c->st, t, first + (uint64_t)r * cols, (uint64_t)n * cols, c->fbuf))
-            return cv_fail(c, "%s", c->st.err);
-        mf_quantize_matrix(enc, c->fbuf, n, cols, c->o->group_size, dst + (size_t)r * row_bytes);
+        if (mf_st_read_f32_range(&c->st, t, first + (uint64_t)r * cols, (uint64_t)n * cols, c->fbuf)) {
+            rc = cv_fail(c, "%s", c->st.err);
+            break;
+        }
+        for (size_t i = 0; i < (size_t)n * cols; i++)
+            if (!isfinite(c->fbuf[i])) {
+                rc = cv_fail(c, "tensor %s: element %llu is %s; a checkpoint's weights must be finite", t->name,
+                             (unsigned long long)(first + (uint64_t)r * cols + i), isnan(c->fbuf[i]) ? "NaN" : "infinite");
+                break;
+            }
+        if (rc) break;
+        uint8_t *w = dst + (size_t)r * row_bytes;
+        mf_quantize_matrix(enc, c->fbuf, n, cols, c->o->group_size, w);
+        /* An encoding with f16 values or scales has a range: a weight
+         * beyond it would decode as inf or NaN on the device. */
+        for (uint32_t k = 0; k < n && !rc; k++) {
+            mf_dequantize_row(enc, w, k, cols, c->o->group_size, back);
+            for (uint32_t i = 0; i < cols; i++)
+                if (!isfinite(back[i])) {
+                    float amax = 0;
+                    for (uint32_t j = 0; j < cols; j++)
+                        if (fabsf(c->fbuf[(size_t)k * cols + j]) > amax) amax = fabsf(c->fbuf[(size_t)k * cols + j]);
+                    rc = cv_fail(c, "tensor %s: row %llu (|x| up to %g) does not fit %s, whose f16 values or scales "
+                                 "overflow; store it as bf16 or f32 (--resident / --experts)",
+                                 t->name, (unsigned long long)(first / cols + r + k), (double)amax,
+                                 mf_encoding_name(enc));
+                    break;
+                }
+        }
     }
-    return 0;
+    free(back);
+    return rc;
 }
 
 /* One resident tensor: a matrix [rows, cols] or, with vector != 0, a
