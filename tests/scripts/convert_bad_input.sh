@@ -67,6 +67,31 @@ printf '{"model": {"type": "BPE", "vocab": {"a": 100000000, "b": 1}, "merges": [
 expect "vocab id beyond the entries" 'id 100000000 of vocab entry "a" is beyond the 2 entries of vocab and added_tokens' \
     "$BIN" convert "$d" "$T/x.img"
 
+# A weight the encoding cannot hold: element 0 of layer 0's expert 0 w1
+# (bf16, at data offset 65536 in the shipped checkpoint) set to 1e10
+# (bf16 0x5015) or NaN (0x7FC0). The converter names the tensor instead of
+# writing an expert that decodes to inf or NaN.
+poke_w1() { # poke_w1 DIR BYTE0 BYTE1
+    f="$1/model.safetensors"
+    hl=$(od -An -tu8 -N8 "$f" | tr -d ' ')
+    printf "\\$(printf %o "$2")\\$(printf %o "$3")" |
+        dd of="$f" bs=1 seek=$((8 + hl + 65536)) conv=notrunc 2>/dev/null
+}
+if grep -q '"model.layers.0.block_sparse_moe.experts.0.w1.weight":{"dtype":"BF16","shape":\[96,64\],"data_offsets":\[65536,' \
+    "$SRC/model.safetensors"; then pass=$((pass + 1)); else
+    echo "FAIL the fixture's offset of experts.0.w1 no longer holds"; fail=$((fail + 1)); fi
+d=$(model hugeweight)
+poke_w1 "$d" 21 80
+for enc in q8 q4 f16; do
+    expect "a 1e10 weight at $enc" "experts.0.w1.weight: row 0 (|x| up to 9.99922e+09) does not fit $enc" \
+        "$BIN" convert "$d" "$T/x.img" --weights $enc
+done
+"$BIN" convert "$d" "$T/x.img" --weights bf16 >/dev/null 2>&1 && pass=$((pass + 1)) ||
+    { echo "FAIL a 1e10 weight at bf16 should convert"; fail=$((fail + 1)); }
+d=$(model nanweight)
+poke_w1 "$d" 192 127
+expect "a NaN weight" "experts.0.w1.weight: element 0 is NaN" "$BIN" convert "$d" "$T/x.img" --weights f32
+
 d=$(model llama)
 sed 's/"model_type": "mixtral"/"model_type": "llama"/' "$SRC/config.json" >"$d/config.json"
 expect "unsupported model_type" 'unsupported model_type "llama"' "$BIN" convert "$d" "$T/x.img"
