@@ -2,7 +2,14 @@
  * the DP's choice never exceeds the budget and equals the optimum found by
  * enumerating every assignment; its loss never increases with the budget;
  * the greedy respects the budget and is never better than the optimum;
- * infeasible budgets are refused; a case with expert-like sizes (gcd > 1). */
+ * infeasible budgets are refused; a case with expert-like sizes (gcd > 1).
+ * The greedy against its documented rule (allocate.h: upgrades along each
+ * item's lower convex hull by the best loss decrease per byte while it
+ * fits) on items whose choices are already strictly convex, replayed here:
+ * same choices, and no item's next upgrade fits in what is left; given
+ * three equal-cost upgrades and room for two, it takes the two largest; it
+ * never picks a choice another choice of the item dominates. When every
+ * choice costs 0 bytes, the lowest loss is taken. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -38,6 +45,106 @@ static double brute(size_t n, size_t m, const double *loss, const uint64_t *byte
         if (b <= budget && l < best) best = l;
     }
     return best;
+}
+
+/* The greedy on strictly convex items (every choice on the lower hull,
+ * bytes increasing with the index, loss decreasing, loss decrease per byte
+ * decreasing): replayed from the rule in allocate.h, and its leftover. */
+static void test_greedy(void)
+{
+    enum { N = 8, M = 5 };
+    double loss[N * M];
+    uint64_t bytes[N * M];
+    int choice[N];
+    mf_alloc_result r;
+    int same = 1, tight = 1, fits = 1;
+    for (int trial = 0; trial < 300; trial++) {
+        size_t n = 1 + rnd() % N, m = 2 + rnd() % (M - 1);
+        uint64_t minb = 0, maxb = 0;
+        for (size_t i = 0; i < n; i++) {
+            uint64_t b = 1 + rnd() % 20;
+            double l = 100.0 + (double)(rnd() % 100), rate = 1.0 + (double)(rnd() % 1000) / 100.0;
+            for (size_t c = 0; c < m; c++) {
+                bytes[i * m + c] = b;
+                loss[i * m + c] = l;
+                uint64_t db = 1 + rnd() % 20;
+                b += db;
+                l -= rate * (double)db;
+                rate *= 0.3 + 0.6 * (double)(rnd() % 1000) / 1000.0; /* strictly convex */
+            }
+            minb += bytes[i * m];
+            maxb += bytes[i * m + m - 1];
+        }
+        uint64_t budget = minb + rnd() % (maxb - minb + 2);
+        if (mf_allocate_greedy(n, m, loss, bytes, budget, choice, &r)) {
+            same = 0;
+            continue;
+        }
+        /* The replay: repeatedly the upgrade with the best rate among those that fit. */
+        size_t pos[N] = {0};
+        uint64_t used = minb;
+        for (;;) {
+            size_t best = n;
+            double best_rate = 0;
+            for (size_t i = 0; i < n; i++) {
+                if (pos[i] + 1 >= m) continue;
+                uint64_t db = bytes[i * m + pos[i] + 1] - bytes[i * m + pos[i]];
+                if (used + db > budget) continue;
+                double rate = (loss[i * m + pos[i]] - loss[i * m + pos[i] + 1]) / (double)db;
+                if (best == n || rate > best_rate) best = i, best_rate = rate;
+            }
+            if (best == n) break;
+            used += bytes[best * m + pos[best] + 1] - bytes[best * m + pos[best]];
+            pos[best]++;
+        }
+        uint64_t gb = 0;
+        for (size_t i = 0; i < n; i++) {
+            same &= choice[i] == (int)pos[i];
+            gb += bytes[i * m + (size_t)choice[i]];
+        }
+        fits &= gb <= budget && r.bytes == gb;
+        /* Less than one step left: no item's next choice fits in budget - gb. */
+        for (size_t i = 0; i < n && gb <= budget; i++) {
+            size_t c = (size_t)choice[i];
+            if (c + 1 < m && bytes[i * m + c + 1] - bytes[i * m + c] <= budget - gb) tight = 0;
+        }
+    }
+    CHECK(same, "the greedy differs from the documented best-rate-first replay on convex items");
+    CHECK(fits, "the greedy exceeded the budget or misreported its bytes");
+    CHECK(tight, "the greedy left room for some item's next upgrade");
+
+    /* Three items, upgrades of 10 bytes gaining 1, 5 and 3; room for two:
+     * items 1 and 2 are upgraded. */
+    {
+        const double l3[6] = {10, 9, 10, 5, 10, 7};
+        const uint64_t b3[6] = {10, 20, 10, 20, 10, 20};
+        int ch[3];
+        CHECK(mf_allocate_greedy(3, 2, l3, b3, 50, ch, &r) == 0 && ch[0] == 0 && ch[1] == 1 && ch[2] == 1,
+              "best two upgrades: %d %d %d", ch[0], ch[1], ch[2]);
+    }
+    /* A dominated choice (more bytes, no less loss) is never taken, with or
+     * without room for it. */
+    {
+        const double ld[4] = {5, 1, 1, 3};
+        const uint64_t bd[4] = {10, 20, 30, 25};
+        int ch[1];
+        for (uint64_t budget = 10; budget <= 40; budget += 5) {
+            int ok = mf_allocate_greedy(1, 4, ld, bd, budget, ch, &r) == 0;
+            CHECK(ok && (ch[0] == 0 || ch[0] == 1), "budget %llu: choice %d is dominated", (unsigned long long)budget,
+                  ok ? ch[0] : -1);
+        }
+    }
+}
+
+/* Every choice costs 0 bytes: any budget fits all, the lowest loss wins. */
+static void test_zero_bytes(void)
+{
+    const double l[6] = {3, 1, 2, 0.5, 4, 9};
+    const uint64_t b[6] = {0, 0, 0, 0, 0, 0};
+    int ch[2];
+    mf_alloc_result r;
+    CHECK(mf_allocate(2, 3, l, b, 0, ch, &r) == 0 && ch[0] == 1 && ch[1] == 0 && r.loss == 1.5 && r.bytes == 0,
+          "zero-byte choices: %d %d", ch[0], ch[1]);
 }
 
 int main(void)
@@ -126,5 +233,7 @@ int main(void)
         for (int e = 1; e < E; e++) mixed |= ch[e] != ch[0];
         CHECK(mixed, "varied sensitivities should give mixed widths");
     }
+    test_greedy();
+    test_zero_bytes();
     return mf_test_done("test_allocate");
 }

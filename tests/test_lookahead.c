@@ -10,7 +10,14 @@
  *  - the combined predictor loads it (its bytes in the arena), its layer-1
  *    recall rises, and the logits stay bit-identical (every policy, 2, 5
  *    and 16 slots, on the simulated flash);
- *  - a flipped bit is refused (MF_E_CRC), a NaN weight too (MF_E_FORMAT).
+ *  - a flipped bit is refused (MF_E_CRC), a NaN weight too (MF_E_FORMAT);
+ *  - the fit itself (lookahead_fit.h), without a model: one SGD step from
+ *    given weights equals the step recomputed here (x^ = x / sqrt(mean(x^2)
+ *    + eps), softmax, gradient softmax - 1/k on each chosen expert, w -=
+ *    rate g x^, b -= rate g), only layer l's weights move, a step at the
+ *    last layer (no next layer) does nothing; scores of 200 apart still
+ *    give finite weights; the section holds the header and every weight
+ *    then every bias as f32, in the fit's order.
  */
 #include <math.h>
 #include <stdio.h>
@@ -100,8 +107,84 @@ static int run(const uint8_t *img, size_t len, const mf_options *o, const uint32
     return rc;
 }
 
+/* One step of the fit against the same step written out from the header's
+ * definition, in double. */
+static void test_fit_step(void)
+{
+    enum { FL = 3, FE = 4, FH = 5 };
+    const float rate = 0.25f;
+    mf_lookahead_fit f;
+    CHECK(mf_lookahead_fit_init(&f, FL, FE, FH, rate) == 0, "init");
+    size_t nw = (size_t)(FL - 1) * FE * FH, nb = (size_t)(FL - 1) * FE;
+    for (size_t i = 0; i < nw; i++) f.w[i] = (float)((int)(i * 7 % 11) - 5) * 0.05f;
+    for (size_t i = 0; i < nb; i++) f.b[i] = (float)((int)(i * 3 % 5) - 2) * 0.1f;
+    static float w0[FL * FE * FH], b0[FL * FE];
+    memcpy(w0, f.w, sizeof(float) * nw);
+    memcpy(b0, f.b, sizeof(float) * nb);
+    const float x[FH] = {3.0f, -1.0f, 0.5f, 2.0f, -4.0f};
+    const uint32_t next[2] = {2, 0};
+    const uint32_t l = 1;
+    mf_lookahead_fit_step(&f, l, x, next, 2);
+    double ss = 0, xh[FH], z[FE], mx = -1e300, sum = 0;
+    for (int i = 0; i < FH; i++) ss += (double)x[i] * x[i];
+    for (int i = 0; i < FH; i++) xh[i] = x[i] / sqrt(ss / FH + MF_LOOKAHEAD_EPS);
+    for (int e = 0; e < FE; e++) {
+        z[e] = b0[l * FE + e];
+        for (int i = 0; i < FH; i++) z[e] += (double)w0[(l * FE + e) * FH + i] * xh[i];
+        mx = z[e] > mx ? z[e] : mx;
+    }
+    for (int e = 0; e < FE; e++) sum += exp(z[e] - mx);
+    double worst = 0;
+    int others = 0;
+    for (int e = 0; e < FE; e++) {
+        double g = exp(z[e] - mx) / sum - ((e == 2 || e == 0) ? 0.5 : 0.0);
+        worst = fmax(worst, fabs(f.b[l * FE + e] - (b0[l * FE + e] - rate * g)));
+        for (int i = 0; i < FH; i++)
+            worst = fmax(worst, fabs(f.w[(l * FE + e) * FH + i] - (w0[(l * FE + e) * FH + i] - rate * g * xh[i])));
+    }
+    for (size_t i = 0; i < FE * FH; i++) others += f.w[i] != w0[i]; /* layer 0 untouched */
+    for (size_t i = 0; i < FE; i++) others += f.b[i] != b0[i];
+    CHECK(worst < 1e-5, "one step differs from the definition by %g", worst);
+    CHECK(others == 0 && f.steps == 1, "%d of layer 0's parameters moved, %llu steps", others,
+          (unsigned long long)f.steps);
+
+    /* The last layer has no next layer: nothing moves. */
+    memcpy(w0, f.w, sizeof(float) * nw);
+    memcpy(b0, f.b, sizeof(float) * nb);
+    mf_lookahead_fit_step(&f, FL - 1, x, next, 2);
+    CHECK(f.steps == 1 && !memcmp(w0, f.w, sizeof(float) * nw) && !memcmp(b0, f.b, sizeof(float) * nb),
+          "a step at the last layer changes nothing");
+
+    /* Scores 200 apart: the softmax must not overflow. */
+    for (size_t i = 0; i < FE; i++) f.b[i] = i == 1 ? 200.0f : 0.0f;
+    mf_lookahead_fit_step(&f, 0, x, next, 2);
+    int finite = 1;
+    for (size_t i = 0; i < nw; i++) finite &= isfinite(f.w[i]);
+    for (size_t i = 0; i < nb; i++) finite &= isfinite(f.b[i]);
+    CHECK(finite, "weights finite after a step with scores 200 apart");
+
+    /* The section: header, then w [L-1][E][H], then b [L-1][E], f32 LE. */
+    size_t bytes = mf_lookahead_section_bytes(FL, FE, FH);
+    CHECK(bytes == 32 + 4 * (nw + nb), "section bytes %zu", bytes);
+    uint8_t *sec = malloc(bytes);
+    if (sec) {
+        mf_lookahead_encode(&f, 12345, sec);
+        int bad = memcmp(sec, "MFLA", 4) != 0 || rd32(sec + 4) != 1 || rd32(sec + 8) != FL ||
+                  rd32(sec + 12) != FE || rd32(sec + 16) != FH || rd32(sec + 20) != 12345;
+        for (size_t i = 0; i < nw + nb; i++) {
+            uint32_t u = rd32(sec + 32 + 4 * i), v;
+            memcpy(&v, i < nw ? &f.w[i] : &f.b[i - nw], 4);
+            bad += u != v;
+        }
+        CHECK(bad == 0, "%d fields of the section differ from the fit", bad);
+        free(sec);
+    }
+    mf_lookahead_fit_free(&f);
+}
+
 int main(void)
 {
+    test_fit_step();
     size_t tlen;
     char *text = mf_read_file("tests/data/tinyshakespeare.txt", &tlen);
     CHECK(text != NULL && tlen > 200000, "read text");
