@@ -4,10 +4,15 @@
 # A program that exits non-zero without such a line counts as one failure.
 # MF_SKIP_SCRIPTS names scripts to leave out (the sanitizer suite leaves out
 # the firmware script: firmware is not host code).
+# A program or script that runs longer than MF_TEST_TIMEOUT seconds (default
+# 2400, well above the slowest, the nested sanitizer suite) is stopped and
+# counted as a failure, so that a hang is reported, not waited on.
 # The last line is the total: "N passed, N failed".
 BUILD=${1:-build}
 export BUILD
 skip=${MF_SKIP_SCRIPTS-}
+limit=${MF_TEST_TIMEOUT:-2400}
+timeout_cmd=$(command -v timeout)
 total_pass=0
 total_fail=0
 log=$(mktemp)
@@ -15,8 +20,11 @@ trap 'rm -f "$log"' EXIT
 run_one() {
     name=$1; shift
     start=$(date +%s)
-    "$@" >"$log" 2>&1
+    if [ -n "$timeout_cmd" ]; then $timeout_cmd "$limit" "$@" >"$log" 2>&1; else "$@" >"$log" 2>&1; fi
     rc=$?
+    if [ -n "$timeout_cmd" ] && [ $rc -eq 124 ]; then
+        echo "FAIL $name: stopped after $limit s (MF_TEST_TIMEOUT)" >>"$log"
+    fi
     cat "$log"
     line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
     p=0; f=0

@@ -180,7 +180,9 @@ static void check_model(const char *dir, const char *name)
     CHECK(rc == MF_OK, "%s: f32 init: %s", name, mf_strerror(rc));
     int rq = open_model(&mq, q8img, 256, 16);
     CHECK(rq == MF_OK, "%s: q8 init: %s", name, mf_strerror(rq));
-    if (rc || rq) goto out;
+    /* (both closed: a port left open would be reopened over by the next
+     * model's, and its I/O thread would deadlock the program) */
+    if (rc || rq) goto close;
     mf_info info;
     mf_model_info(mh.m, &info);
     uint32_t V = info.vocab, L = info.n_layers, K = info.top_k;
@@ -287,6 +289,11 @@ static void check_model(const char *dir, const char *name)
             rc = open_model(&mh, f32img, 256, 256);
             rq = open_model(&mq, q8img, 256, 256);
             CHECK(rc == MF_OK && rq == MF_OK, "%s: reopen for ppl", name);
+            if (rc || rq) {
+                free(ids);
+                free(tt);
+                goto close;
+            }
             double bf = bits_per_token(mh.m, ids, n, 256, W);
             double bq = bits_per_token(mq.m, ids, n, 256, W);
             printf("%-22s bits/byte on the first %u validation windows: f32 %.5f, q8 %.5f (%+.3f%%)\n",
@@ -298,6 +305,7 @@ static void check_model(const char *dir, const char *name)
             free(tt);
         }
     }
+close:
     close_model(&mh);
     close_model(&mq);
 out:
