@@ -147,6 +147,22 @@ static void test_zero_bytes(void)
           "zero-byte choices: %d %d", ch[0], ch[1]);
 }
 
+/* Points on a straight line of (bytes, loss) are steps of the same rate:
+ * the greedy keeps the middle one, so that budget for one step only still
+ * buys it (10 B loss 10, 20 B loss 5, 30 B loss 0, room for 10 B more:
+ * loss 5, not 10). */
+static void test_collinear(void)
+{
+    const double loss[3] = {10, 5, 0};
+    const uint64_t bytes[3] = {10, 20, 30};
+    int choice[1];
+    mf_alloc_result r;
+    CHECK(mf_allocate_greedy(1, 3, loss, bytes, 20, choice, &r) == 0 && choice[0] == 1 && r.loss == 5,
+          "greedy on collinear choices with 20 B: choice %d, loss %g", choice[0], r.loss);
+    CHECK(mf_allocate_greedy(1, 3, loss, bytes, 30, choice, &r) == 0 && choice[0] == 2 && r.loss == 0,
+          "greedy on collinear choices with 30 B: choice %d, loss %g", choice[0], r.loss);
+}
+
 int main(void)
 {
     enum { N = 6, M = 4 };
@@ -235,5 +251,6 @@ int main(void)
     }
     test_greedy();
     test_zero_bytes();
+    test_collinear();
     return mf_test_done("test_allocate");
 }

@@ -81,12 +81,13 @@ int mf_allocate_greedy(size_t n, size_t m, const double *loss, const uint64_t *b
         for (size_t a = 0; a < m; a++) {
             size_t c = ord[a];
             if (k && (b[c] == b[h[k - 1]] || l[c] >= l[h[k - 1]])) continue; /* dominated */
-            /* pop while the last point is not below the segment (h[k-2], c) */
+            /* pop while the last point is above the segment (h[k-2], c); a
+             * point on it stays, as a smaller step of the same rate */
             while (k >= 2) {
                 size_t p = h[k - 2], q = h[k - 1];
                 double s1 = (l[p] - l[q]) / (double)(b[q] - b[p]);
                 double s2 = (l[q] - l[c]) / (double)(b[c] - b[q]);
-                if (s2 >= s1) k--;
+                if (s2 > s1) k--;
                 else break;
             }
             h[k++] = c;
