@@ -72,7 +72,8 @@ typedef struct {
  * 4096, queue_depth MF_POSIX_QUEUE_DEPTH, read/read_start/poll/wait, map =
  * NULL, now_ns = CLOCK_MONOTONIC, log to stderr). Returns MF_PORT_OK,
  * MF_PORT_EINVAL (NULL argument) or MF_PORT_EIO (cannot open/stat, or the
- * I/O thread cannot start). */
+ * I/O thread cannot start). *st must not hold an open port: its I/O thread
+ * would still be using it (close it first; test_golden once deadlocked so). */
 int mf_posix_port_open(mf_port *p, mf_posix_port_state *st, const char *path);
 
 /* Stops the I/O thread (see above) and closes the file. Safe to call twice. */
