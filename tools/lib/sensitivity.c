@@ -452,6 +452,11 @@ int mf_sens_compute(const char *hf_dir, const unsigned char *calib, size_t calib
                 }
             }
         mf_posix_port_close(&port);
+        /* done with them: freed before the direct runs fork their workers,
+         * which would carry them to _exit (memcheck calls that a leak) */
+        free(wbuf), free(row), free(qbuf);
+        wbuf = row = NULL;
+        qbuf = NULL;
     }
     if (o->progress)
         fprintf(o->progress, "sensitivity: base %.5f bits/token over %u windows of %u tokens\n",
