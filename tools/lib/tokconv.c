@@ -674,8 +674,8 @@ static uint32_t post_bos(builder *b, const mf_json *p)
     return (uint32_t)id0->number;
 }
 
-/* Reads and parses a JSON file into doc (mf_json_free it); -1 with a message. */
-/* The file at path, or (mem != NULL) mem[0..mem_len) named path. */
+/* Parses the JSON file at path, or (mem != NULL) mem[0..mem_len) named path
+ * in messages, into doc (mf_json_free it); -1 with a message. */
 static int load_json(builder *b, const char *path, const char *mem, size_t mem_len, mf_json_doc *doc)
 {
     if (mem) return mf_json_parse(doc, mem, mem_len) ? errf(b, "%s: %s", path, doc->error) : 0;
