@@ -11,8 +11,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
+#include "../runtime/image.h"
 #include "../runtime/moeflash.h"
 #include "../tools/lib/json.h"
 
@@ -55,6 +57,28 @@ static inline int mf_test_model(const mf_port *port, const mf_options *opt, mf_m
     rc = mf_init(m, port, opt, *arena, bytes);
     if (rc) *m = NULL;
     return rc;
+}
+
+/* The header of a 1-layer, 2-expert Mixtral-like model small enough to
+ * write by hand (test_image's writer errors, test_convert's writer). */
+static inline void mf_test_small_header(mf_image_header *p)
+{
+    memset(p, 0, sizeof *p);
+    p->arch = MF_ARCH_MIXTRAL;
+    p->vocab = 16;
+    p->hidden = 8;
+    p->n_layers = 1;
+    p->n_heads = 2;
+    p->n_kv_heads = 1;
+    p->head_dim = 4;
+    p->expert_ffn = 8;
+    p->n_experts = 2;
+    p->top_k = 1;
+    p->max_seq = 8;
+    p->rms_eps = 1e-5f;
+    p->rope_theta = 1e4f;
+    p->page_size = 256;
+    p->group_size = 8;
 }
 
 #endif

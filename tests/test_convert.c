@@ -52,6 +52,7 @@
 #include "../tools/lib/sensitivity.h"
 #include "crc32_ref.h"
 #include "harness.h"
+#include "image_fixture.h"
 
 static char tmpdir[256];
 
@@ -725,22 +726,7 @@ static void test_spearman_and_budget(void)
 static int small_writer(mf_image_writer *w, const char *path)
 {
     mf_image_header p;
-    memset(&p, 0, sizeof p);
-    p.arch = MF_ARCH_MIXTRAL;
-    p.vocab = 16;
-    p.hidden = 8;
-    p.n_layers = 1;
-    p.n_heads = 2;
-    p.n_kv_heads = 1;
-    p.head_dim = 4;
-    p.expert_ffn = 8;
-    p.n_experts = 2;
-    p.top_k = 1;
-    p.max_seq = 8;
-    p.rms_eps = 1e-5f;
-    p.rope_theta = 1e4f;
-    p.page_size = 256;
-    p.group_size = 8;
+    mf_test_small_header(&p);
     return mf_iw_open(w, path, &p, 0);
 }
 
