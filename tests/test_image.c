@@ -7,7 +7,9 @@
  *  - every CRC in the image (sections, tensors, expert blobs);
  *  - that corrupt copies fail with the right error code;
  *  - copy-with-section (add, replace, refuse structural kinds);
- *  - q8 expert weights within half a quantisation step of the originals. */
+ *  - q8 expert weights within half a quantisation step of the originals;
+ *  - sections at odd offsets (not the writer's 64-byte alignment) read and
+ *    run exactly as the original image. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +28,7 @@
 #include "../tools/lib/safetensors.h"
 #include "harness.h"
 #include "image_fixture.h"
+#include "port_fixture.h"
 #include "crc32_ref.h"
 
 static char tmpdir[256];
@@ -46,6 +49,12 @@ static void put32(uint8_t *p, uint32_t v)
 static void put64(uint8_t *p, uint64_t v)
 {
     for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint64_t rd64le(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
+    return v;
 }
 static void fix_header_crc(uint8_t *img)
 {
@@ -761,6 +770,123 @@ static void test_tied(void)
     free(img);
 }
 
+/* The same image with its sections moved to odd offsets (EXPERT_DATA to
+ * another page boundary), the tables' offsets and CRCs rewritten: readers
+ * must not need the reference writer's 64-byte alignment
+ * (docs/image-format.md). Mapped (tokenizer tables in place at odd
+ * addresses) and read through the simulated flash (tables copied), the
+ * relocated image must give the original's token ids and logits bit for
+ * bit, with the profile's sections and the fallback directory in use. */
+static uint8_t *relocate_odd(const uint8_t *img, size_t len, size_t *out_len)
+{
+    mf_image_header h;
+    if (read_mem(img, len, &h, 0) != MF_OK) return NULL;
+    size_t cap = len + 16 * (size_t)h.page_size + 4096;
+    uint8_t *out = calloc(1, cap);
+    if (!out) return NULL;
+    memcpy(out, img, MF_HEADER_BYTES);
+    uint64_t pos = MF_HEADER_BYTES, delta_res = 0, delta_exp = 0;
+    for (uint32_t i = 0; i < h.n_sections; i++) {
+        const mf_section *s = &h.sections[i];
+        if (s->kind == MF_SEC_EXPERT_DATA) pos = (pos + 2u * h.page_size - 1) / h.page_size * h.page_size;
+        else pos = ((pos + 3) & ~(uint64_t)3) + 1 + 2 * (i & 1); /* offset 1 or 3 mod 4 */
+        if (s->kind == MF_SEC_RESIDENT_DATA) delta_res = pos - s->offset;
+        if (s->kind == MF_SEC_EXPERT_DATA) delta_exp = pos - s->offset;
+        memcpy(out + pos, img + s->offset, (size_t)s->bytes);
+        put64(sec_entry(out, i) + 8, pos);
+        pos += s->bytes;
+    }
+    /* Absolute offsets inside the tables move with the data they name. */
+    for (uint32_t i = 0; i < h.n_sections; i++) {
+        const mf_section *s = &h.sections[i];
+        uint8_t *e = out + rd64le(sec_entry(out, i) + 8);
+        uint32_t step = s->kind == MF_SEC_RESIDENT_TABLE ? MF_RESIDENT_ENTRY_BYTES : MF_EXPERT_ENTRY_BYTES;
+        uint32_t at = s->kind == MF_SEC_RESIDENT_TABLE ? 16 : 8;
+        uint64_t d = s->kind == MF_SEC_RESIDENT_TABLE ? delta_res : delta_exp;
+        if (s->kind != MF_SEC_RESIDENT_TABLE && s->kind != MF_SEC_EXPERT_DIR && s->kind != MF_SEC_FALLBACK_DIR)
+            continue;
+        for (uint32_t k = 0; k < s->count; k++) put64(e + k * step + at, rd64le(e + k * step + at) + d);
+        put32(sec_entry(out, i) + 24, mf_crc32(0, e, (size_t)s->bytes));
+    }
+    put64(out + 16, pos);
+    fix_header_crc(out);
+    *out_len = (size_t)pos;
+    return out;
+}
+
+/* Token ids of `text` and the logits after each of them, on `port`. */
+static int run_ids_logits(const mf_port *port, const char *text, uint32_t *ids, uint32_t *n_ids, float *logits,
+                          uint32_t max_ids)
+{
+    mf_options opt;
+    mf_options_default(&opt);
+    opt.context_len = 64;
+    opt.expert_slots = 8;
+    opt.policy = MF_POLICY_EDGEMOE;
+    opt.predictor = MF_PREDICT_COMBINED;
+    opt.fallback_stall_ns = 1; /* every demand read that would wait takes the fallback copy */
+    opt.flash_ns_per_byte = 1.0f;
+    mf_model *m;
+    void *arena;
+    int rc = mf_test_model(port, &opt, &m, &arena);
+    if (!rc) rc = mf_encode(m, text, strlen(text), ids, max_ids, n_ids);
+    if (!rc) rc = mf_feed_all(m, ids, *n_ids, logits);
+    free(arena);
+    return rc;
+}
+
+static void test_unaligned_sections(void)
+{
+    size_t len = 0, rlen = 0;
+    uint8_t *img = mf_test_image("tests/data/small-qwen3-moe-bpe", "--weights q4 --fallback q2",
+                                 "--text tests/data/tinyshakespeare.txt --max-tokens 1500", &len, NULL);
+    CHECK(img != NULL, "convert + profile small-qwen3-moe-bpe");
+    if (!img) return;
+    uint8_t *rel = relocate_odd(img, len, &rlen);
+    mf_image_header h, hr;
+    CHECK(rel && read_mem(rel, rlen, &hr, 0) == MF_OK && read_mem(rel, rlen, &hr, 1) == MF_OK,
+          "the relocated image verifies, mapped and read");
+    int odd = 0;
+    uint32_t kinds = 0;
+    if (rel && read_mem(img, len, &h, 0) == MF_OK) {
+        for (uint32_t i = 0; i < hr.n_sections; i++) {
+            kinds |= 1u << hr.sections[i].kind;
+            odd += hr.sections[i].kind != MF_SEC_EXPERT_DATA && (hr.sections[i].offset & 3) != 0;
+        }
+        CHECK(odd == (int)hr.n_sections - 1, "%d of %u sections at odd offsets", odd, hr.n_sections - 1);
+        uint32_t want = 1u << MF_SEC_TOKENIZER | 1u << MF_SEC_PREDICTOR | 1u << MF_SEC_TOKEN_ROUTES |
+                        1u << MF_SEC_FALLBACK_DIR;
+        CHECK((kinds & want) == want, "tokenizer, profile and fallback sections present (%#x)", kinds);
+        mf_resident_entry e;
+        mf_port p;
+        mf_mem_port_state st;
+        CHECK(mf_mem_port_open(&p, &st, rel, rlen) == MF_PORT_OK &&
+                  mf_image_resident_entry(&p, &hr, 0, &e) == MF_OK && (e.offset & 3) != 0,
+              "a resident tensor at an odd offset");
+    }
+    enum { MAX_IDS = 48 };
+    static const char text[] = "ROMEO:\nWhat light through yonder window breaks? It is the east.";
+    static float la[MAX_IDS * 1024], lb[MAX_IDS * 1024];
+    uint32_t ia[MAX_IDS], ib[MAX_IDS], na = 0, nb = 0;
+    for (int kind = MF_TEST_PORT_MEM; rel && kind <= MF_TEST_PORT_SIM; kind++) {
+        mf_test_ports a, b;
+        int ra = mf_test_ports_open(&a, kind, img, len, NULL, NULL);
+        int rb = mf_test_ports_open(&b, kind, rel, rlen, NULL, NULL);
+        CHECK(ra == MF_PORT_OK && rb == MF_PORT_OK, "ports");
+        if (ra || rb) continue;
+        ra = run_ids_logits(a.port, text, ia, &na, la, MAX_IDS);
+        rb = run_ids_logits(b.port, text, ib, &nb, lb, MAX_IDS);
+        CHECK(ra == MF_OK && rb == MF_OK, "%s: runs: %s / %s", kind == MF_TEST_PORT_MEM ? "mapped" : "sim",
+              mf_strerror(ra), mf_strerror(rb));
+        CHECK(na > 8 && na == nb && !memcmp(ia, ib, na * sizeof ia[0]), "%s: the same %u token ids",
+              kind == MF_TEST_PORT_MEM ? "mapped" : "sim", na);
+        CHECK(na == nb && !memcmp(la, lb, (size_t)na * 1024 * sizeof la[0]), "%s: bit-identical logits",
+              kind == MF_TEST_PORT_MEM ? "mapped" : "sim");
+    }
+    free(rel);
+    free(img);
+}
+
 int main(void)
 {
     const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
@@ -790,6 +916,7 @@ int main(void)
     test_encodings();
     test_writer_errors();
     test_tied();
+    test_unaligned_sections();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
