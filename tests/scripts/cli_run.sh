@@ -167,6 +167,17 @@ printf '1 %s\n' "$(ids_range "$T/bs" 1 4)" > "$T/bp.ids"
 bos_slides "BOS model, --slide 4, --ids with the BOS" 12 12 1 --ids "$T/bp.ids"
 printf '%s\n' "$(ids_range "$T/bs" 1 4)" > "$T/bp.ids"
 bos_slides "BOS model, --slide 4, --ids without the BOS" 13 13 "" --ids "$T/bp.ids"
+# trace --text puts the BOS first, as transformers' tokenizer(text) does:
+# the same file as trace --ids of 1 and the prompt's ids.
+printf '%s' "$prompt_b" > "$T/bt.txt"
+"$MF" trace "$T/bos.img" --text "$T/bt.txt" --out "$T/bt.json" 2>"$T/bt.err"
+check "BOS model: trace --text: $(cat "$T/bt.err")" [ $? -eq 0 ]
+check "BOS model: trace --text does not start with the BOS: $(head -c 40 "$T/bt.json")" \
+    grep -q '^{"tokens": \[1, [0-9]*, [0-9]*, [0-9]*, [0-9]*\],' "$T/bt.json"
+sed -n 's/^{"tokens": \[\([0-9, ]*\)\],$/\1/p' "$T/bt.json" | tr -d ',' > "$T/bt.ids"
+"$MF" trace "$T/bos.img" --ids "$T/bt.ids" --out "$T/bi.json" 2>/dev/null
+check "BOS model: trace --text and trace --ids of the BOS and the prompt's ids differ" \
+    cmp -s "$T/bt.json" "$T/bi.json"
 
 # trace
 printf 'ROMEO:\n' > "$T/p.txt"

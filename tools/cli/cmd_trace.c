@@ -1,5 +1,6 @@
 /* moeflash trace IMG (--text FILE | --ids FILE) --out OUT.json [runtime options]
- * Teacher-forces FILE's tokens (or the ids listed in FILE) and writes
+ * Teacher-forces FILE's tokens, after the BOS when the tokenizer has one (or
+ * the ids listed in FILE, as given), and writes
  *   {"tokens": [T], "logits": [T][vocab], "experts": [L][T][k], "weights": [L][T][k]}
  * (experts ordered by weight, highest first, as the route observer sees them). */
 #include <stdio.h>
@@ -71,7 +72,7 @@ int cmd_trace(int argc, char **argv)
     mf_info info;
     mf_model_info(m, &info);
     uint32_t T = 0, V = info.vocab;
-    if (cli_load_tokens(C, &cm, text_path, ids_path, &ids, &T)) goto done;
+    if (cli_load_tokens(C, &cm, text_path, ids_path, 1, &ids, &T)) goto done;
     if (T > info.context_len) {
         fprintf(stderr, "moeflash trace: '%s' has %u tokens, more than the context (%u; --context)\n",
                 input, T, info.context_len);
