@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "../../runtime/tokenizer_format.h"
+#include "../../runtime/unicode_nfc.h"
 #include "json.h"
 
 /* ---- Builder ------------------------------------------------------------ */
@@ -687,6 +688,94 @@ static int load_json(builder *b, const char *path, const char *mem, size_t mem_l
     return bad ? errf(b, "%s: %s", path, doc->error) : 0;
 }
 
+/* ---- added tokens with "normalized": true ------------------------------
+ * tokenizers cuts the normalized: false tokens out of the raw text, then
+ * normalizes each piece and cuts the normalized: true tokens out of the
+ * normalized piece, matching their normalized content. The runtime cuts
+ * every added token out of the raw text (leftmost-longest) and normalizes
+ * the pieces between: the same ids whenever normalizing neither changes a
+ * token nor reaches across its ends, and no normalized token can take the
+ * place of a non-normalized one. These say when that holds. */
+
+static uint32_t utf8_cp(const uint8_t *s, size_t n, size_t *len)
+{
+    uint32_t c = s[0];
+    size_t l = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+    if (l > n) l = n;
+    if (l > 1) c &= 0x3Fu >> (l - 1);
+    for (size_t i = 1; i < l; i++) c = c << 6 | (s[i] & 0x3Fu);
+    *len = l;
+    return c;
+}
+
+static size_t utf8_put(uint32_t c, uint8_t *o)
+{
+    if (c < 0x80) return o[0] = (uint8_t)c, 1;
+    if (c < 0x800) return o[0] = (uint8_t)(0xC0 | c >> 6), o[1] = (uint8_t)(0x80 | (c & 0x3F)), 2;
+    if (c < 0x10000) {
+        o[0] = (uint8_t)(0xE0 | c >> 12);
+        o[1] = (uint8_t)(0x80 | (c >> 6 & 0x3F));
+        o[2] = (uint8_t)(0x80 | (c & 0x3F));
+        return 3;
+    }
+    o[0] = (uint8_t)(0xF0 | c >> 18);
+    o[1] = (uint8_t)(0x80 | (c >> 12 & 0x3F));
+    o[2] = (uint8_t)(0x80 | (c >> 6 & 0x3F));
+    o[3] = (uint8_t)(0x80 | (c & 0x3F));
+    return 4;
+}
+
+/* 1 when NFC leaves the token alone wherever it stands: it is NFC, nothing
+ * before it composes with its first character, and no character after it
+ * composes with (or reorders before) its last one. */
+static int nfc_closed(const char *s, size_t n, uint32_t *memo_cp, int *memo_ok)
+{
+    const uint8_t *u = (const uint8_t *)s;
+    uint8_t *out = xrealloc(NULL, 3 * n + 8);
+    int ok = mf_unicode_nfc(u, n, out, 3 * n + 8) == n && !memcmp(out, u, n);
+    free(out);
+    size_t l, last = 0;
+    if (!ok || !mf_unicode_nfc_boundary(utf8_cp(u, n, &l))) return 0;
+    for (size_t i = 0; i < n; i += l) {
+        last = i;
+        utf8_cp(u + i, n - i, &l);
+    }
+    /* NFC(last c) must be last NFC(c) for every c that is not a boundary
+     * (some, as U+0340, are not NFC themselves). */
+    uint32_t lc = utf8_cp(u + last, n - last, &l);
+    if (lc == *memo_cp) return *memo_ok; /* OLMoE has 25 runs of spaces */
+    *memo_cp = lc;
+    *memo_ok = 0;
+    uint8_t pair[8], norm[32], alone[32];
+    size_t a = utf8_put(lc, pair);
+    memcpy(alone, pair, a);
+    static uint32_t marks[4096]; /* the code points that are not boundaries (2,110) */
+    static size_t n_marks;
+    if (!n_marks)
+        for (uint32_t c = 0; c <= 0x10FFFF && n_marks < sizeof marks / sizeof marks[0]; c++)
+            if (!(c >= 0xD800 && c <= 0xDFFF) && !mf_unicode_nfc_boundary(c)) marks[n_marks++] = c;
+    if (n_marks == sizeof marks / sizeof marks[0]) return 0; /* more than the tables have: refuse, not guess */
+    for (size_t i = 0; i < n_marks; i++) {
+        uint32_t c = marks[i];
+        size_t m = a + utf8_put(c, pair + a);
+        size_t k = a + mf_unicode_nfc(pair + a, m - a, alone + a, sizeof alone - a);
+        if (mf_unicode_nfc(pair, m, norm, sizeof norm) != k || memcmp(norm, alone, k)) return 0;
+    }
+    return *memo_ok = 1;
+}
+
+/* 1 when a normalized token N could win, in the runtime's leftmost-longest
+ * cut, where tokenizers cuts the non-normalized M first: N contains M, or
+ * ends with a proper prefix of M. */
+static int steals(const char *nt, size_t nn, const char *mt, size_t mn)
+{
+    for (size_t i = 0; i + mn <= nn; i++)
+        if (!memcmp(nt + i, mt, mn)) return 1;
+    for (size_t k = 1; k < mn && k < nn; k++)
+        if (!memcmp(nt + nn - k, mt, k)) return 1;
+    return 0;
+}
+
 static int read_json(builder *b, const char *path, const char *mem, size_t mem_len)
 {
     mf_json_doc doc;
@@ -899,6 +988,34 @@ static int read_json(builder *b, const char *path, const char *mem, size_t mem_l
     /* added tokens */
     const mf_json *at = mf_json_get(root, "added_tokens");
     if (at && at->type == MF_JSON_ARRAY) {
+        uint32_t memo_cp = UINT32_MAX;
+        int memo_ok = 0;
+        for (const mf_json *a = at->child; a; a = a->next) {
+            const mf_json *nc = mf_json_get(a, "content");
+            if (!jbool(a, "normalized", !jbool(a, "special", 0)) || !nc || nc->type != MF_JSON_STRING) continue;
+            if (c.prepend || c.replace_space) {
+                errf(b, "unsupported added token \"%.40s\" with \"normalized\": true under the Prepend/Replace "
+                        "normalizer (transformers matches it in the normalized text)",
+                     nc->str);
+                goto done;
+            }
+            if (c.nfc && !nfc_closed(nc->str, nc->str_len, &memo_cp, &memo_ok)) {
+                errf(b, "unsupported added token \"%.40s\" with \"normalized\": true under NFC: NFC changes it "
+                        "or can join it to the text beside it",
+                     nc->str);
+                goto done;
+            }
+            for (const mf_json *m = at->child; m; m = m->next) {
+                const mf_json *mc = mf_json_get(m, "content");
+                if (jbool(m, "normalized", !jbool(m, "special", 0)) || !mc || mc->type != MF_JSON_STRING) continue;
+                if (steals(nc->str, nc->str_len, mc->str, mc->str_len)) {
+                    errf(b, "unsupported added tokens \"%.40s\" (\"normalized\": true) and \"%.40s\" (false): "
+                            "they overlap, and transformers cuts the second out first",
+                         nc->str, mc->str);
+                    goto done;
+                }
+            }
+        }
         for (const mf_json *a = at->child; a; a = a->next) {
             double idd;
             const mf_json *content = mf_json_get(a, "content");
