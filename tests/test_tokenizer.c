@@ -563,6 +563,10 @@ static void test_malformed(void)
                 uint32_t ids[16], n = 0;
                 mf_tokenizer_encode(&t2, "a  <|endoftext|> b", 18, ids, 16, &n, sc, sizeof sc);
                 CHECK(n == 3 && ids[0] == 65 && ids[1] == 0 && ids[2] == 66, "lstrip/rstrip: %u ids", n);
+                /* tabs, newlines, CR, VT, FF are whitespace too */
+                const char *ws = "a\t\n\v<|endoftext|>\r\n\f b";
+                mf_tokenizer_encode(&t2, ws, strlen(ws), ids, 16, &n, sc, sizeof sc);
+                CHECK(n == 3 && ids[0] == 65 && ids[1] == 0 && ids[2] == 66, "lstrip/rstrip over \\t\\n\\r: %u ids", n);
             }
             free(sec);
             unlink(path);
@@ -656,6 +660,24 @@ static void test_pretok(void)
     }
     fclose(f);
     CHECK(n >= 4500 && kinds[1] && kinds[2] && kinds[3], "pretok vectors: %d", n);
+    /* U+001C..U+001F are not \s for Oniguruma (Python's re counts them, so
+     * the vectors, made with the classes spelled out, leave them out):
+     * punctuation in all three patterns */
+    for (int kind = 1; kind <= 3; kind++) {
+        static const struct {
+            const char *s;
+            size_t e[3];
+        } sep[] = {{"a\x1c\x1c" "b", {1, 3, 4}}, {"a \x1f" "b", {1, 3, 4}}, {"x \x1d\x1e ", {1, 4, 5}}};
+        for (size_t c = 0; c < sizeof sep / sizeof sep[0]; c++) {
+            size_t i = 0, k = 0, len = strlen(sep[c].s);
+            int same = 1;
+            while (i < len && k < 3) {
+                i = mf_tokenizer_pretok_next(kind, sep[c].s, len, i);
+                same &= i == sep[c].e[k++];
+            }
+            CHECK(same && i == len, "pretok kind %d: U+001C..1F case %zu", kind, c);
+        }
+    }
     CHECK(bad == 0, "pretok: %d of %d splits differ from the regex engine's", bad, n);
 }
 
@@ -674,6 +696,15 @@ static void test_nfc(void)
         {"0958", "0915 093C"},                /* composition exclusion */
         {"0301 0065", "0301 0065"},           /* leading combining mark */
         {"0048 0069", "0048 0069"},
+        {"1100 1176", "1100 1176"},           /* U+1176 is not one of the 21 modern vowels */
+        {"AC00 11A7", "AC00 11A7"},           /* U+11A7 (T base) is not a trailing consonant */
+        {"AC00", "AC00"},                     /* LV syllable: L V, no T */
+        {"AC00 11A8", "AC01"},                /* LV + T */
+        {"0061 0301 0300", "00E1 0300"},      /* equal classes keep their order */
+        {"0061 0305 0301", "0061 0305 0301"}, /* U+0301 blocked by U+0305 of the same class */
+        {"00C0 0323", "1EA0 0300"},           /* decomposed, reordered, composed again */
+        {"0061 0300 0323", "1EA1 0300"},      /* U+0300 has class 230 */
+        {"0041 0308 0304", "01DE"},           /* two steps of composition */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         uint8_t in[64], want[64], out[256];
@@ -683,6 +714,10 @@ static void test_nfc(void)
     }
     uint8_t out[8];
     CHECK(mf_unicode_nfc((const uint8_t *)"abcdefghijkl", 12, out, sizeof out) == (size_t)-1, "NFC cap too small");
+    /* the quick check: marks out of canonical order are not NFC (U+0305 230,
+     * U+0316 220, both NFC_QC=Yes); in order they are */
+    CHECK(!mf_unicode_nfc_quick((const uint8_t *)"a\xCC\x85\xCC\x96", 5), "quick check: marks out of order");
+    CHECK(mf_unicode_nfc_quick((const uint8_t *)"a\xCC\x96\xCC\x85", 5), "quick check: marks in order");
     FILE *f = popen("bzcat /usr/share/unicode/NormalizationTest.txt.bz2 2>/dev/null", "r");
     char line[4096];
     long ok = 0, bad = 0, quick_wrong = 0;
@@ -845,6 +880,7 @@ static void test_eos(void)
         {"{\"eos_token_id\": [3, 9]}", "{\"eos_token_id\": 7}", 2, {3, 9}, NULL},
         {"{\"do_sample\": false}", "{\"eos_token_id\": 5}", 1, {5}, NULL},
         {"{\"eos_token_id\": null}", "{\"eos_token_id\": null}", 0, {0}, NULL},
+        {NULL, "{\"eos_token_id\": [1, 2, 3, 4]}", 4, {1, 2, 3, 4}, NULL},
         {NULL, "{\"eos_token_id\": [1, 2, 3, 4, 5]}", 0, {0}, "at most 4"},
         {NULL, "{\"eos_token_id\": 1.5}", 0, {0}, "below the vocabulary"},
         {NULL, "{\"eos_token_id\": 100000}", 0, {0}, "below the vocabulary"},
