@@ -15,6 +15,8 @@
  *  - a normalized token that contains a non-normalized one, or ends where
  *    one begins, would win a cut that tokenizers gives the other: refused.
  * "normalized" absent means !special, as tokenizers' AddedToken defaults.
+ * A string listed twice is one added token when both name the same id, and
+ * refused when they name two.
  * The same checks on a fixture without any normalized token keep every
  * existing tokenizer accepted. */
 #include <stdio.h>
@@ -97,6 +99,10 @@ static void test_bytelevel(void)
          "\"<pad>\" with \"normalized\": true"},
         {"\"normalized\" absent, special = not normalized",
          "[" EOT ", {\"id\": 1024, \"content\": \"<pad>\", \"special\": true}]", 1, 1, NULL},
+        /* the same string twice: the same id is one token, two ids are refused */
+        {"<|endoftext|> twice as id 0", "[" EOT ", " EOT "]", 0, 1, NULL},
+        {"<pad> as ids 1024 and 1025", "[" EOT ", " TOK(1024, "<pad>", "false") ", " TOK(1025, "<pad>", "false") "]",
+         0, 0, "\"<pad>\" appears twice, with ids 1024 and 1025"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const bl_case *c = &cases[i];

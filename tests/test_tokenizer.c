@@ -752,7 +752,7 @@ static void test_nfc(void)
     }
     if (f) pclose(f);
     if (ok + bad == 0)
-        printf("test_tokenizer: NormalizationTest.txt not found (apt-get install unicode-data); skipped\n");
+        printf("SKIP test_tokenizer: NFC against NormalizationTest.txt: needs /usr/share/unicode/NormalizationTest.txt.bz2 and bzcat (apt-get install unicode-data bzip2)\n");
     else
         printf("test_tokenizer: NormalizationTest.txt: %ld NFC checks\n", ok + bad);
     CHECK(bad == 0 && quick_wrong == 0, "NormalizationTest: %ld wrong, %ld quick-check wrong", bad, quick_wrong);

@@ -35,6 +35,7 @@ typedef struct {
     uint8_t *s;
     size_t n;
     uint32_t id, flags;
+    size_t order; /* position in the input */
 } added;
 
 typedef struct {
@@ -183,6 +184,7 @@ static void add_added(builder *b, const char *s, size_t n, uint32_t id, uint32_t
     a->n = n;
     a->id = id;
     a->flags = flags;
+    a->order = b->na - 1;
 }
 
 static void builder_free(builder *b)
@@ -198,18 +200,22 @@ static void builder_free(builder *b)
     free(b->index);
 }
 
+/* Ties (the same pair twice) by rank, i.e. by input order: qsort need not
+ * be stable, and the later duplicate must come last to win. */
 static int cmp_merge(const void *a, const void *b)
 {
     const merge *x = a, *y = b;
     if (x->l != y->l) return x->l < y->l ? -1 : 1;
     if (x->r != y->r) return x->r < y->r ? -1 : 1;
-    return 0;
+    return x->rank < y->rank ? -1 : x->rank > y->rank;
 }
 
 static int cmp_added(const void *a, const void *b)
 {
     const added *x = a, *y = b;
-    return cmp_bytes(x->s, x->n, y->s, y->n);
+    int c = cmp_bytes(x->s, x->n, y->s, y->n);
+    if (c) return c;
+    return x->order < y->order ? -1 : x->order > y->order;
 }
 
 typedef struct {
@@ -314,6 +320,26 @@ static int serialize(builder *b, uint8_t **out, size_t *len)
         nc = k;
     }
     if (b->na) qsort(b->added, b->na, sizeof *b->added, cmp_added);
+    /* the same string twice: one entry, unless it names two ids (which of
+     * them the text means is not decidable, and the library keeps the first) */
+    for (size_t i = 1; i < b->na; i++) {
+        const added *p = &b->added[i - 1], *a = &b->added[i];
+        if (p->n == a->n && !memcmp(p->s, a->s, a->n) && p->id != a->id) {
+            free(chars);
+            return errf(b, "added token \"%.*s\" appears twice, with ids %u and %u", (int)(a->n < 40 ? a->n : 40),
+                        (const char *)a->s, p->id, a->id);
+        }
+    }
+    size_t na = 0;
+    for (size_t i = 0; i < b->na; i++) {
+        added *a = &b->added[i];
+        if (na && b->added[na - 1].n == a->n && !memcmp(b->added[na - 1].s, a->s, a->n)) {
+            free(a->s);
+            continue;
+        }
+        b->added[na++] = *a;
+    }
+    b->na = na;
     size_t tb = 0, ab = 0;
     for (uint32_t i = 0; i < nv; i++) tb += b->toks[i].ndec;
     for (size_t i = 0; i < b->na; i++) ab += b->added[i].n;
