@@ -46,6 +46,39 @@ got=$(echo "$out" | awk '{print $1}')
 check "ppl $got not within 0.1% of golden $want" \
     awk -v g="$got" -v w="$want" 'BEGIN { d = g - w; if (d < 0) d = -d; exit !(g != "" && d <= 0.001 * w) }'
 check "ppl windows: $out (want $windows)" sh -c "echo '$out' | grep -q '($windows windows'"
+predictions=$(grep -o '"val_predictions": *[0-9]*' "$GOLDEN" | sed 's/.*: *//')
+check "ppl predictions: $out (want golden's $predictions)" \
+    sh -c "echo '$out' | grep -q '($windows windows of 256, $predictions predictions)'"
+
+# ppl by the protocol, against golden.json's float64 logits: the bytes of
+# the case "First Citizen:..." (61 tokens) in windows of 30 are two windows
+# (0..29, 30..59; the tail, byte 60, dropped), each scored from an empty
+# context on its 29 next-byte predictions. The first window's figure is
+# the reference's: -log2 softmax(logits[i])[tokens[i + 1]], i < 29, averaged.
+tr '{' '\n' < "$GOLDEN" | grep '^"prompt": "First Citizen' > "$T/case"
+sed 's/.*"tokens": \[\([0-9, ]*\)\].*/\1/' "$T/case" | tr -d ',' > "$T/case.ids"
+sed 's/.*"logits": \[\[//; s/\]\].*//; s/\], \[/\n/g' "$T/case" > "$T/case.logits"
+awk '{ for (i = 1; i <= NF; i++) printf "%c", $i }' "$T/case.ids" > "$T/case.txt"
+check "golden case: 61 bytes and 61 rows of logits" \
+    [ "$(wc -c < "$T/case.txt")" -eq 61 -a "$(wc -l < "$T/case.logits")" -eq 61 ]
+ref=$(awk 'NR == FNR { split($0, t, " "); next }
+    FNR < 30 { m = -1e300; for (i = 1; i <= NF; i++) if ($i + 0 > m) m = $i + 0
+        z = 0; for (i = 1; i <= NF; i++) z += exp($i - m)
+        nats += log(z) + m - $(t[FNR + 1] + 1) }
+    END { printf "%.6f", nats / 29 / log(2) }' "$T/case.ids" FS=', ' "$T/case.logits")
+ppl1=$("$MF" ppl "$T/tiny.img" --text "$T/case.txt" --window 30 --windows 1 --quiet 2>&1)
+check "ppl of the first window of 30: '$ppl1', want golden's $ref bits/byte over 29 predictions" \
+    sh -c "echo '$ppl1' | grep -q '(1 windows of 30, 29 predictions)\$' &&
+        awk -v g='${ppl1%% *}' -v w='$ref' 'BEGIN { d = g - w; exit !(g != \"\" && d < 1e-3 && d > -1e-3) }'"
+head -c 30 "$T/case.txt" > "$T/case1.txt"; tail -c +31 "$T/case.txt" | head -c 30 > "$T/case2.txt"
+pa=$("$MF" ppl "$T/tiny.img" --text "$T/case1.txt" --window 30 --quiet 2>/dev/null | awk '{ print $1 }')
+pb=$("$MF" ppl "$T/tiny.img" --text "$T/case2.txt" --window 30 --quiet 2>/dev/null | awk '{ print $1 }')
+ppl2=$("$MF" ppl "$T/tiny.img" --text "$T/case.txt" --window 30 --quiet 2>&1)
+check "ppl of two windows of 30: '$ppl2', want the mean of each window's alone ($pa, $pb), 58 predictions" \
+    sh -c "echo '$ppl2' | grep -q '(2 windows of 30, 58 predictions)\$' &&
+        awk -v g='${ppl2%% *}' -v a='$pa' -v b='$pb' 'BEGIN { d = g - (a + b) / 2; exit !(a != \"\" && b != \"\" && d < 2e-6 && d > -2e-6) }'"
+ppl9=$("$MF" ppl "$T/tiny.img" --text "$T/case.txt" --window 30 --windows 9 --quiet 2>&1)
+check "ppl --windows 9 of a text of 2 windows: '$ppl9', want '$ppl2'" [ "$ppl9" = "$ppl2" ]
 
 # generate: exactly N bytes, greedy by default, deterministic with a seed.
 prompt=$(printf 'ROMEO:\nx'); prompt=${prompt%x}
@@ -94,6 +127,21 @@ for w in 14 27 40 53; do  # 1-based first byte of each window
     check "generate --slide: after the slide at byte $((w + 3)), not the text of a run prompted with bytes $w..$((w + 3))" \
         sh -c "tail -c +$((w + 4)) '$T/seq' | head -c 13 | cmp -s - '$T/gw'"
 done
+
+# A prompt that fills the context is allowed with --slide: the first token
+# is that of a plain run of the prompt, then the context slides to the
+# last 4 bytes (15, 16 of the prompt and the new byte, ... : bytes 14..17).
+full=$(head -c 16 tests/data/tinyshakespeare.txt; printf x); full=${full%x}
+"$MF" generate "$T/tiny.img" --prompt "$full" --tokens 5 --context 16 --slide 4 > "$T/fs" 2>"$T/fs.err"
+check "generate --slide, a prompt of the whole context: exit status: $(cat "$T/fs.err")" [ $? -eq 0 ]
+"$MF" generate "$T/tiny.img" --prompt "$full" --tokens 1 --context 16 > "$T/f1" 2>/dev/null
+check "generate --slide, a prompt of the whole context: the first byte is not the plain run's" \
+    sh -c "head -c 1 '$T/fs' | cmp -s - '$T/f1'"
+{ printf '%s' "$full"; cat "$T/fs"; } > "$T/fseq"
+win=$(tail -c +14 "$T/fseq" | head -c 4; printf x); win=${win%x}
+"$MF" generate "$T/tiny.img" --prompt "$win" --tokens 4 --context 16 > "$T/fw" 2>/dev/null
+check "generate --slide, a prompt of the whole context: after the slide, not the run of bytes 14..17" \
+    sh -c "tail -c +2 '$T/fs' | cmp -s - '$T/fw'"
 
 # generate --slide on a model with a BOS token: the weights of
 # small-qwen3-moe-bpe with the SentencePiece tokenizer of
@@ -167,6 +215,49 @@ printf '1 %s\n' "$(ids_range "$T/bs" 1 4)" > "$T/bp.ids"
 bos_slides "BOS model, --slide 4, --ids with the BOS" 12 12 1 --ids "$T/bp.ids"
 printf '%s\n' "$(ids_range "$T/bs" 1 4)" > "$T/bp.ids"
 bos_slides "BOS model, --slide 4, --ids without the BOS" 13 13 "" --ids "$T/bp.ids"
+# KEEP and the BOS must leave room in the context, as KEEP alone must
+# without a BOS (--slide 64 at --context 64 is refused below).
+expect_fail_bos() { # the pattern, args: as expect_fail (defined below)
+    pat=$1; shift
+    "$MF" "$@" >"$T/o" 2>"$T/e"; rc=$?
+    check "moeflash $* -> rc $rc, stderr '$(cat "$T/e")' (expected /$pat/)" \
+        sh -c "[ $rc -ne 0 ] && grep -q -- '$pat' '$T/e' && [ ! -s '$T/o' ]"
+}
+expect_fail_bos "must be less than the context of 16 minus the BOS token" \
+    generate "$T/bos.img" --prompt "$prompt_b" --tokens 3 --context 16 --slide 15
+printf '1 %s\n' "$(ids_range "$T/bs" 1 4)" > "$T/bp1.ids"
+expect_fail_bos "must be less than the context of 16 minus the BOS token" \
+    generate "$T/bos.img" --ids "$T/bp1.ids" --tokens 3 --context 16 --slide 15
+"$MF" generate "$T/bos.img" --prompt "$prompt_b" --tokens 3 --context 16 --slide 14 --quiet >/dev/null 2>"$T/e"
+check "BOS model: --slide 14 at --context 16: $(cat "$T/e")" [ $? -eq 0 ]
+
+# End of sequence: an image whose end-of-sequence id is the third id the
+# greedy run makes stops there (transformers' generate() does), after the
+# first two; with --ignore-eos it makes the same 12 ids as the run above.
+eos=$(sed -n 3p "$T/b11")
+"$MF" convert "$T/bos" "$T/bos3.img" --weights q8 --eos "$eos" >/dev/null 2>"$T/bos3.err"
+check "convert --eos $eos: $(cat "$T/bos3.err")" [ $? -eq 0 ]
+check "the third greedy id $eos is also among the first two" [ "$(sed -n 1,2p "$T/b11" | grep -cx "$eos")" -eq 0 ]
+"$MF" generate "$T/bos3.img" --prompt "$prompt_b" --tokens 12 --context 16 --print-ids > "$T/e3" 2>"$T/e3.err"
+check "end of sequence: exit status $(cat "$T/e3.err")" [ $? -eq 0 ]
+check "end of sequence: ids '$(ids_range "$T/e3" 1 12)', want '$(ids_range "$T/b11" 1 2)' (and at most the end-of-sequence id $eos)" \
+    sh -c "[ \"\$(sed -n 1,2p '$T/e3')\" = \"\$(sed -n 1,2p '$T/b11')\" ] &&
+        [ \"\$(sed -n '3,\$p' '$T/e3' | grep -cvx '$eos')\" -eq 0 ] && [ \$(wc -l < '$T/e3') -le 3 ]"
+check "end of sequence: no 'stopped at end-of-sequence' in: $(cat "$T/e3.err")" grep -q 'stopped at end-of-sequence' "$T/e3.err"
+"$MF" generate "$T/bos3.img" --prompt "$prompt_b" --tokens 12 --context 16 --print-ids --ignore-eos > "$T/e3" 2>/dev/null
+check "--ignore-eos: ids '$(ids_range "$T/e3" 1 12)', want the 12 of the run without an end of sequence" \
+    [ "$(ids_range "$T/e3" 1 12)" = "$(ids_range "$T/b11" 1 12)" ]
+
+# ppl adds no BOS (README): ppl --text of the BOS model equals ppl --ids of
+# the text's ids without it (trace --text's tokens after the BOS).
+printf '%s' "$prompt_b" > "$T/pb.txt"
+"$MF" trace "$T/bos.img" --text "$T/pb.txt" --out "$T/pb.json" 2>/dev/null
+sed -n 's/^{"tokens": \[1, \([0-9, ]*\)\],$/\1/p' "$T/pb.json" | tr -d ',' > "$T/pb.ids"
+pt=$("$MF" ppl "$T/bos.img" --text "$T/pb.txt" --window 4 --quiet 2>&1)
+pi=$("$MF" ppl "$T/bos.img" --ids "$T/pb.ids" --window 4 --quiet 2>&1)
+check "BOS model: ppl --text '$pt' is not ppl --ids of its ids without the BOS ($(cat "$T/pb.ids")): '$pi'" \
+    sh -c "[ -s '$T/pb.ids' ] && [ '$pt' = '$pi' ] && echo '$pt' | grep -q 'bits/token (1 windows of 4, 3 predictions)'"
+
 # trace --text puts the BOS first, as transformers' tokenizer(text) does:
 # the same file as trace --ids of 1 and the prompt's ids.
 printf '%s' "$prompt_b" > "$T/bt.txt"
@@ -194,6 +285,13 @@ expect_fail() { # expect_fail "pattern" args...
     rc=$?
     if [ $rc -ne 0 ] && grep -qi -- "$pat" "$T/e" && [ ! -s "$T/o" ]; then ok; else
         bad "moeflash $* -> rc $rc, stderr '$(cat "$T/e")' (expected /$pat/)"; fi
+}
+# expect_fail1: as expect_fail, and the message is one line (README: errors
+# print one line), the CLI's own, not the runtime's refusal after it.
+expect_fail1() {
+    expect_fail "$@"
+    shift
+    check "moeflash $*: $(wc -l < "$T/e") lines on stderr, not 1: $(cat "$T/e")" [ "$(wc -l < "$T/e")" -eq 1 ]
 }
 expect_fail "missing --prompt" generate "$T/tiny.img" --tokens 5
 expect_fail "missing --tokens" generate "$T/tiny.img" --prompt hi
@@ -225,6 +323,41 @@ expect_fail "fewer than the model's top_k" generate "$T/tiny.img" --prompt hi --
 expect_fail "window" ppl "$T/tiny.img" --text "$T/val.txt" --window 1
 expect_fail "cannot read" ppl "$T/tiny.img" --text "$T/nonexistent.txt"
 expect_fail "fewer than one window" ppl "$T/tiny.img" --text "$T/p.txt"
+# The prompt must fit the context also when no token is made.
+expect_fail "prompt (7 tokens) + generated tokens exceed the context of 6" generate "$T/tiny.img" --prompt "$prompt" --tokens 0 --context 6
+# Numbers: the whole argument, in range; no negatives, no wrap-around.
+expect_fail "temperature" generate "$T/tiny.img" --prompt hi --tokens 5 --temperature 0.5x
+expect_fail "expert-ram" generate "$T/tiny.img" --prompt hi --tokens 5 --expert-ram 0
+expect_fail "expert-ram" generate "$T/tiny.img" --prompt hi --tokens 5 --expert-ram -1
+expect_fail "slots: expected" generate "$T/tiny.img" --prompt hi --tokens 5 --slots 4294967298
+expect_fail1 "verify" generate "$T/tiny.img" --prompt hi --tokens 5 --verify 3
+expect_fail "prefetch-min" generate "$T/tiny.img" --prompt hi --tokens 5 --prefetch-min -0.5
+expect_fail "fallback-stall-ms" generate "$T/tiny.img" --prompt hi --tokens 5 --fallback-stall-ms -1
+expect_fail "not both" generate "$T/tiny.img" --prompt hi --tokens 5 --expert-ram 2000000 --slots 4
+# --context up to the image's max_seq (inspect's), inclusive.
+maxseq=$("$MF" inspect "$T/tiny.img" | sed -n 's/.*max_seq \([0-9]*\).*/\1/p')
+"$MF" generate "$T/tiny.img" --prompt hi --tokens 2 --context "$maxseq" --quiet >/dev/null 2>"$T/e"
+rc=$?
+check "generate --context '$maxseq' (the image's max_seq): $(cat "$T/e")" [ -n "$maxseq" -a $rc -eq 0 ]
+# --expert-ram BYTES holds BYTES / (bytes of an expert) experts, rounded
+# down: an f32 expert of the tiny model is 3 x 128 x 256 x 4 bytes.
+XB=$((3 * 128 * 256 * 4))
+"$MF" generate "$T/tiny.img" --prompt hi --tokens 1 --expert-ram $((3 * XB - 1)) >/dev/null 2>"$T/e"
+check "--expert-ram 3 experts less a byte: want 2 expert slots: $(cat "$T/e")" grep -q ' 2 expert slots' "$T/e"
+"$MF" generate "$T/tiny.img" --prompt hi --tokens 1 --expert-ram $((3 * XB)) >/dev/null 2>"$T/e"
+check "--expert-ram 3 experts: want 3 expert slots: $(cat "$T/e")" grep -q ' 3 expert slots' "$T/e"
+expect_fail1 "holds 1 experts" generate "$T/tiny.img" --prompt hi --tokens 1 --expert-ram $((2 * XB - 1))
+# --ids: whitespace-separated integers below the vocabulary.
+printf '18446744073709551617\n' > "$T/big.ids"
+expect_fail "id 1 is not an integer below the vocabulary (1024)" generate "$T/bos.img" --ids "$T/big.ids" --tokens 1
+printf '5x 6\n' > "$T/x.ids"
+expect_fail "id 1 is not an integer below the vocabulary (1024)" generate "$T/bos.img" --ids "$T/x.ids" --tokens 1
+printf '7' > "$T/one.ids"
+"$MF" generate "$T/bos.img" --ids "$T/one.ids" --tokens 1 --quiet >/dev/null 2>"$T/e"
+check "--ids of one id and no newline: $(cat "$T/e")" [ $? -eq 0 ]
+printf '7\t8\r\n9\v10\f11' > "$T/ws.ids"
+"$MF" generate "$T/bos.img" --ids "$T/ws.ids" --tokens 1 >/dev/null 2>"$T/e"
+check "--ids separated by tab, CR, VT, FF: want a 5-token prompt: $(cat "$T/e")" grep -q 'prompt 5 tokens' "$T/e"
 expect_fail "missing --out" trace "$T/tiny.img" --text "$T/p.txt"
 expect_fail "more than the context" trace "$T/tiny.img" --text "$T/val.txt" --out "$T/x.json"
 

@@ -56,6 +56,33 @@ for cfg in lfu:none edgemoe+combined:combined lfu+lookahead:lookahead; do
     check "$name: the arena column is generate's ($col = $a)" [ "$col" = "$a" ]
 done
 
+# An arena of exactly the bytes N slots take holds N slots (and, at the
+# bytes of top_k slots, top_k).
+a6=$(arena_of 6 lfu none)
+# shellcheck disable=SC2086
+"$MF" plan "$T/tiny.img" --ram "$a6" $OPTS >"$T/eq.out" 2>"$T/eq.err"
+check "--ram $a6, the arena of 6 lfu slots: exit status ($(cat "$T/eq.err"))" [ $? -eq 0 ]
+check "--ram $a6, the arena of 6 lfu slots: lfu gets 6 slots, arena $a6" \
+    awk -v a="$a6" '$1 == "lfu" { f = ($2 == 6 && $4 == a) } END { exit !f }' "$T/eq.out"
+a2=$(arena_of 2 none none)
+# shellcheck disable=SC2086
+"$MF" plan "$T/tiny.img" --ram "$a2" $OPTS >"$T/eq.out" 2>"$T/eq.err"
+check "--ram $a2, the arena of top_k slots: exit status ($(cat "$T/eq.err"))" [ $? -eq 0 ]
+check "--ram $a2, the arena of top_k slots: none gets 2" \
+    awk -v a="$a2" '$1 == "none" { f = ($2 == 2 && $4 == a) } END { exit !f }' "$T/eq.out"
+# RAM for everything: every expert of the 4 x 16 gets a slot, 100%.
+# shellcheck disable=SC2086
+"$MF" plan "$T/tiny.img" --ram 100000000 $OPTS >"$T/all.out" 2>/dev/null
+check "--ram 100000000: lfu gets all 64 experts, 100.0%" \
+    awk '$1 == "lfu" { f = ($2 == 64 && $3 == "100.0%") } END { exit !f }' "$T/all.out"
+# The percentage column is slots / 64.
+check "% experts is slots / 64" \
+    awk '{ p = sprintf("%.1f%%", 100 * $2 / 64); if ($3 != p) bad = 1 } END { exit bad }' "$T/rows"
+# x none: tokens/s over none's (two decimals).
+check "x none is tokens/s / none's tokens/s" \
+    awk 'NR == FNR { if ($1 == "none") n = $5; next }
+         { d = $6 - $5 / n; if (d < 0) d = -d; if (!(n > 0) || d > 0.006) bad = 1 } END { exit bad }' "$T/rows" "$T/rows"
+
 best=$(sed -n 's/^fastest: \(.*\), with the other.*/\1/p' "$T/plan.out")
 check "a fastest line ($best)" [ -n "$best" ]
 # shellcheck disable=SC2086
@@ -69,6 +96,9 @@ check "the fastest row's tokens/s ($first) is bench's ($tps)" \
 "$MF" plan "$T/tiny.img" --ram 6000000 --context 256 >"$T/layout.out" 2>&1
 check "layout only exits 0" [ $? -eq 0 ]
 check "layout only: no tokens/s column" sh -c "! grep -q 'tokens/s' '$T/layout.out'"
+check "layout only: the rows in the order of the sweep" \
+    [ "$(awk '$1 ~ /^(none|lru|lfu|edgemoe|lfu\+lookahead|edgemoe\+lookahead|edgemoe\+combined)$/ { printf "%s ", $1 }' "$T/layout.out")" = \
+      "none lru lfu edgemoe lfu+lookahead edgemoe+lookahead edgemoe+combined " ]
 q8=$(sed -n 's/^with --kv q8.*up to \([0-9]*\) slots/\1/p' "$T/layout.out")
 f32=$(awk '$1 == "lfu" { print $2 }' "$T/layout.out")
 check "q8 KV frees slots ($f32 -> $q8)" gt "$q8" "$f32"
