@@ -329,6 +329,11 @@ expect_fail "prompt (7 tokens) + generated tokens exceed the context of 6" gener
 expect_fail "temperature" generate "$T/tiny.img" --prompt hi --tokens 5 --temperature 0.5x
 expect_fail "expert-ram" generate "$T/tiny.img" --prompt hi --tokens 5 --expert-ram 0
 expect_fail "expert-ram" generate "$T/tiny.img" --prompt hi --tokens 5 --expert-ram -1
+# strtoull would skip the space and read " -1" as 2^64 - 1
+expect_fail "expert-ram" generate "$T/tiny.img" --prompt hi --tokens 5 --expert-ram " -1"
+expect_fail "seed" generate "$T/tiny.img" --prompt hi --tokens 5 --seed " -1"
+expect_fail "slots" generate "$T/tiny.img" --prompt hi --tokens 5 --slots " 4"
+expect_fail "temperature" generate "$T/tiny.img" --prompt hi --tokens 5 --temperature " 0.5"
 expect_fail "slots: expected" generate "$T/tiny.img" --prompt hi --tokens 5 --slots 4294967298
 expect_fail1 "verify" generate "$T/tiny.img" --prompt hi --tokens 5 --verify 3
 expect_fail "prefetch-min" generate "$T/tiny.img" --prompt hi --tokens 5 --prefetch-min -0.5

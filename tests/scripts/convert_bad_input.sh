@@ -140,6 +140,16 @@ expect "five-byte safetensors" "too short" "$BIN" convert "$d" "$T/x.img"
 [ ! -e "$T/x.img" ] && pass=$((pass + 1)) || { echo "FAIL a failed conversion left $T/x.img"; fail=$((fail + 1)); }
 
 expect "bad encoding flag" "unknown encoding 'q5'" "$BIN" convert "$SRC" "$T/x.img" --weights q5
+# Numbers are the whole argument, digits only: no sign, no leading space
+# (strtoull reads " -1" as 2^64 - 1 and "-1" as well).
+expect "negative budget" "--expert-budget: '-1' is not a positive integer" \
+    "$BIN" convert "$SRC" "$T/x.img" --experts auto --expert-budget -1
+expect "spaced budget" "--expert-budget: ' 100' is not a positive integer" \
+    "$BIN" convert "$SRC" "$T/x.img" --experts auto --expert-budget " 100"
+expect "spaced calib windows" "--calib-windows: ' -4294967295' is not a positive integer" \
+    "$BIN" convert "$SRC" "$T/x.img" --calib-windows " -4294967295"
+expect "spaced avg bits" "--avg-bits: ' 4' is not a number" "$BIN" convert "$SRC" "$T/x.img" --experts auto --avg-bits " 4"
+expect "spaced eos id" "--eos: expected 'none' or 1-4 token ids" "$BIN" convert "$SRC" "$T/x.img" --eos "1, 2"
 expect "unwritable output" "cannot create" "$BIN" convert "$SRC" "$T/no/such/dir/x.img"
 
 # inspect on garbage and on damaged images.

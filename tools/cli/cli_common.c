@@ -15,7 +15,9 @@
 
 int cli_parse_u64(const char *s, uint64_t *out)
 {
-    if (!s || !*s || *s == '-' || *s == '+') return -1;
+    /* strtoull skips leading spaces and takes a sign (" -1" is 2^64 - 1):
+     * only digits here */
+    if (!s || !isdigit((unsigned char)*s)) return -1;
     char *end;
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
@@ -26,7 +28,7 @@ int cli_parse_u64(const char *s, uint64_t *out)
 
 int cli_parse_f(const char *s, double *out)
 {
-    if (!s || !*s) return -1;
+    if (!s || !*s || isspace((unsigned char)*s)) return -1;
     char *end;
     errno = 0;
     double v = strtod(s, &end);

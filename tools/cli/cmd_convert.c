@@ -17,6 +17,7 @@
  * (3 runs per expert: slow). See docs/quantization.md. Progress goes to stderr, one line per
  * layer, then a summary line. Exit status 0, 1 on a conversion error (one
  * line on stderr), 2 on a usage error. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +50,7 @@ static int parse_eos(const char *v, mf_convert_options *o)
     for (;;) {
         char *end;
         unsigned long long id = strtoull(p, &end, 10);
-        if (end == p || *p == '-' || id > 0xFFFFFFFEull || (*end && *end != ',') || o->n_eos == 4) {
+        if (!isdigit((unsigned char)*p) || id > 0xFFFFFFFEull || (*end && *end != ',') || o->n_eos == 4) {
             fprintf(stderr, "moeflash convert: --eos: expected 'none' or 1-4 token ids separated by commas, got '%s'\n", v);
             return -1;
         }
@@ -72,9 +73,8 @@ static int parse_enc(const char *flag, const char *v, int *out)
 
 static int parse_u32(const char *flag, const char *v, uint32_t *out)
 {
-    char *end;
-    unsigned long n = strtoul(v, &end, 10);
-    if (!*v || *end || n == 0 || n > 0xFFFFFFFFul) {
+    uint64_t n;
+    if (cli_parse_u64(v, &n) || n == 0 || n > 0xFFFFFFFFu) {
         fprintf(stderr, "moeflash convert: %s: '%s' is not a positive integer\n", flag, v);
         return -1;
     }
@@ -110,15 +110,10 @@ int cmd_convert(int argc, char **argv)
                 autox = !strcmp(v, "auto");
                 bad = autox ? 0 : parse_enc(a, v, &experts);
             } else if (!strcmp(a, "--avg-bits")) {
-                char *end;
-                avg_bits = strtod(v, &end);
-                bad = !*v || *end || !(avg_bits > 0 && avg_bits <= 64);
+                bad = cli_parse_f(v, &avg_bits) || !(avg_bits > 0 && avg_bits <= 64);
                 if (bad) fprintf(stderr, "moeflash convert: --avg-bits: '%s' is not a number in (0, 64]\n", v);
             } else if (!strcmp(a, "--expert-budget")) {
-                char *end;
-                unsigned long long n = strtoull(v, &end, 10);
-                bad = !*v || *end || n == 0;
-                budget = n;
+                bad = cli_parse_u64(v, &budget) || budget == 0;
                 if (bad) fprintf(stderr, "moeflash convert: --expert-budget: '%s' is not a positive integer\n", v);
             } else if (!strcmp(a, "--calib")) {
                 calib = v;
