@@ -99,6 +99,7 @@ static void test_bytelevel(void)
          "\"<pad>\" with \"normalized\": true"},
         {"\"normalized\" absent, special = not normalized",
          "[" EOT ", {\"id\": 1024, \"content\": \"<pad>\", \"special\": true}]", 1, 1, NULL},
+        {"empty and normalized", "[" EOT ", " TOK(1024, "", "true") "]", 1, 0, "bad added token"},
         /* the same string twice: the same id is one token, two ids are refused */
         {"<|endoftext|> twice as id 0", "[" EOT ", " EOT "]", 0, 1, NULL},
         {"<pad> as ids 1024 and 1025", "[" EOT ", " TOK(1024, "<pad>", "false") ", " TOK(1025, "<pad>", "false") "]",

@@ -723,17 +723,6 @@ static int load_json(builder *b, const char *path, const char *mem, size_t mem_l
  * token nor reaches across its ends, and no normalized token can take the
  * place of a non-normalized one. These say when that holds. */
 
-static uint32_t utf8_cp(const uint8_t *s, size_t n, size_t *len)
-{
-    uint32_t c = s[0];
-    size_t l = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
-    if (l > n) l = n;
-    if (l > 1) c &= 0x3Fu >> (l - 1);
-    for (size_t i = 1; i < l; i++) c = c << 6 | (s[i] & 0x3Fu);
-    *len = l;
-    return c;
-}
-
 static size_t utf8_put(uint32_t c, uint8_t *o)
 {
     if (c < 0x80) return o[0] = (uint8_t)c, 1;
@@ -760,15 +749,12 @@ static int nfc_closed(const char *s, size_t n, uint32_t *memo_cp, int *memo_ok)
     uint8_t *out = xrealloc(NULL, 3 * n + 8);
     int ok = mf_unicode_nfc(u, n, out, 3 * n + 8) == n && !memcmp(out, u, n);
     free(out);
-    size_t l, last = 0;
-    if (!ok || !mf_unicode_nfc_boundary(utf8_cp(u, n, &l))) return 0;
-    for (size_t i = 0; i < n; i += l) {
-        last = i;
-        utf8_cp(u + i, n - i, &l);
-    }
+    uint32_t fc, lc = 0;
+    if (!ok || !utf8_one(s, n, &fc) || !mf_unicode_nfc_boundary(fc)) return 0;
+    for (size_t i = 0, l; i < n; i += l)
+        if (!(l = utf8_one(s + i, n - i, &lc))) return 0;
     /* NFC(last c) must be last NFC(c) for every c that is not a boundary
      * (some, as U+0340, are not NFC themselves). */
-    uint32_t lc = utf8_cp(u + last, n - last, &l);
     if (lc == *memo_cp) return *memo_ok; /* OLMoE has 25 runs of spaces */
     *memo_cp = lc;
     *memo_ok = 0;
@@ -1018,7 +1004,8 @@ static int read_json(builder *b, const char *path, const char *mem, size_t mem_l
         int memo_ok = 0;
         for (const mf_json *a = at->child; a; a = a->next) {
             const mf_json *nc = mf_json_get(a, "content");
-            if (!jbool(a, "normalized", !jbool(a, "special", 0)) || !nc || nc->type != MF_JSON_STRING) continue;
+            if (!jbool(a, "normalized", !jbool(a, "special", 0)) || !nc || nc->type != MF_JSON_STRING || !nc->str_len)
+                continue; /* a bad one is refused below */
             if (c.prepend || c.replace_space) {
                 errf(b, "unsupported added token \"%.40s\" with \"normalized\": true under the Prepend/Replace "
                         "normalizer (transformers matches it in the normalized text)",
@@ -1033,7 +1020,8 @@ static int read_json(builder *b, const char *path, const char *mem, size_t mem_l
             }
             for (const mf_json *m = at->child; m; m = m->next) {
                 const mf_json *mc = mf_json_get(m, "content");
-                if (jbool(m, "normalized", !jbool(m, "special", 0)) || !mc || mc->type != MF_JSON_STRING) continue;
+                if (jbool(m, "normalized", !jbool(m, "special", 0)) || !mc || mc->type != MF_JSON_STRING || !mc->str_len)
+                    continue;
                 if (steals(nc->str, nc->str_len, mc->str, mc->str_len)) {
                     errf(b, "unsupported added tokens \"%.40s\" (\"normalized\": true) and \"%.40s\" (false): "
                             "they overlap, and transformers cuts the second out first",
