@@ -258,6 +258,31 @@ pi=$("$MF" ppl "$T/bos.img" --ids "$T/pb.ids" --window 4 --quiet 2>&1)
 check "BOS model: ppl --text '$pt' is not ppl --ids of its ids without the BOS ($(cat "$T/pb.ids")): '$pi'" \
     sh -c "[ -s '$T/pb.ids' ] && [ '$pt' = '$pi' ] && echo '$pt' | grep -q 'bits/token (1 windows of 4, 3 predictions)'"
 
+# bench and profile feed windows from an empty context; on a BOS model each
+# starts with the BOS, as a generation does. In bench's trace the window
+# starts (positions 0 and 16 with --context 16) are then the same input at
+# the same position: the same experts at every layer.
+head -c 2000 "$T/val.txt" > "$T/bv.txt"
+"$MF" bench "$T/bos.img" --text "$T/bv.txt" --tokens 24 --context 16 --json --trace-out "$T/bv.jsonl" \
+    >"$T/bv.json" 2>"$T/bv.err"
+check "BOS model: bench: $(cat "$T/bv.err")" [ $? -eq 0 ]
+for l in 0 1 2 3 4 5; do
+    e0=$(grep "\"pos\": 0, \"layer\": $l," "$T/bv.jsonl" | sed 's/.*experts//')
+    e16=$(grep "\"pos\": 16, \"layer\": $l," "$T/bv.jsonl" | sed 's/.*experts//')
+    check "BOS model: bench windows do not both start with the BOS: layer $l experts '$e0' at 0, '$e16' at 16" \
+        [ -n "$e0" -a "$e0" = "$e16" ]
+done
+# profile: the BOS's row of the token-routes table (section token_routes:
+# 32 bytes of header, then u8 [vocab][layers 6][experts 32]) is not the
+# prior every token never seen gets (<unk>, id 0, is not in the text).
+cp "$T/bos.img" "$T/bosp.img"
+"$MF" profile "$T/bosp.img" --text "$T/bv.txt" --window 16 >/dev/null 2>"$T/bp.err"
+check "BOS model: profile: $(cat "$T/bp.err")" [ $? -eq 0 ]
+tr_off=$("$MF" inspect "$T/bosp.img" | sed -n 's/^ *token_routes .* offset \([0-9]*\) .*/\1/p')
+row_bos=$(od -An -tu1 -v -j $((tr_off + 32 + 192)) -N 192 "$T/bosp.img" | tr -s ' \n' ' ')
+row_unk=$(od -An -tu1 -v -j $((tr_off + 32)) -N 192 "$T/bosp.img" | tr -s ' \n' ' ')
+check "BOS model: profile: no routes counted for the BOS (id 1, section at '$tr_off'): its row is the prior" \
+    [ -n "$tr_off" -a "$row_bos" != "$row_unk" ]
 # trace --text puts the BOS first, as transformers' tokenizer(text) does:
 # the same file as trace --ids of 1 and the prompt's ids.
 printf '%s' "$prompt_b" > "$T/bt.txt"

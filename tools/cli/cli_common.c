@@ -367,6 +367,31 @@ int cli_feed_windows(const char *cmd, const mf_info *mi, uint32_t *window, uint3
     return 0;
 }
 
+int cli_bos_windows(const char *cmd, const mf_model *m, uint32_t W, uint32_t **ids, uint32_t *T)
+{
+    uint32_t bos = mf_token_bos(m);
+    if (bos == MF_NO_TOKEN || *T == 0) return 0;
+    if (W < 2) {
+        fprintf(stderr, "moeflash %s: windows of %u token hold only the BOS; give a longer --context\n", cmd, W);
+        return 1;
+    }
+    uint64_t n = (uint64_t)*T + (*T + (uint64_t)W - 2) / (W - 1);
+    uint32_t *out = n <= UINT32_MAX ? malloc(sizeof *out * (size_t)n) : NULL;
+    if (!out) {
+        fprintf(stderr, "moeflash %s: out of memory\n", cmd);
+        return 1;
+    }
+    size_t o = 0;
+    for (uint32_t i = 0; i < *T;) {
+        out[o++] = bos;
+        for (uint32_t k = 0; k + 1 < W && i < *T; k++) out[o++] = (*ids)[i++];
+    }
+    free(*ids);
+    *ids = out;
+    *T = (uint32_t)o;
+    return 0;
+}
+
 int cli_teacher_force(mf_model *m, const uint32_t *ids, uint32_t T, uint32_t window, uint32_t sub,
                       uint32_t V, float *logits, uint32_t *window_base, double *nll_bits,
                       uint64_t *nll_n)

@@ -88,6 +88,13 @@ const mf_sim_profile *cli_profile(const char *cmd, const char *name);
  * error and returns 1 when the context is shorter than a batch. */
 int cli_feed_windows(const char *cmd, const mf_info *mi, uint32_t *window, uint32_t *sub);
 
+/* On a model with a BOS token, the stream a teacher-forced run feeds in
+ * windows of W from an empty context: the text's ids in pieces of W - 1,
+ * each after a BOS, so that every window starts as a generation does.
+ * Replaces *ids (heap) and *T; nothing changes without a BOS. Prints an
+ * error and returns 1 when W < 2 would leave no room for the text. */
+int cli_bos_windows(const char *cmd, const mf_model *m, uint32_t W, uint32_t **ids, uint32_t *T);
+
 /* Feeds ids[0..T) so, adding to *nll_bits the loss (bits) of each next
  * token within its window and counting them in *nll_n. *window_base (when
  * not NULL) holds the first token of the window being fed. logits: room

@@ -5,7 +5,8 @@
  *
  * Runs the image through the flash simulator of board profile NAME
  * (port/sim over the POSIX file port), teacher-forcing the first N tokens of
- * FILE (windows of the context length, the context reset between windows;
+ * FILE (windows of the context length, the context reset between windows,
+ * each window after the BOS when the tokenizer has one (cli_bos_windows);
  * one token per forward chunk unless --batch says otherwise, as when
  * decoding), and prints one JSON object (or one CSV row) with the virtual
  * time, the streaming counters and the bound:
@@ -406,6 +407,7 @@ int cmd_bench(int argc, char **argv)
         fprintf(stderr, "moeflash bench: %s has no tokens\n", text_path);
         goto done;
     }
+    if (cli_bos_windows(C, m, window, &ids, &T)) goto done;
     if (T > want_tokens) T = (uint32_t)want_tokens;
     else if (T < want_tokens)
         fprintf(stderr, "moeflash bench: %s has %u tokens, fewer than --tokens %llu\n", text_path, T,

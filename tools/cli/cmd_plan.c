@@ -302,12 +302,20 @@ int cmd_plan(int argc, char **argv)
         if ((rc = mf_encode(tm.m, text, text_len, NULL, 0, &T)) == MF_OK && T &&
             (ids = malloc(sizeof *ids * (size_t)T)))
             rc = mf_encode(tm.m, text, text_len, ids, T, &T);
-        cli_close(&tm);
         if (rc || !T || !ids) {
             fprintf(stderr, "moeflash plan: encoding %s: %s\n", text_path,
                     rc ? mf_strerror(rc) : !T ? "no tokens" : "out of memory");
+            cli_close(&tm);
             goto done;
         }
+        /* the windows run_config feeds (decoding: batch 1 unless given) */
+        mf_info ti;
+        mf_model_info(tm.m, &ti);
+        if (!base.prefill_batch) ti.prefill_batch = 1;
+        uint32_t window, sub;
+        int bad = cli_feed_windows(C, &ti, &window, &sub) || cli_bos_windows(C, tm.m, window, &ids, &T);
+        cli_close(&tm);
+        if (bad) goto done;
         if (T > want_tokens) T = (uint32_t)want_tokens;
         for (size_t i = 0; i < N_CONFIGS; i++) {
             if (!rows[i].slots) continue;

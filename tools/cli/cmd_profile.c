@@ -4,7 +4,8 @@
  *   expert is chosen per layer, and how often expert b is chosen at layer l
  *   together with expert a at layer l-1 (and at l-2) for the same token.
  *   The text is fed in windows of --window tokens (default: the context,
- *   at most 256), the context reset between windows. --out defaults to IMG
+ *   at most 256), the context reset between windows, each window after the
+ *   BOS when the tokenizer has one (cli_bos_windows). --out defaults to IMG
  *   (rewritten in place).
  *
  * moeflash profile IMG --eval FILE [--tokens N] [--window N]
@@ -140,10 +141,11 @@ static int do_profile(const char *img, const char *text_path, const char *out_pa
     mf_model_info(m, &info);
     uint32_t T;
     if (encode_text(C, m, text_path, &ids, &T)) goto done;
-    if (max_tokens && T > max_tokens) T = (uint32_t)max_tokens;
     uint32_t L = info.n_layers, E = info.n_experts, k = info.top_k;
     uint32_t W = window ? window : (info.context_len < 256 ? info.context_len : 256);
     if (W > info.context_len) W = info.context_len;
+    if (cli_bos_windows(C, m, W, &ids, &T)) goto done;
+    if (max_tokens && T > max_tokens) T = (uint32_t)max_tokens;
     rec.L = L;
     rec.E = E;
     rec.k = k;
@@ -337,11 +339,13 @@ static int do_eval(const char *img, const char *text_path, uint64_t tokens, uint
     mf_model_info(base->m, &info);
     uint32_t T;
     if (encode_text(C, base->m, text_path, &ids, &T)) goto done;
-    cli_close(base);
-    if (T > tokens) T = (uint32_t)tokens;
     uint32_t L = info.n_layers, E = info.n_experts, k = info.top_k;
     uint32_t W = window ? window : (info.context_len < 256 ? info.context_len : 256);
     if (W > info.context_len) W = info.context_len;
+    int bad = cli_bos_windows(C, base->m, W, &ids, &T);
+    cli_close(base);
+    if (bad) goto done;
+    if (T > tokens) T = (uint32_t)tokens;
     rec.L = L;
     rec.E = E;
     rec.k = k;
