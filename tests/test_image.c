@@ -50,12 +50,6 @@ static void put64(uint8_t *p, uint64_t v)
 {
     for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
-static uint64_t rd64le(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
-    return v;
-}
 static void fix_header_crc(uint8_t *img)
 {
     put32(img + MF_HEADER_CRC_OFFSET, mf_crc32(0, img, MF_HEADER_CRC_OFFSET));
@@ -799,16 +793,16 @@ static uint8_t *relocate_odd(const uint8_t *img, size_t len, size_t *out_len)
     /* Absolute offsets inside the tables move with the data they name. */
     for (uint32_t i = 0; i < h.n_sections; i++) {
         const mf_section *s = &h.sections[i];
-        uint8_t *e = out + rd64le(sec_entry(out, i) + 8);
+        uint8_t *e = out + mf_le64(sec_entry(out, i) + 8);
         uint32_t step = s->kind == MF_SEC_RESIDENT_TABLE ? MF_RESIDENT_ENTRY_BYTES : MF_EXPERT_ENTRY_BYTES;
         uint32_t at = s->kind == MF_SEC_RESIDENT_TABLE ? 16 : 8;
         uint64_t d = s->kind == MF_SEC_RESIDENT_TABLE ? delta_res : delta_exp;
         if (s->kind != MF_SEC_RESIDENT_TABLE && s->kind != MF_SEC_EXPERT_DIR && s->kind != MF_SEC_FALLBACK_DIR)
             continue;
-        for (uint32_t k = 0; k < s->count; k++) put64(e + k * step + at, rd64le(e + k * step + at) + d);
+        for (uint32_t k = 0; k < s->count; k++) put64(e + k * step + at, mf_le64(e + k * step + at) + d);
         put32(sec_entry(out, i) + 24, mf_crc32(0, e, (size_t)s->bytes));
     }
-    put64(out + 16, pos);
+    put64(out + MF_H_IMAGE_BYTES, pos);
     fix_header_crc(out);
     *out_len = (size_t)pos;
     return out;
