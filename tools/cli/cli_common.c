@@ -274,7 +274,7 @@ double cli_now(void)
 }
 
 int cli_load_tokens(const char *cmd, cli_model *cm, const char *text_path, const char *ids_path,
-                    int add_bos, uint32_t **ids, uint32_t *n)
+                    uint32_t **ids, uint32_t *n)
 {
     const char *path = ids_path ? ids_path : text_path;
     size_t len;
@@ -288,15 +288,11 @@ int cli_load_tokens(const char *cmd, cli_model *cm, const char *text_path, const
         rc = mf_ids_parse(text, len, mf_vocab_size(cm->m), ids, n, err, sizeof err);
         if (rc) fprintf(stderr, "moeflash %s: '%s': %s\n", cmd, path, err);
     } else {
-        uint32_t count = 0, bos = mf_token_bos(cm->m), n_bos = add_bos && bos != MF_NO_TOKEN;
+        uint32_t count = 0;
         int err = mf_encode(cm->m, text, len, NULL, 0, &count);
         if (!err) {
             *ids = malloc(sizeof(uint32_t) * ((size_t)count + 1));
-            err = *ids ? mf_encode(cm->m, text, len, *ids + n_bos, count, &count) : MF_E_ARG;
-        }
-        if (!err && n_bos) {
-            (*ids)[0] = bos;
-            count++;
+            err = *ids ? mf_encode(cm->m, text, len, *ids, count, &count) : MF_E_ARG;
         }
         if (err) {
             fprintf(stderr, "moeflash %s: cannot encode '%s': %s\n", cmd, path,

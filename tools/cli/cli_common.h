@@ -68,13 +68,11 @@ void cli_close(cli_model *cm);
 char *cli_read_file(const char *cmd, const char *path, size_t *len);
 
 /* The tokens of a run: the text of text_path through the model's tokenizer,
- * preceded by the model's BOS when add_bos is set and the tokenizer has one
- * (as transformers' tokenizer(text) does), or, when ids_path is set, its
- * whitespace-separated ids as given (each checked against the vocabulary).
- * Heap array in *ids; prints one line and returns -1 on failure (also for
- * an empty input). */
+ * or, when ids_path is set, its whitespace-separated ids (each checked
+ * against the vocabulary). Heap array in *ids; prints one line and returns
+ * -1 on failure (also for an empty input). */
 int cli_load_tokens(const char *cmd, cli_model *cm, const char *text_path, const char *ids_path,
-                    int add_bos, uint32_t **ids, uint32_t *n);
+                    uint32_t **ids, uint32_t *n);
 
 double cli_now(void);
 

@@ -108,7 +108,7 @@ int cmd_generate(int argc, char **argv)
     /* Like transformers, a model with a BOS token (Mixtral's <s>) sees it first. */
     uint32_t bos = mf_token_bos(m), n_bos = bos != MF_NO_TOKEN;
     if (ids_path) {
-        if (cli_load_tokens(C, &cm, NULL, ids_path, 0, &ids, &n_ids)) goto done;
+        if (cli_load_tokens(C, &cm, NULL, ids_path, &ids, &n_ids)) goto done;
         n_bos = n_bos && ids[0] == bos;
         rc = MF_OK;
     } else if ((rc = mf_encode(m, prompt, strlen(prompt), NULL, 0, &n_ids)) == MF_OK) {

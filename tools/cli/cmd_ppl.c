@@ -71,7 +71,7 @@ int cmd_ppl(int argc, char **argv)
                 (unsigned long long)window, info.context_len);
         goto done;
     }
-    if (cli_load_tokens(C, &cm, text_path, ids_path, 0, &ids, &n_ids)) goto done;
+    if (cli_load_tokens(C, &cm, text_path, ids_path, &ids, &n_ids)) goto done;
     uint64_t n_win = n_ids / window;
     if (max_windows && n_win > max_windows) n_win = max_windows;
     if (n_win == 0) {

@@ -72,7 +72,9 @@ int cmd_trace(int argc, char **argv)
     mf_info info;
     mf_model_info(m, &info);
     uint32_t T = 0, V = info.vocab;
-    if (cli_load_tokens(C, &cm, text_path, ids_path, 1, &ids, &T)) goto done;
+    if (cli_load_tokens(C, &cm, text_path, ids_path, &ids, &T)) goto done;
+    /* one window of the whole text: the BOS first, as tokenizer(text) */
+    if (text_path && cli_bos_windows(C, m, UINT32_MAX, &ids, &T)) goto done;
     if (T > info.context_len) {
         fprintf(stderr, "moeflash trace: '%s' has %u tokens, more than the context (%u; --context)\n",
                 input, T, info.context_len);
