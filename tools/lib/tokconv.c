@@ -35,7 +35,8 @@ typedef struct {
     uint8_t *s;
     size_t n;
     uint32_t id, flags;
-    size_t order; /* position in the input */
+    size_t order;   /* position in the input */
+    int normalized; /* tokenizer.json "normalized" (checked by check_normalized) */
 } added;
 
 typedef struct {
@@ -172,7 +173,7 @@ static void add_merge(builder *b, uint32_t l, uint32_t r, uint32_t rank, uint32_
     b->merges[b->nm++] = (merge){l, r, rank, res};
 }
 
-static void add_added(builder *b, const char *s, size_t n, uint32_t id, uint32_t flags)
+static void add_added(builder *b, const char *s, size_t n, uint32_t id, uint32_t flags, int normalized)
 {
     if (b->na == b->cap_a) {
         b->cap_a = b->cap_a ? 2 * b->cap_a : 64;
@@ -185,6 +186,7 @@ static void add_added(builder *b, const char *s, size_t n, uint32_t id, uint32_t
     a->id = id;
     a->flags = flags;
     a->order = b->na - 1;
+    a->normalized = normalized;
 }
 
 static void builder_free(builder *b)
@@ -788,6 +790,36 @@ static int steals(const char *nt, size_t nn, const char *mt, size_t mn)
     return 0;
 }
 
+/* The added tokens with "normalized": true that the runtime would cut
+ * where tokenizers does not: -1 with a message naming the first. */
+static int check_normalized(builder *b, const jconf *c)
+{
+    uint32_t memo_cp = UINT32_MAX;
+    int memo_ok = 0;
+    for (size_t i = 0; i < b->na; i++) {
+        const added *n = &b->added[i];
+        const char *ns = (const char *)n->s;
+        int nl = n->n < 40 ? (int)n->n : 40;
+        if (!n->normalized) continue;
+        if (c->prepend || c->replace_space)
+            return errf(b, "unsupported added token \"%.*s\" with \"normalized\": true under the Prepend/Replace "
+                           "normalizer (transformers matches it in the normalized text)",
+                        nl, ns);
+        if (c->nfc && !nfc_closed(ns, n->n, &memo_cp, &memo_ok))
+            return errf(b, "unsupported added token \"%.*s\" with \"normalized\": true under NFC: NFC changes it "
+                           "or can join it to the text beside it",
+                        nl, ns);
+        for (size_t j = 0; j < b->na; j++) {
+            const added *m = &b->added[j];
+            if (!m->normalized && steals(ns, n->n, (const char *)m->s, m->n))
+                return errf(b, "unsupported added tokens \"%.*s\" (\"normalized\": true) and \"%.*s\" (false): "
+                               "they overlap, and transformers cuts the second out first",
+                            nl, ns, m->n < 40 ? (int)m->n : 40, (const char *)m->s);
+        }
+    }
+    return 0;
+}
+
 static int read_json(builder *b, const char *path, const char *mem, size_t mem_len)
 {
     mf_json_doc doc;
@@ -1000,36 +1032,6 @@ static int read_json(builder *b, const char *path, const char *mem, size_t mem_l
     /* added tokens */
     const mf_json *at = mf_json_get(root, "added_tokens");
     if (at && at->type == MF_JSON_ARRAY) {
-        uint32_t memo_cp = UINT32_MAX;
-        int memo_ok = 0;
-        for (const mf_json *a = at->child; a; a = a->next) {
-            const mf_json *nc = mf_json_get(a, "content");
-            if (!jbool(a, "normalized", !jbool(a, "special", 0)) || !nc || nc->type != MF_JSON_STRING || !nc->str_len)
-                continue; /* a bad one is refused below */
-            if (c.prepend || c.replace_space) {
-                errf(b, "unsupported added token \"%.40s\" with \"normalized\": true under the Prepend/Replace "
-                        "normalizer (transformers matches it in the normalized text)",
-                     nc->str);
-                goto done;
-            }
-            if (c.nfc && !nfc_closed(nc->str, nc->str_len, &memo_cp, &memo_ok)) {
-                errf(b, "unsupported added token \"%.40s\" with \"normalized\": true under NFC: NFC changes it "
-                        "or can join it to the text beside it",
-                     nc->str);
-                goto done;
-            }
-            for (const mf_json *m = at->child; m; m = m->next) {
-                const mf_json *mc = mf_json_get(m, "content");
-                if (jbool(m, "normalized", !jbool(m, "special", 0)) || !mc || mc->type != MF_JSON_STRING || !mc->str_len)
-                    continue;
-                if (steals(nc->str, nc->str_len, mc->str, mc->str_len)) {
-                    errf(b, "unsupported added tokens \"%.40s\" (\"normalized\": true) and \"%.40s\" (false): "
-                            "they overlap, and transformers cuts the second out first",
-                         nc->str, mc->str);
-                    goto done;
-                }
-            }
-        }
         for (const mf_json *a = at->child; a; a = a->next) {
             double idd;
             const mf_json *content = mf_json_get(a, "content");
@@ -1056,8 +1058,9 @@ static int read_json(builder *b, const char *path, const char *mem, size_t mem_l
                     set_dec(t, t->s, t->n);
             }
             t->flags |= (uint8_t)(fl & (MF_TOKT_SPECIAL | MF_TOKT_ADDED));
-            add_added(b, content->str, content->str_len, id, fl);
+            add_added(b, content->str, content->str_len, id, fl, jbool(a, "normalized", !(fl & MF_TOKT_SPECIAL)));
         }
+        if (check_normalized(b, &c)) goto done;
     }
     h[MF_TOKH_FLAGS] = flags;
     h[MF_TOKH_BOS] = post_bos(b, mf_json_get(root, "post_processor"));
@@ -1285,7 +1288,7 @@ static int read_spm(builder *b, const char *path, const uint8_t *mem, size_t mem
             set_dec(t, d, nd);
             if (types[i] == SP_USER_DEFINED) {
                 /* matched in the raw text before anything else */
-                add_added(b, escape_ws ? d : t->s, escape_ws ? nd : t->n, i, MF_TOKT_ADDED);
+                add_added(b, escape_ws ? d : t->s, escape_ws ? nd : t->n, i, MF_TOKT_ADDED, 0);
                 t->flags |= MF_TOKT_ADDED;
             }
             free(d);
